@@ -1,0 +1,59 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both create .venv themselves.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export V7_HOME ?= $(CURDIR)
+SUPERVISORD_CONF := $(CURDIR)/supervisord.conf
+
+.PHONY: run stop status restart test chaos bench lint schemas clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start the whole group (paper mode, offline) under supervisord and wait until it is up.
+run: $(STAMP)
+	mkdir -p "$(V7_HOME)/run" "$(V7_HOME)/logs/supervisor"
+	chmod 700 "$(V7_HOME)/run"
+	$(BIN)/v7 check-config
+	@if $(BIN)/supervisorctl -c $(SUPERVISORD_CONF) pid >/dev/null 2>&1; then \
+		echo "supervisord already running; starting any stopped programs"; \
+		$(BIN)/supervisorctl -c $(SUPERVISORD_CONF) start all; \
+	else \
+		$(BIN)/supervisord -c $(SUPERVISORD_CONF); \
+	fi
+	$(BIN)/v7 wait-up --timeout 60
+	@echo "dashboard: http://127.0.0.1:8050   status: make status   stop: make stop"
+
+stop:
+	-$(BIN)/supervisorctl -c $(SUPERVISORD_CONF) shutdown
+
+status:
+	$(BIN)/supervisorctl -c $(SUPERVISORD_CONF) status
+
+restart: stop run
+
+## The whole suite (chaos soak excluded; see `make chaos`).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -m "not slow" tests
+
+chaos: $(STAMP)
+	$(BIN)/pytest -q -m slow tests
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+schemas: $(STAMP)
+	$(BIN)/v7 schemas --write
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,50 @@
+"""Metrics every actor exports (names prefixed `v7_actor_` / `v7_sender_`), declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bus.sender import Sender
+
+
+class ActorMetrics:
+    def __init__(self, registry: CollectorRegistry, actor: str) -> None:
+        self.loop_seconds = Histogram(
+            "v7_actor_loop_seconds", "Duration of one actor loop iteration.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry)
+        self.loops = Counter("v7_actor_loops", "Loop iterations completed.", registry=registry)
+        self.errors = Counter("v7_actor_loop_errors", "Loop iterations that raised (logged, loop continues).",
+                              ["kind"], registry=registry)
+        self.up = Gauge("v7_actor_up", "1 while the actor's loop runs.", ["actor"], registry=registry)
+        self.up.labels(actor).set(0)
+        self.hub_connected = Gauge("v7_actor_hub_synced", "1 while the actor's subscriber is in sync with the hub.",
+                                   registry=registry)
+
+    def watch_sender(self, registry: CollectorRegistry, sender: Sender) -> None:
+        registry.register(_SenderCollector(sender))
+
+
+class _SenderCollector(Collector):
+    """Reads the sender's own counters at scrape time (the sender stays free of Prometheus)."""
+
+    def __init__(self, sender: Sender) -> None:
+        self._sender = sender
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._sender.stats
+        yield GaugeMetricFamily("v7_sender_outbox_depth", "Unacknowledged messages in this actor's outbox.",
+                                value=self._sender.outbox_depth)
+        for name, help_text, value in (
+            ("v7_sender_sent", "Frames sent to the hub (including resends).", stats.sent),
+            ("v7_sender_acked", "Messages ACKed by the hub.", stats.acked),
+            ("v7_sender_duplicates", "Resends the hub recognised as already committed.", stats.duplicates),
+            ("v7_sender_nacked", "Messages NACKed by the hub.", stats.nacked),
+            ("v7_sender_resent", "Frames resent after a timeout or reconnect.", stats.resent),
+            ("v7_sender_dropped_telemetry", "Telemetry dropped because the outbox was full.",
+             stats.dropped_telemetry),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)

@@ -1,0 +1,36 @@
+"""Extension point: components that apply committed messages inside the commit path.
+
+A hook sees every committed batch after the journal fsync and before the ACK, so whatever it
+persists (the positions store) is durable before any sender hears "ACK". If `apply` raises,
+the writer exits without ACKing; on restart the journal replays to the hook every record
+after `applied_seq()`, so hooks must be idempotent by seq.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bus.messages import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    seq: int
+    src: str
+    inc: int
+    sseq: int
+    msg: Message
+
+
+class CommitHook(Protocol):
+    #: snapshot keys this hook serves (e.g. "open_positions")
+    keys: tuple[str, ...]
+
+    def applied_seq(self) -> int: ...
+
+    def apply(self, batch: list[Committed]) -> None: ...
+
+    def view(self, key: str) -> Any: ...
+
+    def close(self) -> None: ...

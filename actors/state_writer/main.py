@@ -1,0 +1,57 @@
+"""`v7 run state_writer`: lock, recover, serve until SIGTERM, then stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import zmq
+
+from actors.base.logs import configure_logging
+from actors.state_writer.hooks import CommitHook
+from actors.state_writer.journal import JournalCorrupt
+from actors.state_writer.lock import StateDirLocked
+from actors.state_writer.server import StateWriter
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXIT_LOCKED = 3
+EXIT_BIND = 4
+EXIT_CORRUPT = 5
+
+
+def build_hooks(settings: Settings) -> list[CommitHook]:
+    """Components applied inside the commit path, before any ACK."""
+    return []
+
+
+def run(settings: Settings) -> int:
+    configure_logging("state_writer", settings.log_level)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: draining and stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    writer = StateWriter(settings, build_hooks(settings))
+    try:
+        writer.start()
+    except StateDirLocked as exc:
+        print(f"v7 state_writer: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except JournalCorrupt as exc:
+        print(f"v7 state_writer: journal corrupt: {exc}", file=sys.stderr)
+        return EXIT_CORRUPT
+    except zmq.ZMQError as exc:
+        print(f"v7 state_writer: cannot bind bus endpoints: {exc}", file=sys.stderr)
+        return EXIT_BIND
+    try:
+        writer.run(stop)
+    finally:
+        writer.shutdown()
+    return 0

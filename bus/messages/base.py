@@ -1,0 +1,63 @@
+"""Base classes shared by every bus message.
+
+Every message is a frozen pydantic model with a `type` tag and a schema version `v`.
+Class variables describe how the hub treats it:
+
+- `DURABLE`: the sender never drops it (fills, order intents, position changes). Telemetry
+  (`DURABLE = False`) may be dropped by a full outbox, and is counted when it is.
+- `STATE_KEY`: the state document this message replaces (`positions_state` ...), if any.
+  Such a message *is* the document: the state file is the message minus `type` and `v`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _iso_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# ISO 8601 on the wire and in files ("2025-01-01T00:00:00.123456Z"); a naive time is taken as UTC.
+UtcTime = Annotated[datetime, AfterValidator(_to_utc), PlainSerializer(_iso_z, return_type=str)]
+
+Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,24}$")]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ShortText = Annotated[str, StringConstraints(max_length=2048)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Price = Annotated[float, Field(ge=0.0)]
+Quantity = Annotated[float, Field(ge=0.0)]
+
+
+class Model(BaseModel):
+    """Strict, immutable, finite: NaN and inf are invalid everywhere on the bus."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Message(Model):
+    TYPE: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+    DURABLE: ClassVar[bool] = False
+    STATE_KEY: ClassVar[str | None] = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The message as plain msgpack-able data (with `type` and `v`)."""
+        return self.model_dump(mode="json")
+
+    def to_document(self) -> dict[str, Any]:
+        """The state-file form: the message without its `type` and `v` tags."""
+        return self.model_dump(mode="json", exclude={"type", "v"})

@@ -1,0 +1,349 @@
+"""Messages that *are* a state document: each replaces one `logs/state/*.json` file.
+
+Field names, required keys and the positions contract come from seeds 000/001/002/004.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from bus.messages.base import (
+    Fraction,
+    Identifier,
+    Message,
+    Model,
+    Price,
+    Quantity,
+    Symbol,
+    UtcTime,
+    utc_now,
+)
+
+DdState = Literal["NORMAL", "CAUTION", "DEFENSIVE"]
+PositionSide = Literal["LONG", "SHORT", "FLAT"]
+
+
+# --- positions_state.json -------------------------------------------------------------------------
+
+
+class PositionRow(Model):
+    """One row of the exchange positions surface (seed 000 §1.4 `_collect_positions_rows`)."""
+
+    symbol: Symbol
+    side: PositionSide
+    qty: Quantity = Field(description="Absolute position size in base units; 0 means flat.")
+    entry_price: Price
+    mark_price: Price
+    notional: Price = Field(description="abs(qty * mark_price) in quote currency.")
+    realized_pnl: float = 0.0
+    unrealized_pnl: float = Field(description="(mark - entry) * qty * direction, direction +1 LONG / -1 SHORT.")
+    leverage: float | None = Field(default=None, ge=0.0)
+    margin: float | None = Field(default=None, ge=0.0)
+
+    @model_validator(mode="after")
+    def _live_row_has_prices(self) -> PositionRow:
+        # Seeds 000/001: a live row with zero prices is how real PnL got overwritten by zeros.
+        if self.qty > 0 and (self.entry_price <= 0 or self.mark_price <= 0):
+            raise PydanticCustomError(
+                "contract_breach",
+                "non-zero qty row for {symbol} needs entry_price > 0 and mark_price > 0",
+                {"symbol": self.symbol},
+            )
+        return self
+
+
+class PositionsSnapshot(Message):
+    """The executor's view of exchange positions, once per loop. Replaces positions_state.json."""
+
+    TYPE = "positions_snapshot"
+    STATE_KEY = "positions_state"
+    DURABLE = True
+    type: Literal["positions_snapshot"] = "positions_snapshot"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    positions: list[PositionRow] = Field(default_factory=list, max_length=1000)
+
+
+# --- positions_ledger.json ------------------------------------------------------------------------
+
+
+class LedgerEntry(Model):
+    symbol: Symbol
+    side: Literal["LONG", "SHORT"]
+    position_id: Identifier
+    qty: Quantity
+    entry_price: Price
+    tp: float | None = Field(default=None, gt=0.0)
+    sl: float | None = Field(default=None, gt=0.0)
+    ttl_ts: UtcTime | None = None
+    opened_at: UtcTime | None = None
+
+
+class TpSlLevels(Model):
+    tp: float | None = Field(default=None, gt=0.0)
+    sl: float | None = Field(default=None, gt=0.0)
+
+
+class LedgerMetadata(Model):
+    version: str = "v1"
+    entry_count: int = Field(ge=0)
+
+
+class LedgerUpdate(Message):
+    """Unified position + TP/SL ledger, once per executor loop. Replaces positions_ledger.json."""
+
+    TYPE = "ledger_update"
+    STATE_KEY = "positions_ledger"
+    DURABLE = True
+    type: Literal["ledger_update"] = "ledger_update"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    entries: list[LedgerEntry] = Field(default_factory=list, max_length=1000)
+    tp_sl_levels: dict[Symbol, TpSlLevels] = Field(default_factory=dict)
+    metadata: LedgerMetadata
+
+    @model_validator(mode="after")
+    def _count_matches(self) -> LedgerUpdate:
+        if self.metadata.entry_count != len(self.entries):
+            raise PydanticCustomError(
+                "contract_breach",
+                "metadata.entry_count {count} != len(entries) {n}",
+                {"count": self.metadata.entry_count, "n": len(self.entries)},
+            )
+        return self
+
+
+# --- kpis_v7.json ---------------------------------------------------------------------------------
+
+
+class PortfolioKpis(Model):
+    nav: float = Field(ge=0.0)
+    dd_pct: float = Field(ge=0.0, le=1.0)
+    var_nav_pct: float | None = None
+    cvar_nav_pct: float | None = None
+
+
+class SymbolKpis(Model):
+    pnl: float
+    pnl_pct: float
+    exposure_nav_pct: float = Field(ge=0.0)
+
+
+class NavKpis(Model):
+    nav_total: float | None = None
+    nav_age_s: float | None = Field(default=None, ge=0.0)
+    sources_ok: bool | None = None
+
+
+class RiskKpis(Model):
+    dd_state: DdState | None = None
+    atr_regime: str | None = None
+    fee_pnl_ratio: float | None = None
+
+
+class RouterKpis(Model):
+    policy_quality: str | None = None
+    maker_first: bool | None = None
+    maker_fill_share: Fraction | None = None
+    avg_slippage_bps: float | None = None
+    reject_rate: Fraction | None = None
+
+
+class PerformanceKpis(Model):
+    expectancy: float | None = None
+    sharpe_state: str | None = None
+
+
+class PnlScope(Model):
+    """Today's P&L for one (mode, account): realized from closed trades + unrealized at mark."""
+
+    mode: Literal["SIM", "LIVE"]
+    account: Identifier
+    realized: float
+    unrealized: float
+    total: float
+    fees: float = 0.0
+    closed_trades: int = Field(default=0, ge=0)
+    open_positions: int = Field(default=0, ge=0)
+
+
+class KpiSnapshot(Message):
+    """Both seed schemas: seed 000 (`portfolio`, `per_symbol`) and seed 002 (`nav`, `risk`, ...)."""
+
+    TYPE = "kpi_snapshot"
+    STATE_KEY = "kpis_v7"
+    type: Literal["kpi_snapshot"] = "kpi_snapshot"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    ts: UtcTime | None = Field(default=None, description="Seed 002's timestamp key; equals updated_at.")
+    portfolio: PortfolioKpis
+    per_symbol: dict[Symbol, SymbolKpis] = Field(default_factory=dict)
+    nav: NavKpis = Field(default_factory=NavKpis)
+    risk: RiskKpis = Field(default_factory=RiskKpis)
+    router: RouterKpis = Field(default_factory=RouterKpis)
+    performance: PerformanceKpis = Field(default_factory=PerformanceKpis)
+    pnl_today: list[PnlScope] = Field(default_factory=list, max_length=100)
+
+
+# --- nav_state.json -------------------------------------------------------------------------------
+
+
+class NavAnomaly(Model):
+    ts: UtcTime
+    nav: float
+    previous_peak: float
+    reason: Literal["multiplier", "gap"]
+
+
+class NavSample(Message):
+    """NAV/AUM with peak and drawdown (seed 001 anomaly guard). Replaces nav_state.json."""
+
+    TYPE = "nav_sample"
+    STATE_KEY = "nav_state"
+    type: Literal["nav_sample"] = "nav_sample"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    nav_total: float = Field(ge=0.0)
+    aum: float = Field(ge=0.0)
+    wallet_balance: float | None = None
+    unrealized_pnl: float | None = None
+    peak_nav: float = Field(ge=0.0)
+    dd_pct: float = Field(ge=0.0, le=1.0)
+    dd_state: DdState
+    sources_ok: bool = True
+    anomalies: list[NavAnomaly] = Field(default_factory=list, max_length=100)
+    anomaly_count: int = Field(default=0, ge=0)
+
+
+# --- risk_snapshot.json ---------------------------------------------------------------------------
+
+
+class RiskCaps(Model):
+    max_symbol_exposure_nav_pct: float = Field(ge=0.0)
+    max_portfolio_exposure_nav_pct: float = Field(ge=0.0)
+    max_open_positions: int = Field(ge=0)
+    min_notional: float = Field(ge=0.0)
+
+
+class RiskSnapshot(Message):
+    TYPE = "risk_snapshot"
+    STATE_KEY = "risk_snapshot"
+    type: Literal["risk_snapshot"] = "risk_snapshot"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    dd_state: DdState
+    atr_regime: str | None = None
+    var_nav_pct: float | None = None
+    cvar_nav_pct: float | None = None
+    fee_pnl_ratio: float | None = None
+    caps: RiskCaps
+    exposure_nav_pct: dict[Symbol, float] = Field(default_factory=dict)
+    portfolio_exposure_nav_pct: float = Field(default=0.0, ge=0.0)
+    vetoes: dict[Identifier, int] = Field(default_factory=dict, description="Veto counts by reason.")
+
+
+# --- router_state.json ----------------------------------------------------------------------------
+
+
+class TwapState(Model):
+    threshold_notional: float = Field(ge=0.0)
+    active_parents: int = Field(default=0, ge=0)
+    slices_sent: int = Field(default=0, ge=0)
+
+
+class RouterState(Message):
+    TYPE = "router_state"
+    STATE_KEY = "router_state"
+    type: Literal["router_state"] = "router_state"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    policy_quality: str | None = None
+    maker_first: bool = True
+    maker_fill_share: Fraction | None = None
+    avg_slippage_bps: float | None = None
+    reject_rate: Fraction | None = None
+    orders_total: int = Field(default=0, ge=0)
+    fills_total: int = Field(default=0, ge=0)
+    rejects_total: int = Field(default=0, ge=0)
+    twap: TwapState
+
+
+# --- runtime_diagnostics.json ---------------------------------------------------------------------
+
+
+class VetoCounters(Model):
+    by_reason: dict[Identifier, int] = Field(default_factory=dict)
+    total_signals: int = Field(default=0, ge=0)
+    total_orders: int = Field(default=0, ge=0)
+    total_vetoes: int = Field(default=0, ge=0)
+    last_signal_ts: UtcTime | None = None
+    last_order_ts: UtcTime | None = None
+    last_veto_ts: UtcTime | None = None
+
+
+class ExitPipeline(Model):
+    last_exit_scan_ts: UtcTime | None = None
+    last_exit_trigger_ts: UtcTime | None = None
+    last_router_event_ts: UtcTime | None = None
+    open_positions_count: int = Field(default=0, ge=0)
+    tp_sl_registered_count: int = Field(default=0, ge=0)
+    tp_sl_missing_count: int = Field(default=0, ge=0)
+    underwater_without_tp_sl_count: int = Field(default=0, ge=0)
+    tp_sl_coverage_pct: Fraction = 0.0
+    ledger_registry_mismatch: bool = False
+
+
+class Liveness(Model):
+    idle_signals: bool = False
+    idle_orders: bool = False
+    idle_exits: bool = False
+    idle_router: bool = False
+    details: dict[str, float] = Field(default_factory=dict)
+    missing: dict[str, bool] = Field(default_factory=dict)
+
+
+class ActorLiveness(Model):
+    last_heartbeat_ts: UtcTime | None = None
+    age_s: float | None = Field(default=None, ge=0.0)
+    stale: bool = True
+    supervisor_state: str | None = None
+
+
+class RuntimeDiagnosticsBlock(Model):
+    veto_counters: VetoCounters = Field(default_factory=VetoCounters)
+    exit_pipeline: ExitPipeline = Field(default_factory=ExitPipeline)
+    liveness: Liveness = Field(default_factory=Liveness)
+    actors: dict[Identifier, ActorLiveness] = Field(default_factory=dict)
+
+
+class RuntimeDiagnostics(Message):
+    """Seed 004 §4.1: everything under the `runtime_diagnostics` key."""
+
+    TYPE = "runtime_diagnostics"
+    STATE_KEY = "runtime_diagnostics"
+    type: Literal["runtime_diagnostics"] = "runtime_diagnostics"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    runtime_diagnostics: RuntimeDiagnosticsBlock = Field(default_factory=RuntimeDiagnosticsBlock)
+
+
+# --- factor_diagnostics.json ----------------------------------------------------------------------
+
+
+class SymbolFactors(Model):
+    factors: dict[Identifier, float] = Field(default_factory=dict)
+    score: float | None = None
+    direction: Literal["LONG", "SHORT", "FLAT"] | None = None
+
+
+class FactorDiagnostics(Message):
+    TYPE = "factor_diagnostics"
+    STATE_KEY = "factor_diagnostics"
+    type: Literal["factor_diagnostics"] = "factor_diagnostics"
+    v: Literal[1] = 1
+    updated_at: UtcTime = Field(default_factory=utc_now)
+    weights: dict[Identifier, float] = Field(default_factory=dict)
+    per_symbol: dict[Symbol, SymbolFactors] = Field(default_factory=dict)

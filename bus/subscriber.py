@@ -1,0 +1,225 @@
+"""Subscriber: the Clone pattern's client. Snapshot, then stream, drop anything not newer.
+
+1. SUB connects to the updates endpoint and subscribes to everything (global seq gaps are
+   only detectable when every update is seen; filtering by topic happens here).
+2. A snapshot request returns the state documents and the seq they are valid at.
+3. Updates with seq <= snapshot seq are dropped; seq == last + 1 is applied; anything
+   else is a gap and triggers a fresh snapshot. A hub heartbeat announcing a seq we have
+   not seen is a gap too.
+4. No frame from the hub for `silent_after_s` means the hub is silent: reconnect and
+   re-snapshot (Pirate pattern: a fresh socket, not a retry on the old one).
+
+The owner drives it: call `poll(timeout_s)` from the actor loop; it returns the new
+updates in order and keeps `documents` (state key -> document dict) current.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from bus import codec
+from bus.codec import BusError, Envelope
+from bus.messages import STATE_DOCUMENTS, Message
+from bus.protocol import HUB_TOPIC, unpack_seq
+from bus.sockets import connect
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    seq: int
+    topic: str
+    envelope: Envelope
+
+    @property
+    def msg(self) -> Message:
+        return self.envelope.msg
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    seq: int
+    epoch: int
+    state: dict[str, Any]
+
+
+class SnapshotError(Exception):
+    """The hub did not answer a snapshot request in time (it may be down); retried by the caller."""
+
+
+_req_ids = itertools.count(1)
+
+
+def request_snapshot(
+    settings: Settings,
+    keys: Iterable[str] | None = None,
+    timeout_s: float = 3.0,
+    context: zmq.Context | None = None,
+    op: str = "snapshot",
+) -> Snapshot:
+    """One snapshot round trip on a fresh DEALER (lazy-pirate: never reuse a socket that timed out)."""
+    ctx = context or zmq.Context.instance()
+    sock = connect(ctx, zmq.DEALER, settings.snapshot_endpoint, settings)
+    sock.setsockopt(zmq.IMMEDIATE, 0)
+    try:
+        req = next(_req_ids)
+        sock.send(codec.pack({"op": op, "req": req, "keys": list(keys) if keys is not None else None}))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):
+                raise SnapshotError(f"no snapshot reply from {settings.snapshot_endpoint} in {timeout_s}s")
+            reply = codec.unpack(sock.recv(), max_bytes=256 << 20)
+            if isinstance(reply, dict) and reply.get("req") == req:
+                break
+        if "error" in reply:
+            raise SnapshotError(f"snapshot refused: {reply['error']}")
+        return Snapshot(seq=int(reply["seq"]), epoch=int(reply.get("epoch", 0)), state=reply.get("state") or {})
+    finally:
+        sock.close(0)
+
+
+class Subscriber:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        keys: Iterable[str] | None = None,
+        topics: Iterable[str] | None = None,
+        context: zmq.Context | None = None,
+        silent_after_heartbeats: int = 5,
+    ) -> None:
+        self._settings = settings
+        self._ctx = context or zmq.Context.instance()
+        self.keys = list(keys) if keys is not None else None
+        self.topics = set(topics) if topics is not None else None
+        self.silent_after_s = silent_after_heartbeats * settings.bus.heartbeat_s
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.snapshot_state: dict[str, Any] = {}
+        self.seq = 0
+        self.epoch = 0
+        self.synced = False
+        self.snapshots = 0
+        self.gaps = 0
+        self.hub_last_seen = 0.0
+        self._sub: zmq.Socket | None = None
+        self._pending: list[Update] = []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        if self._sub is not None:
+            self._sub.close(0)
+        self._sub = connect(self._ctx, zmq.SUB, self._settings.updates_endpoint, self._settings)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.synced = False
+
+    def close(self) -> None:
+        if self._sub is not None:
+            self._sub.close(0)
+            self._sub = None
+
+    @property
+    def hub_alive(self) -> bool:
+        return self.synced and time.monotonic() - self.hub_last_seen < self.silent_after_s
+
+    def _resnapshot(self) -> bool:
+        try:
+            snap = request_snapshot(self._settings, self.keys, context=self._ctx)
+        except (SnapshotError, BusError) as exc:
+            log.info("snapshot not available yet: %s", exc)
+            self.synced = False
+            return False
+        self.snapshots += 1
+        self.seq = snap.seq
+        self.epoch = snap.epoch
+        self.snapshot_state = snap.state
+        self.documents = {k: v for k, v in snap.state.items() if k in STATE_DOCUMENTS and v is not None}
+        self.synced = True
+        self.hub_last_seen = time.monotonic()
+        return True
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def poll(self, timeout_s: float = 0.0) -> list[Update]:
+        """Drain the updates socket (waiting up to `timeout_s` for the first frame)."""
+        if self._sub is None:
+            self._open()
+        if not self.synced and not self._resnapshot():
+            time.sleep(min(timeout_s, 0.2))
+            return []
+        assert self._sub is not None
+        out: list[Update] = []
+        wait_ms = int(timeout_s * 1000)
+        while True:
+            if not self._sub.poll(wait_ms, zmq.POLLIN):
+                break
+            wait_ms = 0
+            frames = self._sub.recv_multipart()
+            self.hub_last_seen = time.monotonic()
+            if not self._on_frames(frames, out):
+                # gap: re-sync, and hand back what was applied before it
+                self.gaps += 1
+                self._resnapshot()
+                break
+        if self.synced and time.monotonic() - self.hub_last_seen > self.silent_after_s:
+            log.warning("hub silent for %.1fs; reconnecting", time.monotonic() - self.hub_last_seen)
+            self._open()
+            self._resnapshot()
+        return out
+
+    def _on_frames(self, frames: list[bytes], out: list[Update]) -> bool:
+        if len(frames) != 3:
+            return True
+        topic, seq_frame, body = frames
+        try:
+            seq = unpack_seq(seq_frame)
+        except Exception:
+            return True
+        if topic == HUB_TOPIC:
+            try:
+                hb = codec.unpack(body)
+                self.epoch = int(hb.get("epoch", self.epoch))
+            except (BusError, AttributeError, TypeError, ValueError):
+                pass
+            return seq <= self.seq
+        if seq <= self.seq:
+            return True
+        if seq != self.seq + 1:
+            log.info("seq gap: have %d, got %d", self.seq, seq)
+            return False
+        self.seq = seq
+        try:
+            envelope = codec.decode_envelope(body, max_bytes=self._settings.bus.max_frame_bytes)
+        except BusError as exc:
+            # The hub only republishes what it validated; a newer schema than ours lands here.
+            log.warning("undecodable update seq=%d topic=%r: %s", seq, topic, exc)
+            return True
+        msg = envelope.msg
+        if msg.STATE_KEY is not None:
+            self.documents[msg.STATE_KEY] = msg.to_document()
+        if self.topics is None or msg.TYPE in self.topics:
+            out.append(Update(seq=seq, topic=msg.TYPE, envelope=envelope))
+        return True
+
+    def wait_synced(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll(0.05)
+            if self.synced:
+                return True
+        return False
+
+    def document(self, key: str) -> Message | None:
+        """The current state document `key` as its typed message, or None if absent."""
+        raw = self.documents.get(key)
+        return None if raw is None else STATE_DOCUMENTS[key].model_validate(raw)

@@ -1,0 +1,1 @@
+"""The `v7` command line: one module per subcommand, each with `register(subparsers)`."""

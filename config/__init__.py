@@ -1,0 +1,1 @@
+"""Runtime settings and the strategy/risk JSON, validated at start-up (see config/settings.py)."""

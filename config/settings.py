@@ -1,0 +1,223 @@
+"""Runtime settings: endpoints, ports, paths, loop intervals, symbols.
+
+Precedence (later wins): built-in defaults < `config/runtime.toml` in the repo <
+`$V7_HOME/runtime.toml` < environment overrides `V7_<SECTION>__<KEY>`.
+A whole isolated instance (own directory, own ports) is one setting: point `V7_HOME` at a
+directory whose `runtime.toml` sets `port_base`. Unknown keys and bad values stop start-up
+with `ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+REPO_CONFIG_DIR = Path(__file__).resolve().parent
+REPO_ROOT = REPO_CONFIG_DIR.parent
+
+ACTORS: tuple[str, ...] = (
+    "state_writer",
+    "paper_exchange",
+    "executor",
+    "router",
+    "exit_scanner",
+    "sync",
+    "diagnostics",
+    "dashboard",
+)
+
+
+class ConfigError(Exception):
+    """Bad configuration. Start-up stops; the message names the file and the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class BusSettings(Section):
+    """Endpoints default to ipc sockets in the 0700 run directory. Set tcp://127.0.0.1:PORT to use TCP."""
+
+    ingest: str | None = None
+    updates: str | None = None
+    snapshot: str | None = None
+    heartbeat_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    max_frame_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    sndhwm: int = Field(default=100_000, ge=100)
+    linger_ms: int = Field(default=1000, ge=0)
+    # CURVE for TCP endpoints that cross hosts (issue 6): key files, empty = off.
+    curve_server_secret: str | None = None
+    curve_server_public: str | None = None
+    curve_client_secret: str | None = None
+    curve_client_public: str | None = None
+    curve_allowed_clients_dir: str | None = None
+
+
+class SenderSettings(Section):
+    outbox_max: int = Field(default=10_000, ge=10, description="Unacknowledged messages held per sender.")
+    resend_after_s: float = Field(default=2.0, gt=0.0)
+    ack_timeout_s: float = Field(default=30.0, gt=0.0, description="send_and_wait gives up after this.")
+
+
+class WriterSettings(Section):
+    tick_ms: int = Field(default=100, ge=5, le=10_000, description="File-write coalescing period.")
+    batch_max: int = Field(default=2048, ge=1, description="Most messages per group commit.")
+    snapshot_every_messages: int = Field(default=100_000, ge=100)
+    snapshot_every_s: float = Field(default=60.0, gt=0.0)
+    journal_segment_bytes: int = Field(default=64 << 20, ge=4096)
+    dedup_streams_max: int = Field(default=4096, ge=16)
+
+
+class DashboardSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=1, le=65535)
+
+
+class Settings(Section):
+    home: Path = Field(default=REPO_ROOT, description="Instance directory: logs/, run/, var/ live here.")
+    port_base: int = Field(default=9170, ge=1024, le=65000, description="Metrics ports are port_base + offset.")
+    mode: Literal["SIM", "LIVE"] = "SIM"
+    account: str = Field(default="paper", min_length=1, max_length=64)
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+    state_dir: Path | None = None
+    journal_dir: Path | None = None
+    run_dir: Path | None = None
+    var_dir: Path | None = None
+    mirror_dir: Path | None = None
+    db_url: str | None = None
+    strategy_config: Path = REPO_CONFIG_DIR / "strategy_config.json"
+    risk_limits: Path = REPO_CONFIG_DIR / "risk_limits.json"
+    metrics_host: str = "127.0.0.1"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    bus: BusSettings = Field(default_factory=BusSettings)
+    sender: SenderSettings = Field(default_factory=SenderSettings)
+    writer: WriterSettings = Field(default_factory=WriterSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    loop_s: dict[str, float] = Field(default_factory=dict, description="Loop interval per actor name.")
+
+    @model_validator(mode="after")
+    def _known_actor_loops(self) -> Settings:
+        for name, value in self.loop_s.items():
+            if name not in ACTORS:
+                raise ValueError(f"loop_s.{name}: unknown actor (known: {', '.join(ACTORS)})")
+            if not 0.01 <= value <= 3600:
+                raise ValueError(f"loop_s.{name}: {value} outside 0.01..3600 seconds")
+        return self
+
+    # --- derived paths ---------------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir or self.home / "logs" / "state"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.journal_dir or self.home / "logs" / "journal"
+
+    @property
+    def run_path(self) -> Path:
+        return self.run_dir or self.home / "run"
+
+    @property
+    def var_path(self) -> Path:
+        return self.var_dir or self.home / "var"
+
+    @property
+    def mirror_path(self) -> Path:
+        return self.mirror_dir or self.home / "var" / "mirror"
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.home / 'logs' / 'positions.db'}"
+
+    @property
+    def ingest_endpoint(self) -> str:
+        return self.bus.ingest or f"ipc://{self.run_path / 'ingest.sock'}"
+
+    @property
+    def updates_endpoint(self) -> str:
+        return self.bus.updates or f"ipc://{self.run_path / 'updates.sock'}"
+
+    @property
+    def snapshot_endpoint(self) -> str:
+        return self.bus.snapshot or f"ipc://{self.run_path / 'snapshot.sock'}"
+
+    def metrics_port(self, actor: str) -> int:
+        return self.port_base + ACTORS.index(actor)
+
+    def loop_interval(self, actor: str, default: float) -> float:
+        return self.loop_s.get(actor, default)
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """`V7_WRITER__TICK_MS=50` -> {"writer": {"tick_ms": "50"}} (pydantic coerces the string)."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("V7_") or name in {"V7_HOME", "V7_CONFIG"} or name.startswith("V7_TEST"):
+            continue
+        parts = name[3:].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value.split(",") if parts[-1] == "symbols" else value
+    return out
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"invalid configuration in {source}:"]
+    for err in exc.errors(include_url=False):
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key")
+        else:
+            lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    sources: list[str] = []
+    candidates = [REPO_CONFIG_DIR / "runtime.toml"]
+    home = env.get("V7_HOME")
+    if home:
+        candidates.append(Path(home) / "runtime.toml")
+    if env.get("V7_CONFIG"):
+        candidates.append(Path(env["V7_CONFIG"]))
+    for path in candidates:
+        if path.is_file():
+            data = _deep_merge(data, _read_toml(path))
+            sources.append(str(path))
+    if home:
+        data["home"] = home
+    overrides = _env_overrides(env)
+    if overrides:
+        data = _deep_merge(data, overrides)
+        sources.append("environment (V7_*)")
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(" + ".join(sources) or "defaults", exc)) from None
+    return settings.model_copy(update={"home": settings.home.resolve()})

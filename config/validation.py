@@ -1,0 +1,22 @@
+"""Validate every configuration file at once (used by `v7 check-config` and `make run`).
+
+Each entry loads one file with the same function the actor uses at start-up, so a bad key
+found here is the same error the actor would stop with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from config.settings import Settings
+
+# (label, loader) pairs; a loader raises ConfigError naming the key.
+LOADERS: list[tuple[str, Callable[[Settings], object]]] = []
+
+
+def validate_all(settings: Settings) -> list[str]:
+    lines = [f"ok   runtime settings (home={settings.home}, mode={settings.mode}, port_base={settings.port_base})"]
+    for label, loader in LOADERS:
+        loader(settings)
+        lines.append(f"ok   {label}")
+    return lines
