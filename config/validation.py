@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from config.risk import load_risk_limits
 from config.settings import Settings
+from config.strategy import load_strategy_config
 
-# (label, loader) pairs; a loader raises ConfigError naming the key.
-LOADERS: list[tuple[str, Callable[[Settings], object]]] = []
+# (label, loader) pairs; a loader raises ConfigError naming the file and key.
+LOADERS: list[tuple[str, Callable[[Settings], object]]] = [
+    ("strategy_config.json", load_strategy_config),
+    ("risk_limits.json", load_risk_limits),
+]
 
 
 def validate_all(settings: Settings) -> list[str]:

@@ -106,7 +106,7 @@ class Instance:
             return proc.wait(timeout=5)
 
     def stop_all(self) -> None:
-        for name, proc in list(self.procs.items()):
+        for proc in list(self.procs.values()):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGTERM)
