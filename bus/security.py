@@ -1,58 +1,112 @@
-"""CURVE on TCP endpoints. ipc and loopback TCP need no keys; any other TCP bind must be CURVE.
+"""CURVE encryption and a ZAP allow-list for TCP endpoints that cross hosts.
 
-Keys are ZeroMQ's z85 key files written by `v7 keys`. The server side authenticates clients
-with a ZAP allow-list: the public keys in `bus.curve_allowed_clients_dir`.
+Rules:
+- ipc endpoints and loopback TCP need no keys (the run directory is mode 0700).
+- Any TCP bind on a non-loopback address must be a CURVE server, or it would accept anyone:
+  start-up stops with `SecurityError` unless `bus.curve_server_cert` and
+  `bus.curve_allowed_clients_dir` are set.
+- A CURVE server authenticates clients through ZAP: only public keys found in
+  `curve_allowed_clients_dir` (files NAME.key written by `v7 keys new`) get in. Others fail
+  the handshake and never reach the hub's sockets.
+- A client uses CURVE for a TCP endpoint whenever `bus.curve_server_public_cert` is set.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
 
 from config.settings import Settings
 
+ZAP_DOMAIN = "v7"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
 
 class SecurityError(Exception):
-    """A TCP endpoint would accept anyone. Start-up stops; configure CURVE keys."""
+    """An endpoint would be reachable without authentication. Start-up stops; configure CURVE."""
 
 
-def _is_loopback_tcp(endpoint: str) -> bool:
+def tcp_host(endpoint: str) -> str | None:
     if not endpoint.startswith("tcp://"):
-        return False
-    host = endpoint[len("tcp://"):].rsplit(":", 1)[0]
-    return host in {"127.0.0.1", "localhost", "[::1]", "::1"}
+        return None
+    return endpoint[len("tcp://"):].rsplit(":", 1)[0]
 
 
-def needs_curve(endpoint: str, settings: Settings) -> bool:
-    return endpoint.startswith("tcp://") and (
-        settings.bus.curve_server_secret is not None or not _is_loopback_tcp(endpoint)
-    )
+def is_loopback(endpoint: str) -> bool:
+    host = tcp_host(endpoint)
+    return host is None or host in LOOPBACK_HOSTS
 
 
-def read_key(path: str) -> bytes:
-    text = Path(path).read_text().strip()
-    return text.encode()
+def load_secret_cert(path: Path) -> tuple[bytes, bytes]:
+    public, secret = zmq.auth.load_certificate(path)
+    if secret is None:
+        raise SecurityError(f"{path} holds no secret key (use the .key_secret file)")
+    return public, secret
+
+
+def load_public_cert(path: Path) -> bytes:
+    public, _secret = zmq.auth.load_certificate(path)
+    return public
+
+
+# One ZAP handler per context (a ZeroMQ rule: ZAP is per context, on inproc://zeromq.zap.01).
+_authenticators: dict[int, ThreadAuthenticator] = {}
+_auth_lock = threading.Lock()
+
+
+def _start_authenticator(ctx: zmq.Context, allowed_dir: Path) -> None:
+    with _auth_lock:
+        if id(ctx) in _authenticators:
+            return
+        if not allowed_dir.is_dir():
+            raise SecurityError(f"bus.curve_allowed_clients_dir {allowed_dir} is not a directory")
+        auth = ThreadAuthenticator(ctx)
+        auth.start()
+        auth.configure_curve(domain=ZAP_DOMAIN, location=str(allowed_dir))
+        _authenticators[id(ctx)] = auth
+
+
+def stop_authenticators() -> None:
+    with _auth_lock:
+        for auth in _authenticators.values():
+            auth.stop()
+        _authenticators.clear()
 
 
 def configure_server(sock: zmq.Socket, endpoint: str, settings: Settings) -> None:
-    if not needs_curve(endpoint, settings):
+    if tcp_host(endpoint) is None:
         return
-    if not (settings.bus.curve_server_secret and settings.bus.curve_server_public):
+    cert = settings.bus.curve_server_cert
+    if cert is None:
+        if is_loopback(endpoint):
+            return
         raise SecurityError(
-            f"{endpoint} is a non-loopback TCP endpoint; set bus.curve_server_secret and "
-            "bus.curve_server_public (generate them with `v7 keys`)"
+            f"{endpoint} binds a non-loopback TCP address without CURVE; set bus.curve_server_cert and "
+            "bus.curve_allowed_clients_dir (generate keys with `v7 keys new NAME`)"
         )
-    sock.curve_secretkey = read_key(settings.bus.curve_server_secret)
-    sock.curve_publickey = read_key(settings.bus.curve_server_public)
+    allowed = settings.bus.curve_allowed_clients_dir
+    if allowed is None:
+        raise SecurityError(f"{endpoint}: CURVE server needs bus.curve_allowed_clients_dir (the allow-list)")
+    _start_authenticator(sock.context, allowed)
+    public, secret = load_secret_cert(cert)
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
     sock.curve_server = True
+    sock.zap_domain = ZAP_DOMAIN.encode()
 
 
 def configure_client(sock: zmq.Socket, endpoint: str, settings: Settings) -> None:
-    if not endpoint.startswith("tcp://") or not settings.bus.curve_server_public:
+    server_public = settings.bus.curve_server_public_cert
+    if tcp_host(endpoint) is None or server_public is None:
         return
-    if not (settings.bus.curve_client_secret and settings.bus.curve_client_public):
-        raise SecurityError(f"{endpoint}: set bus.curve_client_secret/public to connect with CURVE")
-    sock.curve_serverkey = read_key(settings.bus.curve_server_public)
-    sock.curve_secretkey = read_key(settings.bus.curve_client_secret)
-    sock.curve_publickey = read_key(settings.bus.curve_client_public)
+    client_cert = settings.bus.curve_client_cert
+    if client_cert is None:
+        raise SecurityError(f"{endpoint}: CURVE needs bus.curve_client_cert (this host's .key_secret)")
+    public, secret = load_secret_cert(client_cert)
+    sock.curve_serverkey = load_public_cert(server_public)
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret

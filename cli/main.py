@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import ops, run, schemas, tail, validate
+from cli import keys, ops, run, schemas, tail, validate
 
-COMMANDS = (run, validate, tail, schemas, ops)
+COMMANDS = (run, validate, tail, schemas, ops, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

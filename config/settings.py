@@ -49,12 +49,12 @@ class BusSettings(Section):
     max_frame_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
     sndhwm: int = Field(default=100_000, ge=100)
     linger_ms: int = Field(default=1000, ge=0)
-    # CURVE for TCP endpoints that cross hosts (issue 6): key files, empty = off.
-    curve_server_secret: str | None = None
-    curve_server_public: str | None = None
-    curve_client_secret: str | None = None
-    curve_client_public: str | None = None
-    curve_allowed_clients_dir: str | None = None
+    # CURVE for TCP endpoints (required on any non-loopback TCP bind). Certificate files as
+    # written by `v7 keys new` (zmq.auth format): NAME.key (public) and NAME.key_secret.
+    curve_server_cert: Path | None = Field(default=None, description="Hub: its secret certificate.")
+    curve_allowed_clients_dir: Path | None = Field(default=None, description="Hub: public certs allowed in.")
+    curve_server_public_cert: Path | None = Field(default=None, description="Clients: the hub's public cert.")
+    curve_client_cert: Path | None = Field(default=None, description="Clients: this host's secret certificate.")
 
 
 class SenderSettings(Section):

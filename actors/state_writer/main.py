@@ -14,10 +14,12 @@ from actors.state_writer.hooks import CommitHook
 from actors.state_writer.journal import JournalCorrupt
 from actors.state_writer.lock import StateDirLocked
 from actors.state_writer.server import StateWriter
+from bus.security import SecurityError
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
+EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 EXIT_BIND = 4
 EXIT_CORRUPT = 5
@@ -47,6 +49,9 @@ def run(settings: Settings) -> int:
     except JournalCorrupt as exc:
         print(f"v7 state_writer: journal corrupt: {exc}", file=sys.stderr)
         return EXIT_CORRUPT
+    except SecurityError as exc:
+        print(f"v7 state_writer: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except zmq.ZMQError as exc:
         print(f"v7 state_writer: cannot bind bus endpoints: {exc}", file=sys.stderr)
         return EXIT_BIND
