@@ -1,8 +1,15 @@
 """msgpack <-> typed messages. One error type, `BusError`, with a machine-readable code.
 
-    encode_envelope(src, inc, sseq, msg) -> bytes      what a sender puts in its ingest frame
-    decode_envelope(frame) -> Envelope                 validates envelope and message
-    encode_message(msg) / decode_message(obj)          the message alone (msgpack map / dict)
+An ingest frame is one msgpack map, the envelope (docs/bus_protocol.md is the spec):
+
+    {"src": str, "inc": u64, "sseq": u64, "oldest": u64, "ts": float, "msg": {"type": str, "v": int, ...}}
+
+    pack_message(msg) -> bytes                          the message alone, encoded once per send
+    build_envelope(src, inc, sseq, oldest, ts, packed)  what a sender puts in its ingest frame
+    encode_envelope(src, inc, sseq, msg)                the same in one call (oldest = sseq)
+    decode_header(frame) -> (Header, raw msg)           envelope checks only
+    decode_envelope(frame) -> Envelope                  envelope and message validated
+    decode_message(obj) -> Message                      a decoded msgpack map as its model
 """
 
 from __future__ import annotations
@@ -30,18 +37,32 @@ class BusError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Envelope:
-    """Identity of a message on the bus: (src, inc, sseq) is unique; inc is the sender's incarnation."""
+class Header:
+    """Identity of a message on the bus: (src, inc, sseq) is unique; inc is the sender's incarnation.
+
+    `oldest` is the sender's promise that it will never (re)send any sseq below it.
+    """
 
     src: str
     inc: int
     sseq: int
+    oldest: int
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    src: str
+    inc: int
+    sseq: int
+    oldest: int
     ts: float
     msg: Message
 
 
-_MAX_ID_LEN = 128
-_U64_MAX = (1 << 64) - 1
+MAX_ID_LEN = 128
+U64_MAX = (1 << 64) - 1
+ENVELOPE_KEYS = frozenset({"src", "inc", "sseq", "oldest", "ts", "msg"})
 
 
 def _unpack(frame: bytes, max_bytes: int) -> Any:
@@ -60,7 +81,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def decode_message(obj: Any) -> Message:
     """Validate a decoded msgpack map as a message of its tagged type and version."""
     if not isinstance(obj, dict):
-        raise BusError(ErrorCode.MALFORMED, "message must be a map")
+        raise BusError(ErrorCode.MALFORMED, "message must be a map", "msg")
     type_tag = obj.get("type")
     if not isinstance(type_tag, str):
         raise BusError(ErrorCode.MALFORMED, "message has no string 'type'", "type")
@@ -81,48 +102,77 @@ def decode_message(obj: Any) -> Message:
         first = exc.errors(include_url=False, include_input=False)[0]
         code = ErrorCode.CONTRACT_BREACH if first["type"] == "contract_breach" else ErrorCode.INVALID_FIELD
         raise BusError(code, f"{type_tag}: {first['msg']}", _field_path(first["loc"]) or None) from None
+    except RecursionError:
+        raise BusError(ErrorCode.INVALID_FIELD, f"{type_tag}: nested too deeply") from None
+
+
+def _header(obj: Any) -> Header:
+    if not isinstance(obj, dict):
+        raise BusError(ErrorCode.MALFORMED, "envelope must be a map")
+    src, inc, sseq, oldest, ts = (obj.get(k) for k in ("src", "inc", "sseq", "oldest", "ts"))
+    if not isinstance(src, str) or not 0 < len(src) <= MAX_ID_LEN:
+        raise BusError(ErrorCode.MALFORMED, f"envelope 'src' must be a string of 1..{MAX_ID_LEN} chars", "src")
+    if type(inc) is not int or not 0 <= inc <= U64_MAX:
+        raise BusError(ErrorCode.MALFORMED, "envelope 'inc' must be an unsigned 64-bit integer", "inc")
+    if type(sseq) is not int or not 0 < sseq <= U64_MAX:
+        raise BusError(ErrorCode.MALFORMED, "envelope 'sseq' must be a positive 64-bit integer", "sseq")
+    if type(oldest) is not int or not 0 < oldest <= sseq:
+        raise BusError(ErrorCode.MALFORMED, "envelope 'oldest' must be an integer in 1..sseq", "oldest")
+    if type(ts) not in (int, float) or not math.isfinite(ts):
+        raise BusError(ErrorCode.MALFORMED, "envelope 'ts' must be a finite number", "ts")
+    if len(obj) != len(ENVELOPE_KEYS) or not ENVELOPE_KEYS.issuperset(obj):
+        extra = sorted(str(k)[:32] for k in set(obj) - ENVELOPE_KEYS)
+        raise BusError(ErrorCode.MALFORMED, f"envelope keys must be exactly {sorted(ENVELOPE_KEYS)}; extra {extra}")
+    return Header(src, inc, sseq, oldest, float(ts))
+
+
+def decode_header(frame: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> tuple[Header, Any]:
+    """Envelope checks only; returns the header and the still-unvalidated message object."""
+    obj = _unpack(frame, max_bytes)
+    return _header(obj), obj["msg"] if isinstance(obj, dict) else None
 
 
 def decode_envelope(frame: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> Envelope:
-    obj = _unpack(frame, max_bytes)
-    if not isinstance(obj, dict):
-        raise BusError(ErrorCode.MALFORMED, "envelope must be a map")
-    src, inc, sseq, ts = obj.get("src"), obj.get("inc"), obj.get("sseq"), obj.get("ts")
-    if not isinstance(src, str) or not 0 < len(src) <= _MAX_ID_LEN:
-        raise BusError(ErrorCode.MALFORMED, "envelope 'src' must be a non-empty string", "src")
-    if type(inc) is not int or not 0 <= inc <= _U64_MAX:
-        raise BusError(ErrorCode.MALFORMED, "envelope 'inc' must be an unsigned integer", "inc")
-    if type(sseq) is not int or not 0 < sseq <= _U64_MAX:
-        raise BusError(ErrorCode.MALFORMED, "envelope 'sseq' must be a positive integer", "sseq")
-    if type(ts) not in (int, float) or not math.isfinite(ts):
-        raise BusError(ErrorCode.MALFORMED, "envelope 'ts' must be a finite number", "ts")
-    if set(obj) - {"src", "inc", "sseq", "ts", "msg"}:
-        raise BusError(ErrorCode.MALFORMED, "envelope has unknown keys")
-    return Envelope(src=src, inc=inc, sseq=sseq, ts=float(ts), msg=decode_message(obj.get("msg")))
+    head, raw = decode_header(frame, max_bytes)
+    return Envelope(head.src, head.inc, head.sseq, head.oldest, head.ts, decode_message(raw))
 
 
 def peek_sseq(frame: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> int | None:
-    """Best-effort sseq of a frame that failed to decode, so its NACK can name it."""
+    """Best-effort sseq of a frame whose envelope failed to decode, so its NACK can name it."""
+    if len(frame) > max_bytes:
+        return None
     try:
         obj = msgpack.unpackb(frame, raw=False, strict_map_key=False)
-    except Exception:
+    except Exception:  # garbage: there is no sseq to name
         return None
     if isinstance(obj, dict):
         sseq = obj.get("sseq")
-        if type(sseq) is int and 0 < sseq <= _U64_MAX:
+        if type(sseq) is int and 0 < sseq <= U64_MAX:
             return sseq
     return None
 
 
-def encode_message(msg: Message) -> bytes:
+def pack_message(msg: Message) -> bytes:
+    """The message as a msgpack map (with `type` and `v`); encoded once, resent as is."""
     return msgpack.packb(msg.to_wire(), use_bin_type=True)
 
 
-def encode_envelope(src: str, inc: int, sseq: int, msg: Message, ts: float | None = None) -> bytes:
-    return msgpack.packb(
-        {"src": src, "inc": inc, "sseq": sseq, "ts": time.time() if ts is None else ts, "msg": msg.to_wire()},
-        use_bin_type=True,
-    )
+encode_message = pack_message
+
+_MSG_KEY = msgpack.packb("msg")
+
+
+def build_envelope(src: str, inc: int, sseq: int, oldest: int, ts: float, packed_msg: bytes) -> bytes:
+    # A 5-entry map packed normally, widened to 6 entries with the pre-packed message appended:
+    # the message is encoded once per send, not once per (re)transmission.
+    head = msgpack.packb({"src": src, "inc": inc, "sseq": sseq, "oldest": oldest, "ts": float(ts)})
+    return b"\x86" + head[1:] + _MSG_KEY + packed_msg
+
+
+def encode_envelope(src: str, inc: int, sseq: int, msg: Message, ts: float | None = None,
+                    oldest: int | None = None) -> bytes:
+    return build_envelope(src, inc, sseq, sseq if oldest is None else oldest,
+                          time.time() if ts is None else ts, pack_message(msg))
 
 
 def pack(obj: Any) -> bytes:

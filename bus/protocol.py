@@ -1,12 +1,13 @@
 """Wire protocol constants: frames, reply kinds, error codes (docs/bus_protocol.md is the spec).
 
-ingest   DEALER -> ROUTER   1 frame: msgpack envelope {src, inc, sseq, ts, msg}
+ingest   DEALER -> ROUTER   1 frame: msgpack envelope {src, inc, sseq, oldest, ts, msg}
          ROUTER -> DEALER   1 frame: msgpack array of replies
                               ["A", sseq, seq]                      committed as `seq`
-                              ["D", sseq, seq]                      duplicate of a committed message
+                              ["D", sseq, seq]                      duplicate of a committed message (seq 0: unknown)
+                              ["O", sseq, expected]                 out of order: not applied, resend from `expected`
                               ["N", sseq|nil, code, field|nil, detail]   rejected, never applied
-updates  PUB    -> SUB      3 frames: [topic, seq (u64 big-endian), body]
-                              topic = message type; body = the envelope bytes as received
+updates  XPUB   -> SUB      3 frames: [topic, seq (u64 big-endian), body]
+                              topic = message type; body = the envelope bytes as committed
                               topic "$hub": hub heartbeat, seq = last committed seq, no seq consumed
 snapshot DEALER -> ROUTER   1 frame: msgpack {op: "snapshot", req, keys: [..] | nil}
          ROUTER -> DEALER   1 frame: msgpack {req, seq, epoch, state: {key: document}}
@@ -22,6 +23,7 @@ PROTOCOL_VERSION: Final = 1
 
 ACK: Final = "A"
 DUPLICATE: Final = "D"
+OUT_OF_ORDER: Final = "O"
 NACK: Final = "N"
 
 HUB_TOPIC: Final = b"$hub"

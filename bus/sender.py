@@ -1,19 +1,25 @@
-"""Sender: a DEALER to the hub's ingest with a bounded outbox of unacknowledged messages.
+"""Sender: a DEALER to the hub's ingest with a bounded outbox of unanswered messages.
 
 Every message gets an id (src, inc, sseq): `src` names the actor, `inc` is this process's
 incarnation (start time in ns, so ids never repeat across restarts), `sseq` counts from 1.
-A message stays in the outbox until the hub ACKs it (durable in the journal) or NACKs it.
-Unacknowledged messages are resent, oldest first, after `resend_after_s` or when the
-connection is re-established; the hub drops duplicates, so a resend never applies twice.
+A message stays in the outbox until the hub answers it: ACK (durable in the journal),
+duplicate (already committed) or NACK (refused, never applied).
 
-Ordering matters: the hub treats any sseq at or below the highest it committed for an
-incarnation as a duplicate, so this sender never lets a newer message overtake an older
-unsent one (once a send would block, everything queues until the next full resend).
+Ordering (docs/bus_protocol.md, "identity and order"): the hub treats any sseq at or below
+the highest it committed for (src, inc) as a duplicate, so a newer message must never be
+committed while an older one is still on its way. The sender cannot see a silent reconnect
+between two sends, so it does not rely on being first: every frame carries `oldest`, the
+lowest sseq still in this outbox. The hub commits sseq only if it has answered everything
+before it, or if `oldest == sseq`; otherwise it answers "out of order" and applies nothing.
+On that answer, on a new connection, or when the oldest message is overdue, the sender
+rewinds: it sends the oldest message alone (which `oldest == sseq` always admits), waits
+for its answer, then sends the rest in order.
 
 - `send(msg)`: non-blocking. Telemetry is dropped (and counted) when the outbox is full;
   a durable message evicts the oldest telemetry or, failing that, waits for room.
-- `send_and_wait(msg)`: blocks until ACK (returns the hub seq) or raises on NACK / timeout.
-  On timeout the message stays in the outbox and will still be delivered.
+- `send_and_wait(msg)`: blocks until answered; returns the hub seq, raises `BusError` on
+  NACK and `TimeoutError` when no answer came in time (the message stays queued).
+- `submit(msg)`: durable, non-blocking, returns a future of the hub seq (pipelined durability).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -32,11 +38,14 @@ from zmq.utils.monitor import recv_monitor_message
 from bus import codec
 from bus.codec import BusError
 from bus.messages import Message
-from bus.protocol import ACK, DUPLICATE, NACK, ErrorCode
-from bus.sockets import connect
+from bus.protocol import ACK, DUPLICATE, NACK, OUT_OF_ORDER, ErrorCode
+from bus.sockets import client_socket
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
+
+_ERROR_BACKOFF_S = 0.5
+_TRANSMIT_BATCH = 512  # frames built per lock hold; keeps callers from waiting on the I/O thread
 
 
 class OutboxFull(Exception):
@@ -45,10 +54,12 @@ class OutboxFull(Exception):
 
 @dataclass(slots=True)
 class _Pending:
-    frame: bytes
+    packed: bytes  # the message, msgpack-encoded once
+    ts: float
     durable: bool
     future: Future[int] | None
-    sent_at: float = 0.0
+    sent_at: float = 0.0  # monotonic time of the last transmission; 0 = never sent
+    sends: int = 0
 
 
 @dataclass(slots=True)
@@ -58,7 +69,10 @@ class SenderStats:
     duplicates: int = 0
     nacked: int = 0
     resent: int = 0
+    out_of_order: int = 0
+    rewinds: int = 0
     dropped_telemetry: int = 0
+    io_errors: int = 0
     nack_codes: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,6 +87,8 @@ class Sender:
         outbox_max: int | None = None,
         resend_after_s: float | None = None,
     ) -> None:
+        if not 0 < len(source) <= codec.MAX_ID_LEN:
+            raise ValueError(f"sender source must be 1..{codec.MAX_ID_LEN} characters")
         self.source = source
         self.incarnation = time.time_ns()
         self.endpoint = endpoint or settings.ingest_endpoint
@@ -82,13 +98,16 @@ class Sender:
         self._resend_after = resend_after_s or settings.sender.resend_after_s
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
-        self._outbox: OrderedDict[int, _Pending] = OrderedDict()
-        self._to_send: list[int] = []
-        self._blocked = True  # until the first successful handshake
+        self._outbox: OrderedDict[int, _Pending] = OrderedDict()  # ascending sseq
+        self._queue: deque[int] = deque()  # to transmit on this connection, ascending
+        self._probe: int | None = None  # during a rewind: the one sseq in flight
+        self._queue_gen = 0  # bumped whenever the queue is rebuilt
+        self._connected = False
         self._next_sseq = 1
+        self._wake_armed = False
         self.stats = SenderStats()
         self.last_nack: BusError | None = None
-        self._wake_addr = f"inproc://sender-wake-{id(self)}"
+        self._wake_addr = f"inproc://sender-wake-{id(self)}-{self.incarnation}"
         self._wake_pull = self._ctx.socket(zmq.PULL)
         self._wake_pull.bind(self._wake_addr)
         self._wake_push = self._ctx.socket(zmq.PUSH)
@@ -106,25 +125,33 @@ class Sender:
 
     @property
     def connected(self) -> bool:
-        return not self._blocked
+        return self._connected
 
     def send(self, msg: Message, *, wait_room_s: float | None = None) -> int | None:
         """Queue `msg`; returns its sseq, or None if it was telemetry dropped for lack of room."""
-        return self._enqueue(msg, None, wait_room_s)
+        return self._enqueue(msg, None, wait_room_s, msg.DURABLE)
+
+    def submit(self, msg: Message, *, wait_room_s: float | None = None) -> Future[int]:
+        """Queue `msg` as durable and return a future: its hub seq once journaled, or `BusError` on NACK.
+
+        For callers that keep many durable messages in flight (pipelined), then wait on them.
+        """
+        future: Future[int] = Future()
+        self._enqueue(msg, future, wait_room_s, True)
+        return future
 
     def send_and_wait(self, msg: Message, timeout: float | None = None) -> int:
-        """Block until the hub has made `msg` durable; returns its hub seq."""
+        """Block until the hub has made `msg` durable; returns its hub seq (0: committed earlier, seq unknown)."""
         timeout = self._settings.sender.ack_timeout_s if timeout is None else timeout
-        future: Future[int] = Future()
         deadline = time.monotonic() + timeout
-        self._enqueue(msg, future, timeout, durable=True)
+        future = self.submit(msg, wait_room_s=timeout)
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             raise TimeoutError(f"no ACK for {msg.TYPE} within {timeout:.1f}s (still queued)") from None
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every queued message is acknowledged; False if some remain."""
+        """Wait until every queued message is answered; False if some remain."""
         deadline = time.monotonic() + timeout
         with self._room:
             while self._outbox:
@@ -137,21 +164,22 @@ class Sender:
     def close(self, flush_timeout: float = 5.0) -> None:
         if self._stop.is_set():
             return
-        remaining = 0 if self.flush(flush_timeout) else len(self._outbox)
-        if remaining:
-            log.warning("sender %s closing with %d unacknowledged messages", self.source, remaining)
+        if not self.flush(flush_timeout):
+            log.warning("sender %s closing with %d unanswered messages", self.source, len(self._outbox))
         self._stop.set()
         self._wake()
         self._thread.join(timeout=5)
-        self._wake_push.close(0)
+        with self._lock:
+            self._wake_push.close(0)
 
     def _enqueue(
-        self, msg: Message, future: Future[int] | None, wait_room_s: float | None, durable: bool | None = None
+        self, msg: Message, future: Future[int] | None, wait_room_s: float | None, durable: bool
     ) -> int | None:
-        durable = msg.DURABLE if durable is None else durable
+        if self._stop.is_set():
+            raise RuntimeError(f"sender {self.source} is closed")
+        packed = codec.pack_message(msg)  # outside the lock: encoding is the expensive part
+        ts = time.time()
         with self._room:
-            sseq = self._next_sseq
-            frame = codec.encode_envelope(self.source, self.incarnation, sseq, msg)
             deadline = None if wait_room_s is None else time.monotonic() + wait_room_s
             while len(self._outbox) >= self._outbox_max:
                 if not durable:
@@ -161,37 +189,81 @@ class Sender:
                     continue
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise OutboxFull(f"outbox full ({self._outbox_max}) and no ACKs within {wait_room_s}s")
+                    raise OutboxFull(f"outbox full ({self._outbox_max}) and no answers within {wait_room_s}s")
                 self._room.wait(0.1 if left is None else min(left, 0.1))
+            # The sseq is taken only once there is room, so concurrent callers never share one.
+            sseq = self._next_sseq
             self._next_sseq += 1
-            self._outbox[sseq] = _Pending(frame, durable, future)
-            self._to_send.append(sseq)
-            self._wake_push.send(b"", zmq.NOBLOCK)
+            self._outbox[sseq] = _Pending(packed, ts, durable, future)
+            if self._probe is None:
+                self._queue.append(sseq)
+            self._wake_locked()
         return sseq
 
     def _evict_oldest_telemetry(self) -> bool:
+        # Safe even if the evicted message is in flight: `oldest` only ever claims "never resent".
         for sseq, pending in self._outbox.items():
             if not pending.durable:
                 del self._outbox[sseq]
                 self.stats.dropped_telemetry += 1
+                if sseq == self._probe:
+                    self._end_probe()
                 return True
         return False
 
-    def _wake(self) -> None:
-        with self._lock:
+    def _wake_locked(self) -> None:
+        if not self._wake_armed:
+            self._wake_armed = True
             try:
                 self._wake_push.send(b"", zmq.NOBLOCK)
             except zmq.ZMQError:
-                pass
+                self._wake_armed = False
+
+    def _wake(self) -> None:
+        with self._lock:
+            self._wake_armed = False
+            self._wake_locked()
+
+    # --- ordering (caller holds the lock) ------------------------------------------------------
+
+    def _rewind(self) -> None:
+        """Send the oldest message alone, then everything else once it is answered."""
+        self._queue.clear()
+        self._queue_gen += 1
+        self._probe = next(iter(self._outbox), None)
+        if self._probe is not None:
+            self.stats.rewinds += 1
+            self._queue.append(self._probe)
+
+    def _end_probe(self) -> None:
+        self._probe = None
+        self._queue_gen += 1
+        self._queue = deque(self._outbox)
 
     # --- I/O thread ----------------------------------------------------------------------------
 
     def _open(self) -> tuple[zmq.Socket, zmq.Socket]:
-        sock = connect(self._ctx, zmq.DEALER, self.endpoint, self._settings)
+        sock = client_socket(self._ctx, zmq.DEALER, self.endpoint, self._settings)
+        # The monitor must exist before connect, or a fast handshake goes unseen and we never send.
         monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        sock.connect(self.endpoint)
         return sock, monitor
 
     def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._serve()
+            except zmq.ContextTerminated:
+                return
+            except Exception:  # the I/O thread must outlive any one bad event; the outbox is intact
+                self.stats.io_errors += 1
+                log.exception("sender %s: I/O loop failed; reopening the connection", self.source)
+                with self._lock:
+                    self._connected = False
+                self._stop.wait(_ERROR_BACKOFF_S)
+        self._wake_pull.close(0)
+
+    def _serve(self) -> None:
         sock, monitor = self._open()
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
@@ -202,7 +274,7 @@ class Sender:
         try:
             while not self._stop.is_set():
                 with self._lock:
-                    out = self.connected and bool(self._to_send)
+                    out = self._connected and bool(self._queue)
                 if out != want_out:
                     poller.modify(sock, zmq.POLLIN | (zmq.POLLOUT if out else 0))
                     want_out = out
@@ -210,6 +282,8 @@ class Sender:
                 if monitor in events:
                     self._on_monitor(monitor)
                 if self._wake_pull in events:
+                    with self._lock:
+                        self._wake_armed = False
                     while True:
                         try:
                             self._wake_pull.recv(zmq.NOBLOCK)
@@ -223,7 +297,6 @@ class Sender:
             sock.disable_monitor()
             monitor.close(0)
             sock.close(0)
-            self._wake_pull.close(0)
 
     def _on_monitor(self, monitor: zmq.Socket) -> None:
         while True:
@@ -234,44 +307,49 @@ class Sender:
             with self._lock:
                 if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                     # A new connection: whatever was in flight on the old one may be lost.
-                    self._blocked = False
-                    self._queue_everything()
+                    self._connected = True
+                    self._rewind()
                 elif event["event"] == zmq.EVENT_DISCONNECTED:
-                    self._blocked = True
-
-    def _queue_everything(self) -> None:
-        """Queue every unacknowledged message again, oldest first (caller holds the lock)."""
-        self.stats.resent += sum(1 for p in self._outbox.values() if p.sent_at)
-        for pending in self._outbox.values():
-            pending.sent_at = 0.0
-        self._to_send = list(self._outbox)
+                    self._connected = False
 
     def _resend_if_overdue(self) -> None:
         with self._lock:
-            if self._blocked or not self._outbox:
+            if not self._connected or not self._outbox:
                 return
             oldest = next(iter(self._outbox.values()))
             if oldest.sent_at and time.monotonic() - oldest.sent_at >= self._resend_after:
-                self._queue_everything()
+                self._rewind()
 
     def _transmit(self, sock: zmq.Socket) -> None:
         """Send queued messages in sseq order until the pipe is full (HWM) or the queue is empty."""
-        with self._lock:
-            if self._blocked or not self._to_send:
-                return
-            queue, self._to_send = self._to_send, []
-            frames = [(s, self._outbox[s]) for s in queue if s in self._outbox]
-        now = time.monotonic()
-        for index, (_sseq, pending) in enumerate(frames):
-            try:
-                sock.send(pending.frame, zmq.NOBLOCK)
-            except zmq.Again:
-                # Pipe full or peer gone: keep the rest, in order, for the next POLLOUT/handshake.
-                with self._lock:
-                    self._to_send = [s for s, _p in frames[index:]] + self._to_send
-                return
-            pending.sent_at = now
-            self.stats.sent += 1
+        while True:
+            with self._lock:
+                if not self._connected or not self._queue:
+                    return
+                oldest = next(iter(self._outbox), 0)
+                gen = self._queue_gen
+                batch: list[tuple[int, _Pending]] = []
+                while self._queue and len(batch) < _TRANSMIT_BATCH:
+                    sseq = self._queue.popleft()
+                    pending = self._outbox.get(sseq)
+                    if pending is not None:
+                        batch.append((sseq, pending))
+            now = time.monotonic()
+            for index, (sseq, pending) in enumerate(batch):
+                frame = codec.build_envelope(self.source, self.incarnation, sseq, oldest, pending.ts, pending.packed)
+                try:
+                    sock.send(frame, zmq.NOBLOCK)
+                except zmq.Again:
+                    # Pipe full or peer gone: keep the rest, in order, for the next POLLOUT/handshake.
+                    with self._lock:
+                        if gen == self._queue_gen:  # else a rewind already re-queued them
+                            self._queue.extendleft(s for s, _p in reversed(batch[index:]))
+                    return
+                if pending.sends:
+                    self.stats.resent += 1
+                pending.sends += 1
+                pending.sent_at = now
+                self.stats.sent += 1
 
     def _on_replies(self, sock: zmq.Socket) -> None:
         while True:
@@ -286,39 +364,56 @@ class Sender:
                 continue
             if isinstance(replies, list):
                 self._settle(replies)
+            else:
+                log.error("sender %s: reply is not a list", self.source)
 
     def _settle(self, replies: list[object]) -> None:
         done: list[tuple[Future[int], int | BusError]] = []
         with self._room:
             for item in replies:
                 if not isinstance(item, list) or len(item) < 3:
+                    log.error("sender %s: malformed reply item %.80r", self.source, item)
                     continue
                 kind, sseq = item[0], item[1]
+                if kind == OUT_OF_ORDER:
+                    self.stats.out_of_order += 1
+                    if self._probe is None or sseq == self._probe:
+                        self._rewind()
+                    continue
+                if kind not in (ACK, DUPLICATE, NACK):
+                    log.error("sender %s: unknown reply kind %.16r", self.source, kind)
+                    continue
                 pending = self._outbox.pop(sseq, None) if isinstance(sseq, int) else None
-                if kind in (ACK, DUPLICATE):
-                    if pending is None:
-                        continue
+                if kind == NACK:
+                    self._on_nack(item, sseq, pending, done)
+                elif pending is not None:
                     if kind == ACK:
                         self.stats.acked += 1
                     else:
                         self.stats.duplicates += 1
                     if pending.future is not None:
-                        done.append((pending.future, int(item[2])))
-                elif kind == NACK and len(item) >= 5:
-                    code = str(item[2])
-                    self.stats.nacked += 1
-                    self.stats.nack_codes[code] = self.stats.nack_codes.get(code, 0) + 1
-                    try:
-                        err = BusError(ErrorCode(code), str(item[4]), item[3])
-                    except ValueError:
-                        err = BusError(ErrorCode.MALFORMED, f"{code}: {item[4]}", item[3])
-                    self.last_nack = err
-                    log.warning("sender %s: NACK sseq=%s %s", self.source, sseq, err)
-                    if pending is not None and pending.future is not None:
-                        done.append((pending.future, err))
+                        done.append((pending.future, int(item[2]) if isinstance(item[2], int) else 0))
+                if self._probe is not None and self._probe not in self._outbox:
+                    self._end_probe()
             self._room.notify_all()
         for future, result in done:
             if isinstance(result, BusError):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def _on_nack(self, item: list[object], sseq: object, pending: _Pending | None,
+                 done: list[tuple[Future[int], int | BusError]]) -> None:
+        code = str(item[2])
+        detail = str(item[4]) if len(item) > 4 else ""
+        where = item[3] if len(item) > 3 and isinstance(item[3], str) else None
+        self.stats.nacked += 1
+        self.stats.nack_codes[code] = self.stats.nack_codes.get(code, 0) + 1
+        try:
+            err = BusError(ErrorCode(code), detail, where)
+        except ValueError:
+            err = BusError(ErrorCode.MALFORMED, f"{code}: {detail}", where)
+        self.last_nack = err
+        log.warning("sender %s: NACK sseq=%s %s", self.source, sseq, err)
+        if pending is not None and pending.future is not None:
+            done.append((pending.future, err))

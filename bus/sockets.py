@@ -37,8 +37,11 @@ def bind(ctx: zmq.Context, kind: int, endpoint: str, settings: Settings) -> zmq.
     if kind == zmq.ROUTER:
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, settings.bus.max_frame_bytes * 4)
-    if kind == zmq.PUB:
+    if kind in (zmq.PUB, zmq.XPUB):
         sock.setsockopt(zmq.SNDHWM, settings.bus.sndhwm)
+    if kind == zmq.XPUB:
+        # Pass every subscription up, not only the first per topic: each joiner gets a heartbeat.
+        sock.setsockopt(zmq.XPUB_VERBOSE, 1)
     configure_server(sock, endpoint, settings)
     ensure_ipc_dir(endpoint)
     sock.bind(endpoint)
@@ -48,6 +51,13 @@ def bind(ctx: zmq.Context, kind: int, endpoint: str, settings: Settings) -> zmq.
 
 
 def connect(ctx: zmq.Context, kind: int, endpoint: str, settings: Settings) -> zmq.Socket:
+    sock = client_socket(ctx, kind, endpoint, settings)
+    sock.connect(endpoint)
+    return sock
+
+
+def client_socket(ctx: zmq.Context, kind: int, endpoint: str, settings: Settings) -> zmq.Socket:
+    """A configured client socket, not yet connected (attach a monitor first to see every event)."""
     from bus.security import configure_client
 
     sock = ctx.socket(kind)
@@ -58,5 +68,4 @@ def connect(ctx: zmq.Context, kind: int, endpoint: str, settings: Settings) -> z
     if kind == zmq.SUB:
         sock.setsockopt(zmq.RCVHWM, settings.bus.sndhwm)
     configure_client(sock, endpoint, settings)
-    sock.connect(endpoint)
     return sock

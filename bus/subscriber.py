@@ -2,11 +2,14 @@
 
 1. SUB connects to the updates endpoint and subscribes to everything (global seq gaps are
    only detectable when every update is seen; filtering by topic happens here).
-2. A snapshot request returns the state documents and the seq they are valid at.
-3. Updates with seq <= snapshot seq are dropped; seq == last + 1 is applied; anything
+2. It waits for the first frame from the hub (the hub sends a heartbeat as soon as it sees a
+   subscription), so the subscription is known to be live before the snapshot is taken;
+   frames arriving meanwhile are buffered.
+3. A snapshot request returns the state documents and the seq they are valid at.
+4. Updates with seq <= snapshot seq are dropped; seq == last + 1 is applied; anything
    else is a gap and triggers a fresh snapshot. A hub heartbeat announcing a seq we have
-   not seen is a gap too.
-4. No frame from the hub for `silent_after_s` means the hub is silent: reconnect and
+   not seen is a gap too; a heartbeat with a new epoch (the hub restarted) re-snapshots.
+5. No frame from the hub for `silent_after_s` means the hub is silent: reconnect and
    re-snapshot (Pirate pattern: a fresh socket, not a retry on the old one).
 
 The owner drives it: call `poll(timeout_s)` from the actor loop; it returns the new
@@ -88,6 +91,30 @@ def request_snapshot(
         sock.close(0)
 
 
+def request_status(settings: Settings, timeout_s: float = 3.0, context: zmq.Context | None = None) -> dict[str, Any]:
+    """The hub's status map (seq, epoch, pid, degraded, files_failing, keys, journal_bytes, streams)."""
+    ctx = context or zmq.Context.instance()
+    sock = connect(ctx, zmq.DEALER, settings.snapshot_endpoint, settings)
+    sock.setsockopt(zmq.IMMEDIATE, 0)
+    try:
+        req = next(_req_ids)
+        sock.send(codec.pack({"op": "status", "req": req}))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):
+                raise SnapshotError(f"no status reply from {settings.snapshot_endpoint} in {timeout_s}s")
+            reply = codec.unpack(sock.recv())
+            if isinstance(reply, dict) and reply.get("req") == req:
+                reply.pop("req", None)
+                return reply
+    finally:
+        sock.close(0)
+
+
+_JOIN_BUFFER_MAX = 100_000
+
+
 class Subscriber:
     def __init__(
         self,
@@ -106,13 +133,18 @@ class Subscriber:
         self.documents: dict[str, dict[str, Any]] = {}
         self.snapshot_state: dict[str, Any] = {}
         self.seq = 0
+        self.snapshot_seq = 0  # the seq the last snapshot was valid at
         self.epoch = 0
         self.synced = False
         self.snapshots = 0
         self.gaps = 0
+        self.reconnects = 0
+        self.undecodable = 0
         self.hub_last_seen = 0.0
         self._sub: zmq.Socket | None = None
-        self._pending: list[Update] = []
+        self._joined = False  # a frame arrived on this SUB: the subscription is live
+        self._buffer: list[list[bytes]] = []
+        self._held: list[Update] = []  # applied by wait_synced, handed out by the next poll
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -122,6 +154,8 @@ class Subscriber:
         self._sub = connect(self._ctx, zmq.SUB, self._settings.updates_endpoint, self._settings)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.synced = False
+        self._joined = False
+        self._buffer = []
 
     def close(self) -> None:
         if self._sub is not None:
@@ -140,7 +174,7 @@ class Subscriber:
             self.synced = False
             return False
         self.snapshots += 1
-        self.seq = snap.seq
+        self.seq = self.snapshot_seq = snap.seq
         self.epoch = snap.epoch
         self.snapshot_state = snap.state
         self.documents = {k: v for k, v in snap.state.items() if k in STATE_DOCUMENTS and v is not None}
@@ -154,43 +188,63 @@ class Subscriber:
         """Drain the updates socket (waiting up to `timeout_s` for the first frame)."""
         if self._sub is None:
             self._open()
-        if not self.synced and not self._resnapshot():
-            time.sleep(min(timeout_s, 0.2))
-            return []
         assert self._sub is not None
-        out: list[Update] = []
+        out, self._held = self._held, []
+        if not self.synced and not self._join(timeout_s, out):
+            return out
         wait_ms = int(timeout_s * 1000)
-        while True:
+        while self.synced:
             if not self._sub.poll(wait_ms, zmq.POLLIN):
                 break
             wait_ms = 0
-            frames = self._sub.recv_multipart()
-            self.hub_last_seen = time.monotonic()
-            if not self._on_frames(frames, out):
-                # gap: re-sync, and hand back what was applied before it
-                self.gaps += 1
-                self._resnapshot()
+            if not self._on_frames(self._sub.recv_multipart(), out):
+                self._resync()
                 break
         if self.synced and time.monotonic() - self.hub_last_seen > self.silent_after_s:
             log.warning("hub silent for %.1fs; reconnecting", time.monotonic() - self.hub_last_seen)
+            self.reconnects += 1
             self._open()
-            self._resnapshot()
         return out
 
+    def _join(self, timeout_s: float, out: list[Update]) -> bool:
+        """Wait for the subscription to be live, snapshot, then apply what arrived meanwhile."""
+        assert self._sub is not None
+        if not self._joined:
+            if not self._sub.poll(int(timeout_s * 1000), zmq.POLLIN):
+                return False
+            self._joined = True
+        while self._sub.poll(0, zmq.POLLIN) and len(self._buffer) < _JOIN_BUFFER_MAX:
+            self._buffer.append(self._sub.recv_multipart())
+        if not self._resnapshot():
+            self._buffer = []
+            time.sleep(min(timeout_s, 0.2))
+            return False
+        buffered, self._buffer = self._buffer, []
+        for frames in buffered:
+            if not self._on_frames(frames, out):
+                self._resync()
+                break
+        return self.synced
+
+    def _resync(self) -> None:
+        self.gaps += 1
+        self._resnapshot()
+
     def _on_frames(self, frames: list[bytes], out: list[Update]) -> bool:
-        if len(frames) != 3:
+        """Apply one frame set; False means we are out of step with the hub (re-snapshot)."""
+        self.hub_last_seen = time.monotonic()
+        if len(frames) != 3 or len(frames[1]) != 8:
             return True
         topic, seq_frame, body = frames
-        try:
-            seq = unpack_seq(seq_frame)
-        except Exception:
-            return True
+        seq = unpack_seq(seq_frame)
         if topic == HUB_TOPIC:
             try:
-                hb = codec.unpack(body)
-                self.epoch = int(hb.get("epoch", self.epoch))
+                epoch = int(codec.unpack(body).get("epoch", 0))
             except (BusError, AttributeError, TypeError, ValueError):
-                pass
+                epoch = 0
+            if epoch and self.epoch and epoch != self.epoch:
+                log.info("hub restarted (epoch %d -> %d); re-snapshotting", self.epoch, epoch)
+                return False
             return seq <= self.seq
         if seq <= self.seq:
             return True
@@ -202,19 +256,21 @@ class Subscriber:
             envelope = codec.decode_envelope(body, max_bytes=self._settings.bus.max_frame_bytes)
         except BusError as exc:
             # The hub only republishes what it validated; a newer schema than ours lands here.
+            self.undecodable += 1
             log.warning("undecodable update seq=%d topic=%r: %s", seq, topic, exc)
             return True
         msg = envelope.msg
-        if msg.STATE_KEY is not None:
+        if msg.STATE_KEY is not None and (self.keys is None or msg.STATE_KEY in self.keys):
             self.documents[msg.STATE_KEY] = msg.to_document()
         if self.topics is None or msg.TYPE in self.topics:
             out.append(Update(seq=seq, topic=msg.TYPE, envelope=envelope))
         return True
 
     def wait_synced(self, timeout_s: float) -> bool:
+        """Poll until in sync; updates applied meanwhile are returned by the next `poll`."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            self.poll(0.05)
+            self._held = self.poll(0.05)
             if self.synced:
                 return True
         return False

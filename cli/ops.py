@@ -10,7 +10,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from bus.subscriber import SnapshotError, request_snapshot
+from bus.subscriber import SnapshotError, request_snapshot, request_status
 from config.settings import ConfigError, Settings, load_settings
 
 
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("wait-up", help="wait until every supervised program is RUNNING and the hub answers")
     p.add_argument("--timeout", type=float, default=60.0)
     p.set_defaults(func=cmd_wait_up)
-    p = sub.add_parser("status", help="hub status (seq, pid, degraded) as JSON")
+    p = sub.add_parser("status", help="hub status (seq, epoch, pid, degraded, journal size) as JSON")
     p.set_defaults(func=cmd_status)
 
 
@@ -57,13 +57,17 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
 
 
 def cmd_status(_args: argparse.Namespace) -> int:
-    settings = load_settings()
     try:
-        snap = request_snapshot(settings, op="status", timeout_s=3.0)
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        status = request_status(settings, timeout_s=3.0)
     except SnapshotError as exc:
         print(f"hub not answering: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"seq": snap.seq, "epoch": snap.epoch}))
+    print(json.dumps(status, sort_keys=True))
     return 0
 
 

@@ -47,6 +47,7 @@ class Actor(ABC):
         self.subscriber: Subscriber | None = None
         if self.wants_updates:
             self.subscriber = Subscriber(settings, keys=self.subscribe_keys, topics=self.subscribe_topics)
+            self.metrics.watch_subscriber(self.registry, self.subscriber)
         self.loop_s = settings.loop_interval(self.name, self.default_loop_s)
         self.stop_event = threading.Event()
         self.started_at = utc_now()

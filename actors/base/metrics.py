@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bus.sender import Sender
+from bus.subscriber import Subscriber
 
 
 class ActorMetrics:
@@ -27,6 +28,9 @@ class ActorMetrics:
     def watch_sender(self, registry: CollectorRegistry, sender: Sender) -> None:
         registry.register(_SenderCollector(sender))
 
+    def watch_subscriber(self, registry: CollectorRegistry, subscriber: Subscriber) -> None:
+        registry.register(_SubscriberCollector(subscriber))
+
 
 class _SenderCollector(Collector):
     """Reads the sender's own counters at scrape time (the sender stays free of Prometheus)."""
@@ -43,8 +47,28 @@ class _SenderCollector(Collector):
             ("v7_sender_acked", "Messages ACKed by the hub.", stats.acked),
             ("v7_sender_duplicates", "Resends the hub recognised as already committed.", stats.duplicates),
             ("v7_sender_nacked", "Messages NACKed by the hub.", stats.nacked),
-            ("v7_sender_resent", "Frames resent after a timeout or reconnect.", stats.resent),
+            ("v7_sender_resent", "Frames resent after a timeout, reconnect or out-of-order answer.", stats.resent),
+            ("v7_sender_out_of_order", "'Out of order' answers from the hub (each leads to a rewind).",
+             stats.out_of_order),
+            ("v7_sender_rewinds", "Times the sender restarted delivery from its oldest message.", stats.rewinds),
+            ("v7_sender_io_errors", "Sender I/O loop failures (logged; connection reopened).", stats.io_errors),
             ("v7_sender_dropped_telemetry", "Telemetry dropped because the outbox was full.",
              stats.dropped_telemetry),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+
+
+class _SubscriberCollector(Collector):
+    def __init__(self, subscriber: Subscriber) -> None:
+        self._sub = subscriber
+
+    def collect(self) -> Iterable[Metric]:
+        sub = self._sub
+        yield GaugeMetricFamily("v7_subscriber_seq", "Last hub seq this actor applied.", value=sub.seq)
+        for name, help_text, value in (
+            ("v7_subscriber_snapshots", "Snapshots taken (join, gap, hub restart).", sub.snapshots),
+            ("v7_subscriber_gaps", "Times the update stream was out of step and re-snapshotted.", sub.gaps),
+            ("v7_subscriber_reconnects", "Reconnects after the hub went silent.", sub.reconnects),
+            ("v7_subscriber_undecodable", "Updates this actor could not decode (newer schema?).", sub.undecodable),
         ):
             yield CounterMetricFamily(name, help_text, value=value)

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 FILE_MODE = 0o644
+TEMP_MARK = ".tmp."
 
 
 def fsync_dir(directory: Path) -> None:
@@ -22,7 +23,7 @@ def fsync_dir(directory: Path) -> None:
 
 def atomic_write(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
     directory = path.parent
-    tmp = directory / f".{path.name}.tmp.{os.getpid()}"
+    tmp = directory / f".{path.name}{TEMP_MARK}{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         try:

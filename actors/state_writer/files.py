@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.state_writer.atomic import atomic_write, fsync_dir
+from actors.state_writer.atomic import TEMP_MARK, atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ class StateFileWriter:
 
     def path(self, key: str) -> Path:
         return self.directory / f"{key}.json"
+
+    def remove_stale_temps(self) -> int:
+        """Temp files left by a writer that died mid-write (called while holding the lock)."""
+        removed = 0
+        for tmp in self.directory.glob(f".*{TEMP_MARK}*"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def start(self) -> None:
         self._thread.start()

@@ -10,7 +10,10 @@ when it returns, and only then are its messages ACKed. A failed append truncates
 back to where it was, so a half-written batch never stays behind.
 
 On open, the tail of the last segment is checked: a torn final record (crash mid-write) is
-cut off. Segments wholly covered by a snapshot are deleted by `compact()`.
+cut off. A bad record anywhere else, or one followed by a valid record (damage inside data
+that was fsynced and ACKed, not a torn write), stops start-up with `JournalCorrupt`: cutting
+there would silently drop ACKed messages. Segments wholly covered by a snapshot are deleted
+by `compact()`.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class Journal:
         with path.open("rb") as fh:
             data = fh.read()
         pos = 0
+        last_seq = int(path.stem) - 1  # a segment is named after its first seq
         while pos < len(data):
             bad = None
             if pos + HEADER.size > len(data):
@@ -89,7 +93,13 @@ class Journal:
             if bad:
                 if not is_last:
                     raise JournalCorrupt(f"{path} at offset {pos}: {bad}")
+                later = _valid_record_after(data, pos, last_seq)
+                if later is not None:
+                    raise JournalCorrupt(
+                        f"{path} at offset {pos}: {bad}, but a valid record follows at offset {later}; "
+                        "this is damage, not a torn write")
                 raise _TornTail(pos, bad)
+            last_seq = seq
             yield Record(seq, payload), end
             pos = end
 
@@ -113,6 +123,16 @@ class Journal:
                 with path.open("r+b") as fh:
                     fh.truncate(torn.offset)
                     os.fsync(fh.fileno())
+
+    def records(self) -> Iterator[Record]:
+        """Every complete record, read only: stops at a torn tail without cutting it (for tools
+        and tests looking at a journal another process may be writing)."""
+        for path in self.segments():
+            try:
+                for record, _end in self._read_segment(path, is_last=True):
+                    yield record
+            except (_TornTail, JournalCorrupt):
+                return
 
     def scan_last_seq(self) -> int:
         for _ in self.replay(after_seq=1 << 62):
@@ -191,6 +211,22 @@ class Journal:
             finally:
                 os.close(self._fd)
                 self._fd = None
+
+
+def _valid_record_after(data: bytes, pos: int, last_seq: int) -> int | None:
+    """Offset of a valid record after a bad one at `pos`, looking for the next two seqs."""
+    for seq in (last_seq + 1, last_seq + 2):
+        needle = SEQ.pack(seq)
+        at = data.find(needle, pos + 1)
+        while at != -1:
+            start = at - 8  # seq is the last field of the header
+            if start > pos:
+                length, crc, _seq = HEADER.unpack_from(data, start)
+                end = start + HEADER.size + length
+                if end <= len(data) and zlib.crc32(data[start + HEADER.size:end], zlib.crc32(needle)) == crc:
+                    return start
+            at = data.find(needle, at + 1)
+    return None
 
 
 class _TornTail(Exception):

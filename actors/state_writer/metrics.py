@@ -30,7 +30,20 @@ class WriterMetrics:
         self.file_errors = Counter(
             "v7_writer_file_errors", "Failed state-file writes (old file kept), by file.", ["file"],
             registry=registry)
+        self.out_of_order = Counter(
+            "v7_writer_out_of_order", "Messages answered 'out of order' (an older one was missing; resent).",
+            registry=registry)
         self.seq = Gauge("v7_writer_seq", "Last committed seq.", registry=registry)
+        self.streams = Gauge(
+            "v7_writer_streams", "Sender incarnations tracked for de-duplication.", registry=registry)
+        self.files_failing = Gauge(
+            "v7_writer_files_failing", "1 while state files cannot be written (old files stay; retried).",
+            registry=registry)
+        self.journal_truncated = Gauge(
+            "v7_writer_journal_truncated_bytes", "Torn-tail bytes cut from the journal at start-up.",
+            registry=registry)
+        self.subscriptions = Counter(
+            "v7_writer_subscriptions", "Subscriptions received on the updates socket.", registry=registry)
         self.ingest_depth = Gauge(
             "v7_writer_ingest_depth", "Frames taken in the last ingest drain (backlog indicator).",
             registry=registry)

@@ -1,9 +1,10 @@
 """The state writer's server loop: one handler per socket, a tick, a heartbeat.
 
-ingest   ROUTER  decode -> validate -> de-duplicate -> seq -> journal (group commit, fsync)
-                 -> apply (memory, hooks) -> ACK -> publish
-updates  PUB     [topic, seq, envelope] for every committed message; "$hub" heartbeats
-snapshot ROUTER  state documents (and hook views) at one seq
+ingest   ROUTER  decode -> validate -> de-duplicate/order -> seq -> journal (group commit,
+                 fsync) -> apply (memory, hooks) -> ACK -> publish
+updates  XPUB    [topic, seq, envelope] for every committed message; "$hub" heartbeats, also
+                 sent at once when a subscriber joins so it can tell its subscription is live
+snapshot ROUTER  state documents (and hook views) at one seq; `status`
 
 Start-up: lock the state directory, load the newest snapshot, replay the journal tail,
 rewrite every state file, then bind and serve. SIGTERM: drain, fsync, write files,
@@ -17,11 +18,10 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import msgpack
 import zmq
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -30,30 +30,34 @@ from actors.state_writer.hooks import CommitHook, Committed
 from actors.state_writer.journal import Journal
 from actors.state_writer.lock import StateDirLock
 from actors.state_writer.metrics import WriterMetrics
-from actors.state_writer.snapshot import load_latest, write_snapshot
-from actors.state_writer.state import WriterState
+from actors.state_writer.recovery import apply_hooks, recover
+from actors.state_writer.snapshot import retained_from, write_snapshot
+from actors.state_writer.state import StreamView, Verdict, WriterState
 from bus import codec
 from bus.codec import BusError
-from bus.messages import REGISTRY, STATE_DOCUMENTS, Message
-from bus.protocol import ACK, DUPLICATE, HUB_TOPIC, NACK, ErrorCode, pack_seq
+from bus.messages import REGISTRY
+from bus.protocol import ACK, DUPLICATE, HUB_TOPIC, NACK, OUT_OF_ORDER, ErrorCode, pack_seq
 from bus.sockets import bind
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Types whose full dict the in-memory state needs (others only count).
-_STATEFUL_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event"})
 _DEGRADED_BACKOFF_S = 0.5
 _SHUTDOWN_DRAIN_S = 2.0
+_DETAIL_MAX = 512
+_SNAPSHOT_REQUESTS_PER_WAKE = 256
+
+Replies = dict[bytes, list[list[Any]]]
 
 
-def _peek_type(frame: bytes) -> str:
-    try:
-        obj = msgpack.unpackb(frame, raw=False, strict_map_key=False)
-        kind = obj["msg"]["type"]
-        return kind if isinstance(kind, str) and kind in REGISTRY else "unknown"
-    except Exception:
-        return "unknown"
+class HookFailed(Exception):
+    """A commit hook raised inside the commit path. The batch is journaled but not ACKed;
+    the writer stops (non-zero exit) and the journal replays into the hook on restart."""
+
+
+def _type_label(raw: Any) -> str:
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) and kind in REGISTRY else "unknown"
 
 
 class StateWriter:
@@ -80,6 +84,7 @@ class StateWriter:
         self.state = WriterState(settings.writer.dedup_streams_max)
         self.epoch = time.time_ns()
         self.degraded_reason: str | None = None
+        self.fatal: str | None = None
         self._dirty: set[str] = set()
         self._snapshot_seq = 0
         self._snapshot_at = time.monotonic()
@@ -94,10 +99,15 @@ class StateWriter:
         self.lock.acquire()  # raises StateDirLocked naming the holder
         try:
             started = time.monotonic()
-            replayed = self._recover()
+            self.files.remove_stale_temps()
+            recovered = recover(self.journal, self.hooks, self.settings.writer.dedup_streams_max)
+            self.state = recovered.state
+            self._snapshot_seq = recovered.snapshot_seq
+            self.journal.open_for_append()
+            self.files.write_now(self.state.documents())
             self.metrics.recovery_seconds.set(time.monotonic() - started)
-            self.metrics.replayed.set(replayed)
-            self.files.write_now(self.state.documents)
+            self.metrics.replayed.set(recovered.replayed)
+            self.metrics.journal_truncated.set(self.journal.truncated_bytes)
             self.files.start()
             self._bind()
             if serve_metrics:
@@ -105,61 +115,25 @@ class StateWriter:
                     self.settings.metrics_port("state_writer"), addr=self.settings.metrics_host,
                     registry=self.registry)
         except BaseException:
+            self._close_sockets()
             self.lock.release()
             raise
         self.metrics.seq.set(self.state.seq)
         self.metrics.journal_bytes.set(self.journal.size_bytes())
+        self.metrics.streams.set(len(self.state.streams))
         self.started = True
-        log.info("state writer serving at seq %d (replayed %d) ingest=%s", self.state.seq, replayed,
+        log.info("state writer pid %d serving at seq %d (replayed %d in %.2fs) ingest=%s",
+                 os.getpid(), self.state.seq, recovered.replayed, time.monotonic() - started,
                  self.settings.ingest_endpoint)
-
-    def _recover(self) -> int:
-        snap = load_latest(self.settings.journal_path)
-        if snap is not None:
-            self.state = WriterState.load(snap, self.settings.writer.dedup_streams_max)
-        self._snapshot_seq = self.state.seq
-        hook_from = min((h.applied_seq() for h in self.hooks), default=self.state.seq)
-        start_after = min(self.state.seq, hook_from)
-        replayed = 0
-        hook_batch: list[Committed] = []
-        for record in self.journal.replay(after_seq=start_after):
-            env = msgpack.unpackb(record.payload, raw=False, strict_map_key=False)
-            msg = env["msg"]
-            if record.seq > self.state.seq:
-                cls = REGISTRY[msg["type"]][msg["v"]]
-                self.state.apply(record.seq, env["src"], env["inc"], env["sseq"], msg, cls.STATE_KEY)
-                replayed += 1
-            if self.hooks and record.seq > hook_from:
-                full = codec.decode_envelope(record.payload, max_bytes=1 << 30)
-                hook_batch.append(Committed(record.seq, full.src, full.inc, full.sseq, full.msg))
-                if len(hook_batch) >= 1000:
-                    self._apply_hooks(hook_batch, replay=True)
-                    hook_batch = []
-        if hook_batch:
-            self._apply_hooks(hook_batch, replay=True)
-        self.state.seq = max(self.state.seq, self.journal.last_seq)
-        self.journal.last_seq = self.state.seq
-        # Replayed documents are raw wire dicts; normalise them (defaults, formats) once.
-        for key, doc in list(self.state.documents.items()):
-            try:
-                self.state.documents[key] = STATE_DOCUMENTS[key].model_validate(doc).to_document()
-            except Exception as exc:  # a document from an older schema must not stop recovery
-                log.error("recovered %s does not validate (%s); keeping it as journaled", key, exc)
-        self.journal.open_for_append()
-        return replayed
-
-    def _apply_hooks(self, batch: list[Committed], *, replay: bool = False) -> None:
-        for hook in self.hooks:
-            todo = [c for c in batch if c.seq > hook.applied_seq()] if replay else batch
-            if todo:
-                hook.apply(todo)
 
     def _bind(self) -> None:
         s = self.settings
         self.ingest = bind(self.ctx, zmq.ROUTER, s.ingest_endpoint, s)
-        self.updates = bind(self.ctx, zmq.PUB, s.updates_endpoint, s)
+        self._sockets.append(self.ingest)
+        self.updates = bind(self.ctx, zmq.XPUB, s.updates_endpoint, s)
+        self._sockets.append(self.updates)
         self.snapshots = bind(self.ctx, zmq.ROUTER, s.snapshot_endpoint, s)
-        self._sockets = [self.ingest, self.updates, self.snapshots]
+        self._sockets.append(self.snapshots)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -168,10 +142,11 @@ class StateWriter:
         hb_s = self.settings.bus.heartbeat_s
         poller = zmq.Poller()
         poller.register(self.snapshots, zmq.POLLIN)
+        poller.register(self.updates, zmq.POLLIN)
         ingest_registered = False
         next_tick = time.monotonic() + tick_s
         next_hb = time.monotonic()
-        while not stop.is_set():
+        while not stop.is_set() and self.fatal is None:
             now = time.monotonic()
             want_ingest = now >= self._resume_at
             if want_ingest != ingest_registered:
@@ -180,12 +155,19 @@ class StateWriter:
                 else:
                     poller.unregister(self.ingest)
                 ingest_registered = want_ingest
-            wake = min(next_tick, next_hb, self._resume_at if not want_ingest else next_tick)
+            wake = min(next_tick, next_hb, next_tick if want_ingest else self._resume_at)
             events = dict(poller.poll(max(0, int((wake - now) * 1000)) + 1))
             if self.ingest in events:
-                self._ingest()
+                try:
+                    self._ingest()
+                except HookFailed as exc:
+                    self.fatal = str(exc)
+                    log.critical("%s; stopping without ACKing (the journal replays it on restart)", exc)
+                    return
             if self.snapshots in events:
                 self._serve_snapshots()
+            if self.updates in events and self._on_subscriptions():
+                self._heartbeat()
             now = time.monotonic()
             if now >= next_tick:
                 self._tick()
@@ -194,74 +176,97 @@ class StateWriter:
                 self._heartbeat()
                 next_hb = now + hb_s
 
+    def _on_subscriptions(self) -> bool:
+        """Read XPUB subscription frames; True if someone subscribed (send a heartbeat now)."""
+        joined = False
+        while True:
+            try:
+                frame = self.updates.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return joined
+            if frame[:1] == b"\x01":
+                joined = True
+                self.metrics.subscriptions.inc()
+
     def _ingest(self) -> int:
         frames_in: list[list[bytes]] = []
         for _ in range(self.settings.writer.batch_max):
             try:
-                frames_in.append(self.ingest.recv_multipart(zmq.NOBLOCK, copy=True))
+                frames_in.append(self.ingest.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 break
         self.metrics.ingest_depth.set(len(frames_in))
         if not frames_in:
             return 0
-        replies: dict[bytes, list[list[Any]]] = defaultdict(list)
+        replies: Replies = defaultdict(list)
+        view = StreamView(self.state)
         accepted: list[tuple[bytes, bytes, Committed]] = []
-        in_batch: dict[tuple[str, int], int] = {}
-        batch_dups: list[tuple[bytes, int]] = []  # answered only if their original commits
+        deferred: list[tuple[bytes, list[Any]]] = []  # duplicates of this batch: answered once it commits
+        nacks: Counter[tuple[str, str]] = Counter()
+        out_of_order = duplicates = 0
         next_seq = self.state.seq + 1
         max_bytes = self.settings.bus.max_frame_bytes
         for frames in frames_in:
             identity = frames[0]
             if len(frames) != 2:
                 replies[identity].append([NACK, None, ErrorCode.BAD_FRAMES.value, None,
-                                          f"expected 1 frame after identity, got {len(frames) - 1}"])
-                self.metrics.nacks.labels("unknown", ErrorCode.BAD_FRAMES.value).inc()
+                                          f"expected 1 frame after the identity, got {len(frames) - 1}"])
+                nacks["unknown", ErrorCode.BAD_FRAMES.value] += 1
                 continue
             frame = frames[1]
             try:
-                env = codec.decode_envelope(frame, max_bytes=max_bytes)
+                head, raw = codec.decode_header(frame, max_bytes)
             except BusError as err:
-                sseq = codec.peek_sseq(frame, max_bytes) if len(frame) <= max_bytes else None
-                replies[identity].append([NACK, sseq, err.code.value, err.field, err.detail[:512]])
-                kind = _peek_type(frame) if len(frame) <= max_bytes else "unknown"
-                self.metrics.nacks.labels(kind, err.code.value).inc()
+                replies[identity].append([NACK, codec.peek_sseq(frame, max_bytes), err.code.value, err.field,
+                                          err.detail[:_DETAIL_MAX]])
+                nacks["unknown", err.code.value] += 1
                 continue
-            stream = (env.src, env.inc)
-            dup = self.state.duplicate_of(env.src, env.inc, env.sseq)
-            if dup is None and env.sseq <= in_batch.get(stream, 0):
-                batch_dups.append((identity, env.sseq))
+            try:
+                msg = codec.decode_message(raw)
+            except BusError as err:
+                replies[identity].append([NACK, head.sseq, err.code.value, err.field, err.detail[:_DETAIL_MAX]])
+                nacks[_type_label(raw), err.code.value] += 1
+                view.refused(head.src, head.inc, head.sseq)
                 continue
-            if dup is not None:
-                replies[identity].append([DUPLICATE, env.sseq, dup])
-                self.metrics.duplicates.inc()
-                continue
-            in_batch[stream] = env.sseq
-            accepted.append((identity, frame, Committed(next_seq, env.src, env.inc, env.sseq, env.msg)))
-            next_seq += 1
-        if accepted and not self._commit(accepted, replies):
-            accepted = []
-            batch_dups = []
-        for identity, sseq in batch_dups:
-            replies[identity].append([DUPLICATE, sseq, 0])
-            self.metrics.duplicates.inc()
+            verdict, number, in_batch = view.admit(head.src, head.inc, head.sseq, head.oldest)
+            if verdict is Verdict.NEW:
+                view.accepted(head.src, head.inc, head.sseq, next_seq)
+                accepted.append((identity, frame, Committed(next_seq, head.src, head.inc, head.sseq, msg)))
+                next_seq += 1
+            elif verdict is Verdict.DUPLICATE:
+                duplicates += 1
+                reply = [DUPLICATE, head.sseq, number]
+                if in_batch:
+                    deferred.append((identity, reply))
+                else:
+                    replies[identity].append(reply)
+            else:
+                out_of_order += 1
+                replies[identity].append([OUT_OF_ORDER, head.sseq, number])
+        committed = bool(accepted) and self._commit(accepted, replies)
+        if committed or not accepted:  # a failed journal write discards the whole batch's view
+            view.commit()
+            for identity, reply in deferred:
+                replies[identity].append(reply)
         self._reply(replies)
-        for _identity, frame, c in accepted:
-            self.updates.send_multipart([c.msg.TYPE.encode(), pack_seq(c.seq), frame])
-        self.metrics.published.inc(len(accepted))
-        return len(accepted)
+        if committed:
+            for _identity, frame, c in accepted:
+                self.updates.send_multipart([c.msg.TYPE.encode(), pack_seq(c.seq), frame])
+            self.metrics.published.inc(len(accepted))
+        for (kind, code), count in nacks.items():
+            self.metrics.nacks.labels(kind, code).inc(count)
+        if duplicates:
+            self.metrics.duplicates.inc(duplicates)
+        if out_of_order:
+            self.metrics.out_of_order.inc(out_of_order)
+        return len(accepted) if committed else 0
 
-    def _commit(self, accepted: list[tuple[bytes, bytes, Committed]], replies: dict[bytes, list[list[Any]]]) -> bool:
+    def _commit(self, accepted: list[tuple[bytes, bytes, Committed]], replies: Replies) -> bool:
         started = time.perf_counter()
         try:
             self.journal.append([(c.seq, frame) for _i, frame, c in accepted])
         except OSError as exc:
-            reason = errno.errorcode.get(exc.errno or 0, "EIO")
-            self.metrics.journal_errors.labels(reason).inc()
-            if self.degraded_reason != reason:
-                log.error("journal append failed (%s: %s); not ACKing until it succeeds", reason, exc)
-            self.degraded_reason = reason
-            self.metrics.degraded.set(1)
-            self._resume_at = time.monotonic() + _DEGRADED_BACKOFF_S
+            self._enter_degraded(exc)
             return False
         self.metrics.journal_fsync.observe(time.perf_counter() - started)
         self.metrics.batch_size.observe(len(accepted))
@@ -270,28 +275,42 @@ class StateWriter:
             self.degraded_reason = None
             self.metrics.degraded.set(0)
         batch = [c for _i, _f, c in accepted]
+        counts: Counter[str] = Counter()
         for c in batch:
-            msg: Message = c.msg
-            key = msg.STATE_KEY
-            wire = msg.to_wire() if key is not None or msg.TYPE in _STATEFUL_TYPES else {"type": msg.TYPE}
-            self.state.apply(c.seq, c.src, c.inc, c.sseq, wire, key)
-            if key is not None:
-                self._dirty.add(key)
-            self.metrics.messages.labels(msg.TYPE).inc()
-        # Hooks (the positions store) commit before anything is ACKed. If one raises, the
-        # process stops un-ACKed and replays the journal into the hook on restart.
-        self._apply_hooks(batch)
+            self.state.apply_message(c.seq, c.src, c.inc, c.sseq, c.msg)
+            if c.msg.STATE_KEY is not None:
+                self._dirty.add(c.msg.STATE_KEY)
+            counts[c.msg.TYPE] += 1
+        # Hooks (the positions store) commit before anything is ACKed.
+        try:
+            apply_hooks(self.hooks, batch)
+        except Exception as exc:  # any hook failure: durable in the journal, never ACKed here
+            raise HookFailed(f"commit hook failed at seq {batch[0].seq}..{batch[-1].seq}: {exc!r}") from exc
         for identity, _frame, c in accepted:
             replies[identity].append([ACK, c.sseq, c.seq])
+        for kind, count in counts.items():
+            self.metrics.messages.labels(kind).inc(count)
         self.metrics.seq.set(self.state.seq)
+        self.metrics.streams.set(len(self.state.streams))
         return True
 
-    def _reply(self, replies: dict[bytes, list[list[Any]]]) -> None:
+    def _enter_degraded(self, exc: OSError) -> None:
+        reason = errno.errorcode.get(exc.errno or 0, "EIO")
+        self.metrics.journal_errors.labels(reason).inc()
+        if self.degraded_reason != reason:
+            log.error("journal append failed (%s: %s); not ACKing until it succeeds, retrying every %.1fs",
+                      reason, exc, _DEGRADED_BACKOFF_S)
+        self.degraded_reason = reason
+        self.metrics.degraded.set(1)
+        # Stop reading ingest for a moment; unanswered senders resend, and the next batch retries.
+        self._resume_at = time.monotonic() + _DEGRADED_BACKOFF_S
+
+    def _reply(self, replies: Replies) -> None:
         for identity, items in replies.items():
             try:
                 self.ingest.send_multipart([identity, codec.pack(items)], zmq.NOBLOCK)
             except zmq.ZMQError:
-                # The sender went away; it will resend and get a duplicate ACK.
+                # The sender went away or stopped reading; it resends and gets a duplicate answer.
                 self.metrics.unroutable.inc()
 
     # --- snapshot service ----------------------------------------------------------------------
@@ -306,13 +325,17 @@ class StateWriter:
         return self.state.view(key)
 
     def _serve_snapshots(self) -> None:
-        for _ in range(256):
+        for _ in range(_SNAPSHOT_REQUESTS_PER_WAKE):
             try:
                 frames = self.snapshots.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             identity = frames[0]
-            reply = self._snapshot_reply(frames)
+            try:
+                reply = self._snapshot_reply(frames)
+            except Exception as exc:  # a hook view that fails must not take the hub down
+                log.exception("snapshot request failed")
+                reply = {"req": None, "error": "internal", "detail": repr(exc)[:_DETAIL_MAX]}
             try:
                 self.snapshots.send_multipart([identity, codec.pack(reply)], zmq.NOBLOCK)
             except zmq.ZMQError:
@@ -320,7 +343,8 @@ class StateWriter:
 
     def _snapshot_reply(self, frames: list[bytes]) -> dict[str, Any]:
         if len(frames) != 2:
-            return {"req": None, "error": ErrorCode.BAD_FRAMES.value}
+            return {"req": None, "error": ErrorCode.BAD_FRAMES.value,
+                    "detail": f"expected 1 frame after the identity, got {len(frames) - 1}"}
         try:
             req = codec.unpack(frames[1], max_bytes=64 << 10)
         except BusError as err:
@@ -341,7 +365,7 @@ class StateWriter:
             keys = known
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             return {"req": req_id, "error": ErrorCode.BAD_REQUEST.value, "detail": "keys must be a list of strings"}
-        unknown = [k for k in keys if k not in known]
+        unknown = [k[:64] for k in keys if k not in known]
         if unknown:
             return {"req": req_id, "error": ErrorCode.BAD_REQUEST.value, "detail": f"unknown keys {unknown[:8]}"}
         self.metrics.snapshot_requests.inc()
@@ -353,6 +377,7 @@ class StateWriter:
             "epoch": self.epoch,
             "pid": os.getpid(),
             "degraded": self.degraded_reason,
+            "files_failing": self.files.failing,
             "keys": self._all_keys(),
             "journal_bytes": self.journal.size_bytes(),
             "streams": len(self.state.streams),
@@ -362,8 +387,10 @@ class StateWriter:
 
     def _tick(self) -> None:
         if self._dirty:
-            self.files.submit({k: self.state.documents[k] for k in self._dirty})
+            docs = {k: doc for k in self._dirty if (doc := self.state.document(k)) is not None}
+            self.files.submit(docs)
             self._dirty.clear()
+        self.metrics.files_failing.set(1 if self.files.failing else 0)
         w = self.settings.writer
         pending = self.state.seq - self._snapshot_seq
         if pending >= w.snapshot_every_messages or (
@@ -372,10 +399,15 @@ class StateWriter:
             self.snapshot()
 
     def snapshot(self) -> None:
+        """Write a snapshot, start a new journal segment, drop segments no longer needed."""
+        directory = self.settings.journal_path
         try:
-            write_snapshot(self.settings.journal_path, self.state.seq, self.state.dump())
+            write_snapshot(directory, self.state.seq, self.state.dump())
             self.journal.rotate()
-            self.journal.compact(self.state.seq)
+            # Keep the journal back to the oldest retained snapshot (the fallback if the newest is
+            # unreadable) and to every hook's own progress (it replays from there).
+            keep_after = min([retained_from(directory), *(h.applied_seq() for h in self.hooks)])
+            self.journal.compact(keep_after)
         except OSError as exc:
             log.error("snapshot at seq %d failed: %s (journal kept)", self.state.seq, exc)
             self._snapshot_at = time.monotonic()
@@ -398,25 +430,40 @@ class StateWriter:
         """Drain what is queued, make it durable, write the files, snapshot, release the lock."""
         if not self.started:
             return
-        deadline = time.monotonic() + _SHUTDOWN_DRAIN_S
-        while time.monotonic() < deadline and self.degraded_reason is None:
-            if not self.ingest.poll(50, zmq.POLLIN):
-                break
-            self._ingest()
-        self._tick()
-        self.files.drain(timeout=10)
+        if self.fatal is None:
+            deadline = time.monotonic() + _SHUTDOWN_DRAIN_S
+            while time.monotonic() < deadline and self.degraded_reason is None:
+                if not self.ingest.poll(50, zmq.POLLIN):
+                    break
+                try:
+                    self._ingest()
+                except HookFailed as exc:
+                    self.fatal = str(exc)
+                    log.critical("%s during shutdown drain", exc)
+                    break
+        if self._dirty:
+            self.files.submit({k: doc for k in self._dirty if (doc := self.state.document(k)) is not None})
+            self._dirty.clear()
+        if not self.files.drain(timeout=10):
+            log.error("state files still pending at shutdown (disk failing?); the journal has them")
         self.files.stop()
-        if self.state.seq > self._snapshot_seq:
+        # After a hook failure the journal alone is the truth: no snapshot, replay on restart.
+        if self.fatal is None and self.state.seq > self._snapshot_seq:
             self.snapshot()
         self.journal.close()
         for hook in self.hooks:
-            hook.close()
-        for sock in self._sockets:
-            sock.close(linger=self.settings.bus.linger_ms)
-        if self._metrics_server is not None:
-            server = self._metrics_server[0] if isinstance(self._metrics_server, tuple) else None
-            if server is not None:
-                server.shutdown()
+            try:
+                hook.close()
+            except Exception:  # closing one hook must not keep the lock held
+                log.exception("closing commit hook failed")
+        self._close_sockets()
+        if isinstance(self._metrics_server, tuple):
+            self._metrics_server[0].shutdown()
         self.lock.release()
         self.started = False
         log.info("state writer stopped at seq %d", self.state.seq)
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets:
+            sock.close(linger=self.settings.bus.linger_ms)
+        self._sockets = []

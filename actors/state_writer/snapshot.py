@@ -34,6 +34,17 @@ def list_snapshots(directory: Path) -> list[Path]:
     return sorted(directory.glob("snapshot-*.msgpack"))
 
 
+def snapshot_seq(path: Path) -> int:
+    return int(path.stem.split("-", 1)[1])
+
+
+def retained_from(directory: Path) -> int:
+    """The seq of the oldest snapshot kept: the journal must reach back to it (a fallback
+    when the newest snapshot turns out unreadable)."""
+    snaps = list_snapshots(directory)
+    return snapshot_seq(snaps[0]) if snaps else 0
+
+
 def write_snapshot(directory: Path, seq: int, data: dict[str, Any]) -> Path:
     body = msgpack.packb(data, use_bin_type=True)
     path = _path(directory, seq)

@@ -1,4 +1,4 @@
-"""The state writer's in-memory state: documents, de-duplication, heartbeats, pending intents.
+"""The state writer's in-memory state: documents, sender streams, heartbeats, pending intents.
 
 Everything here is rebuilt exactly from (snapshot, journal tail), so it must be a pure
 function of the committed messages in seq order: no clocks, no I/O.
@@ -8,32 +8,126 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from bus.messages import STATE_DOCUMENTS
+from bus.messages import STATE_DOCUMENTS, Message
 
 # Snapshot keys served besides the state documents.
 HEARTBEATS_KEY = "heartbeats"
 PENDING_INTENTS_KEY = "pending_intents"
 PENDING_INTENTS_MAX = 10_000
 
+# Types whose full content the in-memory state keeps (others only move the stream and seq).
+_KEPT_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event"})
+
+StreamKey = tuple[str, int]
+
 
 @dataclass(slots=True)
 class Stream:
-    """One sender incarnation: the highest sseq committed and the seq it got."""
+    """One sender incarnation (src, inc).
+
+    max_sseq: highest sseq committed; anything at or below it is a duplicate.
+    answered: every sseq at or below it was committed or refused (memory only; >= max_sseq).
+    """
 
     max_sseq: int
     seq_of_max: int
+    answered: int
+
+
+class Verdict(Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    OUT_OF_ORDER = "out_of_order"
+
+
+class StreamView:
+    """The streams as one ingest batch sees them: the table plus the batch's steps not yet durable.
+
+    Nothing reaches the table until the batch is journaled (`commit`); a failed batch leaves
+    the table exactly as it was, so its messages are judged afresh when they are resent.
+    """
+
+    def __init__(self, state: WriterState) -> None:
+        self._state = state
+        self._steps: dict[StreamKey, Stream] = {}
+
+    def _get(self, key: StreamKey) -> Stream | None:
+        step = self._steps.get(key)
+        if step is not None:
+            return step
+        return self._state.streams.get(key)
+
+    def admit(self, src: str, inc: int, sseq: int, oldest: int) -> tuple[Verdict, int, bool]:
+        """(verdict, seq or expected sseq, decided by this batch).
+
+        The in-order rule: sseq may commit only if every lower sseq of the stream was answered,
+        or the sender promises (`oldest == sseq`) never to send a lower one again.
+        """
+        stream = self._get((src, inc))
+        max_sseq, seq_of_max, answered = (stream.max_sseq, stream.seq_of_max, stream.answered) if stream else (0, 0, 0)
+        if sseq <= max_sseq:
+            in_batch = (src, inc) in self._steps and sseq > self._committed_max((src, inc))
+            return Verdict.DUPLICATE, (seq_of_max if sseq == max_sseq else 0), in_batch
+        if sseq <= answered + 1 or oldest == sseq:
+            return Verdict.NEW, 0, False
+        return Verdict.OUT_OF_ORDER, answered + 1, False
+
+    def _committed_max(self, key: StreamKey) -> int:
+        stream = self._state.streams.get(key)
+        return stream.max_sseq if stream else 0
+
+    def accepted(self, src: str, inc: int, sseq: int, seq: int) -> None:
+        old = self._get((src, inc))
+        answered = max(sseq, old.answered) if old else sseq
+        self._steps[(src, inc)] = Stream(sseq, seq, answered)
+
+    def refused(self, src: str, inc: int, sseq: int) -> None:
+        """A NACKed message counts as answered; only streams already known are tracked."""
+        old = self._get((src, inc))
+        if old is not None and sseq == old.answered + 1:
+            self._steps[(src, inc)] = Stream(old.max_sseq, old.seq_of_max, sseq)
+
+    def commit(self) -> None:
+        """The batch is durable: its answered marks join the table (commits were applied already)."""
+        for key, step in self._steps.items():
+            stream = self._state.streams.get(key)
+            if stream is not None:
+                stream.answered = max(stream.answered, step.answered)
 
 
 class WriterState:
     def __init__(self, dedup_streams_max: int = 4096) -> None:
         self.seq = 0
-        self.documents: dict[str, dict[str, Any]] = {}
-        self.streams: OrderedDict[tuple[str, int], Stream] = OrderedDict()
+        # key -> the document as a dict, or the committed message not yet rendered (rendering
+        # is deferred to the tick, so a burst of updates to one document costs one dump)
+        self._documents: dict[str, dict[str, Any] | Message] = {}
+        self.streams: OrderedDict[StreamKey, Stream] = OrderedDict()
         self.heartbeats: dict[str, dict[str, Any]] = {}
         self.pending_intents: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.dedup_streams_max = dedup_streams_max
+
+    # --- documents -----------------------------------------------------------------------------
+
+    def document(self, key: str) -> dict[str, Any] | None:
+        doc = self._documents.get(key)
+        if isinstance(doc, Message):
+            doc = doc.to_document()
+            self._documents[key] = doc
+        return doc
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for key in list(self._documents):
+            doc = self.document(key)
+            if doc is not None:
+                out[key] = doc
+        return out
+
+    def replace_document(self, key: str, doc: dict[str, Any]) -> None:
+        self._documents[key] = doc
 
     # --- de-duplication ------------------------------------------------------------------------
 
@@ -48,7 +142,7 @@ class WriterState:
         key = (src, inc)
         stream = self.streams.get(key)
         if stream is None:
-            self.streams[key] = Stream(sseq, seq)
+            self.streams[key] = Stream(sseq, seq, sseq)
             # Evict the least recently active incarnations: a sender that has been silent
             # for thousands of other incarnations is long dead and will never resend.
             while len(self.streams) > self.dedup_streams_max:
@@ -56,20 +150,30 @@ class WriterState:
         else:
             if sseq > stream.max_sseq:
                 stream.max_sseq, stream.seq_of_max = sseq, seq
+                stream.answered = max(stream.answered, sseq)
             self.streams.move_to_end(key)
 
     # --- applying committed messages -----------------------------------------------------------
 
-    def apply(self, seq: int, src: str, inc: int, sseq: int, msg: dict[str, Any], state_key: str | None) -> None:
-        """Apply one committed message given as its wire dict (validated at ingest or replayed).
+    def apply_message(self, seq: int, src: str, inc: int, sseq: int, msg: Message) -> None:
+        """Apply one committed, validated message (the live path)."""
+        self.seq = seq
+        self._record_stream(src, inc, sseq, seq)
+        if msg.STATE_KEY is not None:
+            self._documents[msg.STATE_KEY] = msg
+        if msg.TYPE in _KEPT_TYPES:
+            self._apply_kept(seq, msg.to_wire())
 
-        `state_key` is the document the message replaces; `msg` is then stored without its
-        `type`/`v` tags (the caller passes the normalized form on the live path).
-        """
+    def apply(self, seq: int, src: str, inc: int, sseq: int, msg: dict[str, Any], state_key: str | None) -> None:
+        """Apply one committed message given as its wire dict (replay of the journal)."""
         self.seq = seq
         self._record_stream(src, inc, sseq, seq)
         if state_key is not None:
-            self.documents[state_key] = {k: v for k, v in msg.items() if k not in ("type", "v")}
+            self._documents[state_key] = {k: v for k, v in msg.items() if k not in ("type", "v")}
+        if msg.get("type") in _KEPT_TYPES:
+            self._apply_kept(seq, msg)
+
+    def _apply_kept(self, seq: int, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "heartbeat":
             self.heartbeats[str(msg.get("actor"))] = {**msg, "seq": seq}
@@ -89,7 +193,7 @@ class WriterState:
 
     def view(self, key: str) -> Any:
         if key in STATE_DOCUMENTS:
-            return self.documents.get(key)
+            return self.document(key)
         if key == HEARTBEATS_KEY:
             return self.heartbeats
         if key == PENDING_INTENTS_KEY:
@@ -101,7 +205,7 @@ class WriterState:
     def dump(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
-            "documents": self.documents,
+            "documents": self.documents(),
             "streams": [[src, inc, s.max_sseq, s.seq_of_max] for (src, inc), s in self.streams.items()],
             "heartbeats": self.heartbeats,
             "pending_intents": list(self.pending_intents.values()),
@@ -111,9 +215,9 @@ class WriterState:
     def load(cls, data: dict[str, Any], dedup_streams_max: int = 4096) -> WriterState:
         state = cls(dedup_streams_max)
         state.seq = int(data["seq"])
-        state.documents = dict(data.get("documents") or {})
+        state._documents = dict(data.get("documents") or {})
         for src, inc, max_sseq, seq_of_max in data.get("streams") or []:
-            state.streams[(src, inc)] = Stream(max_sseq, seq_of_max)
+            state.streams[(src, inc)] = Stream(max_sseq, seq_of_max, max_sseq)
         state.heartbeats = dict(data.get("heartbeats") or {})
         for intent in data.get("pending_intents") or []:
             state.pending_intents[str(intent["intent_id"])] = intent

@@ -1,0 +1,96 @@
+"""Helpers for state-plane tests: a raw protocol client, metric scraping, message factories.
+
+`RawClient` speaks the ingest protocol byte by byte (it is a second, independent client of the
+wire format, the way a client in another language would be), so tests can send frames our
+own Sender never would: garbage, wrong frame counts, out-of-order sseqs, exact resends.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from typing import Any
+
+import msgpack
+import zmq
+from prometheus_client.parser import text_string_to_metric_families
+
+from bus.messages import KpiSnapshot, LedgerUpdate, PositionsSnapshot
+from bus.messages.state import LedgerEntry, LedgerMetadata, PortfolioKpis, PositionRow, SymbolKpis, TpSlLevels
+from tests.harness import Instance
+
+
+def position(symbol: str = "BTCUSDT", qty: float = 0.01, entry: float = 42000.0, mark: float = 43000.0,
+             realized: float = 0.0) -> PositionRow:
+    side = "LONG" if qty > 0 else "FLAT"
+    return PositionRow(symbol=symbol, side=side, qty=qty, entry_price=entry, mark_price=mark,
+                       notional=abs(qty * mark), realized_pnl=realized, unrealized_pnl=(mark - entry) * qty)
+
+
+def positions(*rows: PositionRow) -> PositionsSnapshot:
+    return PositionsSnapshot(positions=list(rows))
+
+
+def ledger(n: int = 1) -> LedgerUpdate:
+    entries = [LedgerEntry(symbol=s, side="LONG", position_id=f"p{i}", qty=0.1, entry_price=100.0 + i, tp=120.0,
+                           sl=90.0) for i, s in enumerate(["BTCUSDT", "ETHUSDT", "SOLUSDT"][:n])]
+    return LedgerUpdate(entries=entries, tp_sl_levels={e.symbol: TpSlLevels(tp=e.tp, sl=e.sl) for e in entries},
+                        metadata=LedgerMetadata(entry_count=len(entries)))
+
+
+def kpis() -> KpiSnapshot:
+    return KpiSnapshot(portfolio=PortfolioKpis(nav=4093.43, dd_pct=0.0326, var_nav_pct=0.0056, cvar_nav_pct=0.007),
+                       per_symbol={"BTCUSDT": SymbolKpis(pnl=12.34, pnl_pct=0.0123, exposure_nav_pct=0.1)})
+
+
+def envelope(msg: dict[str, Any], *, src: str = "raw", inc: int = 1, sseq: int = 1, oldest: int | None = None,
+             ts: float | None = None) -> bytes:
+    return msgpack.packb({"src": src, "inc": inc, "sseq": sseq, "oldest": sseq if oldest is None else oldest,
+                          "ts": time.time() if ts is None else ts, "msg": msg})
+
+
+class RawClient:
+    """A DEALER on the hub's ingest that sends exact frames and reads the reply arrays."""
+
+    def __init__(self, inst: Instance) -> None:
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(inst.settings.ingest_endpoint)
+
+    def send(self, *frames: bytes) -> None:
+        self.sock.send_multipart(list(frames))
+
+    def replies(self, count: int = 1, timeout: float = 10.0) -> list[list[Any]]:
+        """The next `count` reply items (a reply frame may carry several)."""
+        out: list[list[Any]] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < count:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(int(left * 1000)):
+                raise AssertionError(f"got {len(out)} of {count} replies: {out}")
+            out.extend(msgpack.unpackb(self.sock.recv(), raw=False))
+        return out
+
+    def ask(self, *frames: bytes, timeout: float = 10.0) -> list[Any]:
+        self.send(*frames)
+        return self.replies(1, timeout)[0]
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+def scrape(inst: Instance, actor: str = "state_writer") -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of the actor's metrics endpoint: (name, sorted labels) -> value."""
+    url = f"http://127.0.0.1:{inst.settings.metrics_port(actor)}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        text = resp.read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def metric(inst: Instance, name: str, **labels: str) -> float:
+    return scrape(inst).get((name, tuple(sorted(labels.items()))), 0.0)
