@@ -72,6 +72,23 @@ class WriterSettings(Section):
     dedup_streams_max: int = Field(default=4096, ge=16)
 
 
+class StoreSettings(Section):
+    """The positions store (actors/state_writer/store; docs/positions_store.md)."""
+
+    db_schema: str | None = Field(
+        default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema for the store's tables (created if missing); SQLite: leave unset.")
+    extremes_flush_s: float = Field(
+        default=5.0, ge=0.0, le=3600.0,
+        description="Trade extremes reach the database at most once per position per this many seconds "
+                    "(and always with a fill or close of that position).")
+    reconcile_policy: Literal["warn", "adopt_exchange", "halt"] = "warn"
+    reconcile_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
+    qty_tolerance: float = Field(
+        default=1e-9, ge=0.0, le=0.01, description="Relative qty difference treated as equal when reconciling.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
 class DashboardSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8050, ge=1, le=65535)
@@ -96,6 +113,7 @@ class Settings(Section):
     bus: BusSettings = Field(default_factory=BusSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     writer: WriterSettings = Field(default_factory=WriterSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     loop_s: dict[str, float] = Field(default_factory=dict, description="Loop interval per actor name.")
 

@@ -4,6 +4,10 @@ A hook sees every committed batch after the journal fsync and before the ACK, so
 persists (the positions store) is durable before any sender hears "ACK". If `apply` raises,
 the writer exits without ACKing; on restart the journal replays to the hook every record
 after `applied_seq()`, so hooks must be idempotent by seq.
+
+`open()` runs once under the state-directory lock, before recovery (so a second writer that
+is refused the lock never touches the hook's storage). `applied_seq()` is also how far back
+the hook needs the journal: snapshots never compact records after it away.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class Committed:
 class CommitHook(Protocol):
     #: snapshot keys this hook serves (e.g. "open_positions")
     keys: tuple[str, ...]
+
+    def open(self) -> None: ...
 
     def applied_seq(self) -> int: ...
 

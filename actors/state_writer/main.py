@@ -8,12 +8,14 @@ import sys
 import threading
 
 import zmq
+from prometheus_client import CollectorRegistry
 
 from actors.base.logs import configure_logging
 from actors.state_writer.hooks import CommitHook
 from actors.state_writer.journal import JournalCorrupt
 from actors.state_writer.lock import StateDirLocked
 from actors.state_writer.server import StateWriter
+from actors.state_writer.store import PositionStore, StoreError
 from bus.security import SecurityError
 from config.settings import Settings
 
@@ -24,11 +26,12 @@ EXIT_LOCKED = 3
 EXIT_BIND = 4
 EXIT_CORRUPT = 5
 EXIT_HOOK_FAILED = 6
+EXIT_STORE = 7
 
 
-def build_hooks(settings: Settings) -> list[CommitHook]:
+def build_hooks(settings: Settings, registry: CollectorRegistry | None = None) -> list[CommitHook]:
     """Components applied inside the commit path, before any ACK."""
-    return []
+    return [PositionStore(settings, registry)]
 
 
 def run(settings: Settings) -> int:
@@ -41,7 +44,8 @@ def run(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    writer = StateWriter(settings, build_hooks(settings))
+    registry = CollectorRegistry()
+    writer = StateWriter(settings, build_hooks(settings, registry), registry=registry)
     try:
         writer.start()
     except StateDirLocked as exc:
@@ -56,6 +60,9 @@ def run(settings: Settings) -> int:
     except zmq.ZMQError as exc:
         print(f"v7 state_writer: cannot bind bus endpoints: {exc}", file=sys.stderr)
         return EXIT_BIND
+    except StoreError as exc:
+        print(f"v7 state_writer: positions store: {exc}", file=sys.stderr)
+        return EXIT_STORE
     try:
         writer.run(stop)
     finally:

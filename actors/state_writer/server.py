@@ -97,7 +97,11 @@ class StateWriter:
 
     def start(self, *, serve_metrics: bool = True) -> None:
         self.lock.acquire()  # raises StateDirLocked naming the holder
+        opened: list[CommitHook] = []
         try:
+            for hook in self.hooks:  # under the lock: a refused second writer never touches a hook's storage
+                hook.open()
+                opened.append(hook)
             started = time.monotonic()
             self.files.remove_stale_temps()
             recovered = recover(self.journal, self.hooks, self.settings.writer.dedup_streams_max)
@@ -116,6 +120,8 @@ class StateWriter:
                     registry=self.registry)
         except BaseException:
             self._close_sockets()
+            for hook in opened:
+                hook.close()
             self.lock.release()
             raise
         self.metrics.seq.set(self.state.seq)

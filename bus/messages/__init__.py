@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bus.messages.base import Message, Model, utc_now
 from bus.messages.control import Heartbeat
+from bus.messages.positions import LegacyImport, ReconciliationReport, ReconciliationResolution, ScopeSwitch
 from bus.messages.state import (
     FactorDiagnostics,
     KpiSnapshot,
@@ -47,6 +48,10 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     ExitTrigger,
     ExitScanStatus,
     Heartbeat,
+    ScopeSwitch,
+    ReconciliationReport,
+    ReconciliationResolution,
+    LegacyImport,
 )
 
 # type tag -> {version -> model}
@@ -72,16 +77,20 @@ __all__ = [
     "Heartbeat",
     "KpiSnapshot",
     "LedgerUpdate",
+    "LegacyImport",
     "Message",
     "Model",
     "NavSample",
     "OrderEvent",
     "OrderIntent",
     "PositionsSnapshot",
+    "ReconciliationReport",
+    "ReconciliationResolution",
     "RiskSnapshot",
     "RouterEvent",
     "RouterState",
     "RuntimeDiagnostics",
+    "ScopeSwitch",
     "Signal",
     "Veto",
     "utc_now",
