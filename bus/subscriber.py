@@ -75,8 +75,12 @@ def request_snapshot(
     sock.setsockopt(zmq.IMMEDIATE, 0)
     try:
         req = next(_req_ids)
-        sock.send(codec.pack({"op": op, "req": req, "keys": list(keys) if keys is not None else None}))
         deadline = time.monotonic() + timeout_s
+        # The DEALER was connected with IMMEDIATE: with no hub there is no pipe and a plain send
+        # would block forever. Wait for the pipe within the same deadline.
+        if not sock.poll(int(timeout_s * 1000), zmq.POLLOUT):
+            raise SnapshotError(f"hub not reachable at {settings.snapshot_endpoint} within {timeout_s}s")
+        sock.send(codec.pack({"op": op, "req": req, "keys": list(keys) if keys is not None else None}), zmq.NOBLOCK)
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):
@@ -98,8 +102,10 @@ def request_status(settings: Settings, timeout_s: float = 3.0, context: zmq.Cont
     sock.setsockopt(zmq.IMMEDIATE, 0)
     try:
         req = next(_req_ids)
-        sock.send(codec.pack({"op": "status", "req": req}))
         deadline = time.monotonic() + timeout_s
+        if not sock.poll(int(timeout_s * 1000), zmq.POLLOUT):  # no hub: no pipe (see request_snapshot)
+            raise SnapshotError(f"hub not reachable at {settings.snapshot_endpoint} within {timeout_s}s")
+        sock.send(codec.pack({"op": "status", "req": req}), zmq.NOBLOCK)
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):

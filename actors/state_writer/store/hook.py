@@ -7,11 +7,13 @@ marks inside the trade's range) touches no database at all.
 
 Trade extremes are exact in memory. They reach the database with every write of their row
 (fill, TP/SL change, close) and otherwise at most once per position per
-`store.extremes_flush_s`. Until written, `applied_seq()` stays below the first mark that moved
-them, so the writer keeps that journal and replays it after a crash: the marks the
-database had not received are re-derived, and the trade that later closes has MAE/MFE over
-its whole life. Replayed records the database already reflects (seq <= applied_seq) only
-feed marks, so nothing is applied twice.
+`store.extremes_flush_s`. Until written, `replay_from_seq` stays below the first mark that
+moved them. `applied_seq()` tells the writer how far back to keep and replay the journal:
+min(applied_seq, replay_from_seq) as committed, so after a crash the marks the database had
+not received are re-derived and a trade that later closes has MAE/MFE over its whole life.
+Replayed records the database already reflects (seq <= applied_seq) only feed marks, so
+nothing is applied twice. Batches the store ignores move the committed seqs forward at most
+once per `CHECKPOINT_S`, so the writer can still compact its journal.
 
 If the database refuses a batch, `apply` raises and the store refuses every later batch:
 the writer stops without ACKing, and on restart the journal replays from `applied_seq()`.
@@ -76,6 +78,7 @@ LEGACY_IMPORTS = "legacy_imports"
 STORE_STATUS = "store_status"
 
 _INTENT_CACHE = 4096
+CHECKPOINT_S = 10.0  # at most this often, a batch the store ignores still records its seq
 
 Key = tuple[str, str, str]
 
@@ -101,7 +104,9 @@ class PositionStore:
         self._persisted: set[Key] = set()
         self._intents: OrderedDict[str, EntryInfo] = OrderedDict()
         self._db_seq = 0  # store_meta.applied_seq as committed
+        self._durable_from = 0  # min(applied_seq, replay_from_seq) as committed
         self._seen_seq = 0  # last seq applied in memory
+        self._checkpoint_mono = 0.0
         self._failed: BaseException | None = None
         self._scopes_seen: set[tuple[str, str]] = set()
         self._handlers: dict[str, Callable[[Unit, Committed], None]] = {
@@ -173,7 +178,8 @@ class PositionStore:
             for mode, account, seq in s.execute(checked):
                 self.last_report_seq[f"{mode}/{account}"] = seq
         self._db_seq = applied
-        self._seen_seq = min(applied, replay_from)
+        self._durable_from = self._seen_seq = min(applied, replay_from)
+        self._checkpoint_mono = time.monotonic()
         self.metrics.applied_seq.set(applied)
         self._update_gauges()
 
@@ -191,7 +197,7 @@ class PositionStore:
                             unit.write_position(p)
                         unit.write_meta(applied_seq=self._seen_seq, replay_from_seq=self._seen_seq,
                                         updated_at=datetime.now(UTC))
-                    self._db_seq = self._seen_seq
+                    self._db_seq = self._durable_from = self._seen_seq
         except SQLAlchemyError as exc:
             log.error("positions store: final write failed (%s); the journal replays it on start", exc)
         finally:
@@ -203,12 +209,8 @@ class PositionStore:
     # --- the commit path -----------------------------------------------------------------------
 
     def applied_seq(self) -> int:
-        """Replay the journal after this seq to rebuild what is in memory but not in the database."""
-        seq = self._seen_seq
-        for p in self.positions.values():
-            if p.dirty_since_seq is not None:
-                seq = min(seq, p.dirty_since_seq - 1)
-        return seq
+        """The journal after this seq rebuilds what is in memory but not (yet) in the database."""
+        return self._durable_from
 
     def apply(self, batch: list[Committed]) -> None:
         if self._failed is not None:
@@ -233,15 +235,20 @@ class PositionStore:
                 if p.dirty_since_seq is not None and now - p.last_write_mono >= self.cfg.extremes_flush_s:
                     unit.write_position(p)
                     self.metrics.extremes_writes.inc()
-            if unit.touched:
-                unit.write_meta(applied_seq=last, replay_from_seq=self._replay_from(last),
-                                updated_at=datetime.now(UTC))
+            changed = unit.touched
+            if changed or now - self._checkpoint_mono >= CHECKPOINT_S:
+                replay_from = self._replay_from(last)
+                unit.write_meta(applied_seq=last, replay_from_seq=replay_from, updated_at=datetime.now(UTC))
                 session.commit()
-                self._db_seq = last
-                self.metrics.transactions.inc()
+                self._db_seq, self._durable_from = last, min(last, replay_from)
+                self._checkpoint_mono = now
                 self.metrics.applied_seq.set(last)
-                self.metrics.commit_seconds.observe(time.perf_counter() - started)
-                self._update_gauges()
+                if changed:
+                    self.metrics.transactions.inc()
+                    self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                    self._update_gauges()
+                else:
+                    self.metrics.checkpoints.inc()
             self._seen_seq = last
         except BaseException as exc:
             self._failed = exc
@@ -592,7 +599,7 @@ class PositionStore:
             return self.reconciliation_view().model_dump(mode="json")
         if key == STORE_STATUS:
             return {"schema_version": self.schema_version, "applied_seq": self._db_seq,
-                    "replay_from_seq": self.applied_seq(), "open_positions": len(self.positions),
+                    "replay_from_seq": self._durable_from, "open_positions": len(self.positions),
                     "open_issues": len(self.issues), "backend": self.engine.dialect.name,
                     "failed": str(self._failed) if self._failed else None}
         try:

@@ -60,7 +60,8 @@ class StoreLock:
         if not got:
             conn.close()
             raise StoreLocked(f"positions store schema {self._schema!r} is in use by another state writer")
-        conn.execute(text("SET application_name = :n"), {"n": f"v7 state_writer pid {os.getpid()}"})
+        conn.execute(text("SELECT set_config('application_name', :n, false)"),
+                     {"n": f"v7 state_writer pid {os.getpid()}"})
         conn.commit()
         self._conn = conn
 

@@ -10,6 +10,9 @@ class StoreMetrics:
         self.transactions = Counter(
             "v7_store_transactions", "Database transactions committed (one per batch that changed the store).",
             registry=registry)
+        self.checkpoints = Counter(
+            "v7_store_checkpoints", "Seq-only commits: batches the store ignored, recorded so the journal can shrink.",
+            registry=registry)
         self.commit_seconds = Histogram(
             "v7_store_commit_seconds", "Time to apply and commit one batch to the database.",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0), registry=registry)

@@ -1,0 +1,174 @@
+"""What the store tests share: backend config, a test sender, views, direct database reads."""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from actors.state_writer.store.schema import make_engine
+from actors.state_writer.store.tables import Base
+from bus.messages import Fill, LedgerUpdate, Message, OrderIntent, PositionsSnapshot
+from bus.messages.positions import StoredPosition
+from bus.messages.state import LedgerEntry, LedgerMetadata, PositionRow
+from bus.sender import Sender
+from bus.subscriber import request_snapshot
+from tests.harness import Instance
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    url: str | None = None
+    schema: str | None = None
+
+    def toml(self, store: dict[str, Any] | None = None, writer: dict[str, Any] | None = None) -> str:
+        lines = [f'db_url = "{self.url}"'] if self.url else []
+        store = {**({"db_schema": self.schema} if self.schema else {}), **(store or {})}
+        for section, values in (("store", store), ("writer", writer or {})):
+            if values:
+                lines.append(f"[{section}]")
+                lines += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in values.items()]
+        text = "\n".join(lines) + "\n"
+        return text.replace("'", '"')
+
+
+def configure(inst: Instance, backend: Backend, **sections: dict[str, Any]) -> None:
+    inst.write_config(backend.toml(**sections))
+
+
+def start_writer(inst: Instance) -> None:
+    from bus.subscriber import SnapshotError
+
+    proc = inst.start("state_writer")
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"state writer exited {proc.returncode}:\n{inst.logs('state_writer')[-3000:]}")
+        try:
+            request_snapshot(inst.settings, keys=[], timeout_s=0.5)
+            return True
+        except SnapshotError:
+            return False
+
+    inst.wait_for(up, 30, "the state writer to serve")
+
+
+# --- messages ----------------------------------------------------------------------------------------
+
+
+def intent(intent_id: str, symbol: str, side: str, qty: float, **kw: Any) -> OrderIntent:
+    return OrderIntent(intent_id=intent_id, symbol=symbol, side=side, qty=qty, **kw)
+
+
+def fill(trade_id: str, intent_id: str, symbol: str, side: str, qty: float, price: float, **kw: Any) -> Fill:
+    kw.setdefault("liquidity", "taker")
+    return Fill(trade_id=trade_id, order_id=f"o-{trade_id}", intent_id=intent_id, symbol=symbol, side=side,
+                qty=qty, price=price, **kw)
+
+
+def marks(**prices: float) -> PositionsSnapshot:
+    return PositionsSnapshot(positions=[
+        PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=p, mark_price=p, notional=p, unrealized_pnl=0.0)
+        for s, p in prices.items()])
+
+
+def ledger(*entries: dict[str, Any]) -> LedgerUpdate:
+    rows = [LedgerEntry(**{"side": "LONG", "qty": 1.0, "entry_price": 1.0, **e}) for e in entries]
+    return LedgerUpdate(entries=rows, metadata=LedgerMetadata(entry_count=len(rows)))
+
+
+class Bus:
+    """A test actor: sends durable messages and waits for their ACK."""
+
+    def __init__(self, inst: Instance, name: str = "test") -> None:
+        self.sender = Sender(inst.settings, name)
+
+    def send(self, *msgs: Message, timeout: float = 30) -> int:
+        seq = 0
+        for msg in msgs:
+            seq = self.sender.send_and_wait(msg, timeout=timeout)
+        return seq
+
+    def close(self) -> None:
+        self.sender.close(flush_timeout=2)
+
+
+@contextmanager
+def bus(inst: Instance, name: str = "test") -> Iterator[Bus]:
+    b = Bus(inst, name)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+# --- reading back ------------------------------------------------------------------------------------
+
+
+def views(inst: Instance, *keys: str) -> dict[str, Any]:
+    return request_snapshot(inst.settings, keys=list(keys), timeout_s=10).state
+
+
+def open_positions(inst: Instance) -> dict[tuple[str, str, str], StoredPosition]:
+    rows = [StoredPosition.model_validate(p) for p in views(inst, "open_positions")["open_positions"]]
+    return {(p.mode, p.account, p.symbol): p for p in rows}
+
+
+def engine(inst: Instance) -> Engine:
+    s = inst.settings
+    return make_engine(s.database_url, schema=s.store.db_schema, read_only=True)
+
+
+def table(inst: Instance, cls: type[Base], *where: Any) -> list[Any]:
+    eng = engine(inst)
+    try:
+        with Session(eng) as session:
+            rows = list(session.scalars(select(cls).where(*where)))
+            session.expunge_all()
+            return rows
+    finally:
+        eng.dispose()
+
+
+def integrity_ok(inst: Instance) -> bool:
+    """SQLite: PRAGMA integrity_check. PostgreSQL keeps its own invariants; reading every table is the check."""
+    s = inst.settings
+    if s.db_url is None:
+        path = s.home / "logs" / "positions.db"
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    for cls in Base.__subclasses__():
+        table(inst, cls)
+    return True
+
+
+def metric(inst: Instance, name: str, **labels: str) -> float:
+    port = inst.settings.metrics_port("state_writer")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def same_position(a: StoredPosition, b: StoredPosition) -> bool:
+    return a.model_dump() == b.model_dump()
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
