@@ -6,6 +6,7 @@ one server never see each other's tables.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,26 +19,28 @@ from sqlalchemy.exc import SQLAlchemyError
 from tests.harness import Instance, instance
 from tests.store.helpers import Backend
 
-_pg_unreachable: str | None = None
+
+@functools.cache
+def _pg_problem(url: str) -> str:
+    """Why the server at `url` cannot be used ("" if it can); asked once per run."""
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+    except (SQLAlchemyError, ImportError) as exc:
+        return f"PostgreSQL at V7_TEST_PG_URL not reachable: {str(exc).splitlines()[0]}"
+    return ""
 
 
 def _pg_url() -> str:
-    global _pg_unreachable
     url = os.environ.get("V7_TEST_PG_URL")
     if not url:
         pytest.skip("PostgreSQL: V7_TEST_PG_URL is not set (.ci/run sets it when a server answers on "
                     "127.0.0.1:5432)")
-    if _pg_unreachable is None:
-        try:
-            engine = create_engine(url, connect_args={"connect_timeout": 3})
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            engine.dispose()
-            _pg_unreachable = ""
-        except (SQLAlchemyError, ImportError) as exc:
-            _pg_unreachable = f"PostgreSQL at V7_TEST_PG_URL not reachable: {str(exc).splitlines()[0]}"
-    if _pg_unreachable:
-        pytest.skip(_pg_unreachable)
+    problem = _pg_problem(url)
+    if problem:
+        pytest.skip(problem)
     return url
 
 
