@@ -11,7 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from actors.state_writer.store.legacy import LegacyFileError, parse_legacy
 from bus.codec import BusError
 from bus.messages.positions import LegacyImportRecord
 from cli.positions import fetch_views, send_to_writer
@@ -33,6 +32,9 @@ def main(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     mode, account = args.mode or settings.mode, args.account or settings.account
+    # Imported here: the store package pulls in SQLAlchemy, which every other `v7` command can skip.
+    from actors.state_writer.store.legacy import LegacyFileError, parse_legacy
+
     try:
         msg = parse_legacy(args.path, mode, account)
     except LegacyFileError as exc:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from bus.codec import BusError
 from bus.messages.positions import ActiveScope, ClosedTrade, PnlToday, ScopeSwitch, StoredPosition
@@ -41,10 +40,23 @@ def send_to_writer(settings: Settings, source: str, msg: Any, timeout_s: float =
         sender.close(flush_timeout=0.5)
 
 
-def _reader(settings: Settings) -> Any:
-    from actors.state_writer.store.reader import StoreReader
+def read_database(settings: Settings, read: Callable[[Any], Any]) -> Any:
+    """`read(StoreReader)` against the database, read-only; None (reason on stderr) if it cannot be read."""
+    # Imported here: SQLAlchemy costs every other `v7` command its start-up time.
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return StoreReader(settings)
+    from actors.state_writer.store.reader import StoreReader
+    from actors.state_writer.store.schema import StoreError
+
+    try:
+        reader = StoreReader(settings)
+        try:
+            return read(reader)
+        finally:
+            reader.close()
+    except (SQLAlchemyError, StoreError, OSError) as exc:
+        print(f"cannot read the positions database: {exc}", file=sys.stderr)
+        return None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,6 +75,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("account", nargs="?")
     p.add_argument("--reason", default="")
     p.set_defaults(func=cmd_scope)
+
+
+def utc_day() -> date:
+    return datetime.now(UTC).date()
 
 
 def _settings() -> Settings | None:
@@ -86,12 +102,8 @@ def cmd_positions(args: argparse.Namespace) -> int:
         positions = [StoredPosition.model_validate(p) for p in views["open_positions"]]
     else:
         print(SOURCE_NOTE, file=sys.stderr)
-        try:
-            reader = _reader(settings)
-            positions = reader.open_positions()
-            reader.close()
-        except (SQLAlchemyError, OSError, ValueError) as exc:
-            print(f"cannot read the positions database: {exc}", file=sys.stderr)
+        positions = read_database(settings, lambda r: r.open_positions())
+        if positions is None:
             return 1
     positions = [p for p in positions if (args.mode in (None, p.mode)) and (args.account in (None, p.account))]
     if args.json:
@@ -112,8 +124,6 @@ def cmd_pnl(args: argparse.Namespace) -> int:
     settings = _settings()
     if settings is None:
         return 2
-    from actors.state_writer.store.queries import utc_day
-
     day = args.day or utc_day()
     pnl: PnlToday | None = None
     trades: list[ClosedTrade] = []
@@ -125,14 +135,10 @@ def cmd_pnl(args: argparse.Namespace) -> int:
     if pnl is None:
         if day == utc_day():
             print(SOURCE_NOTE, file=sys.stderr)
-        try:
-            reader = _reader(settings)
-            pnl = reader.pnl(day)
-            trades = reader.trades(day) if args.trades else []
-            reader.close()
-        except (SQLAlchemyError, OSError, ValueError) as exc:
-            print(f"cannot read the positions database: {exc}", file=sys.stderr)
+        got = read_database(settings, lambda r: (r.pnl(day), r.trades(day) if args.trades else []))
+        if got is None:
             return 1
+        pnl, trades = got
     if args.json:
         out: dict[str, Any] = pnl.model_dump(mode="json")
         if args.trades:

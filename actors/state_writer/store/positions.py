@@ -205,7 +205,8 @@ def apply_fill(
         if reduce_only:
             return FillResult(pos, anomaly=f"reduce-only {side} fill would increase the {pos.side} position")
         before = pos.qty
-        pos.entry_price = (pos.entry_price * before + price * qty) / (before + qty)
+        # Moves the average only by the difference: equal prices leave it exact, no float drift.
+        pos.entry_price += (price - pos.entry_price) * qty / (before + qty)
         pos.qty = before + qty
         pos.peak_qty = max(pos.peak_qty, pos.qty)
         pos.entry_qty_total += qty

@@ -65,14 +65,24 @@ def make_engine(
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
         raise StoreError(f"db_url: cannot use {parsed.render_as_string(hide_password=True)}: {exc}") from None
     if schema:
-        engine = engine.execution_options(schema_translate_map={None: schema})
-        if read_only:
-            return engine
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"db_url: cannot create schema {schema!r}: {exc}") from None
+        if not read_only:
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            except SQLAlchemyError as exc:
+                raise StoreError(f"db_url: cannot create schema {schema!r}: {exc}") from None
+            engine.dispose()  # connections made before the search_path hook below
+
+        # search_path (not a translate map), so hand-written SQL in migrations finds the tables too.
+        @event.listens_for(engine, "connect", insert=True)
+        def _search_path(dbapi_conn: Any, _record: Any) -> None:
+            autocommit = dbapi_conn.autocommit
+            dbapi_conn.autocommit = True
+            cur = dbapi_conn.cursor()
+            cur.execute(f'SET SESSION search_path TO "{schema}"')
+            cur.close()
+            dbapi_conn.autocommit = autocommit
+
     return engine
 
 

@@ -84,7 +84,7 @@ class Unit:
         return self.session.execute(stmt)
 
     def event(
-        self, kind: str, seq: int, ts: datetime, *, mode: str | None = None, account: str | None = None,
+        self, kind: str, seq: int, ts: datetime, /, *, mode: str | None = None, account: str | None = None,
         symbol: str | None = None, position_id: str | None = None, trade_id: str | None = None,
         side: str | None = None, qty_before: float | None = None, qty_after: float | None = None,
         price: float | None = None, realized: float = 0.0, fee: float = 0.0, **detail: Any,
