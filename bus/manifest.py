@@ -1,7 +1,9 @@
 """The machine-readable manifest of state files and the JSON Schemas, generated from the models.
 
-`v7 schemas --write` writes them under docs/; a test fails when the committed copies are
-stale. Nothing here is hand-copied from the models.
+`v7 schemas --write` (cli/schemas.py) writes them under docs/; a test fails when the
+committed copies are stale. Nothing here is hand-copied from the models, and nothing here
+writes files: this module names the state directory, and only the state writer may write
+a module that does.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bus.doc_tables import doc_sections, splice
 from bus.messages import MESSAGE_TYPES, STATE_DOCUMENTS, Message
 
 # state key -> (producer actor, purpose). The canonical writer is always the state writer.
@@ -81,25 +84,34 @@ def build_manifest() -> dict[str, Any]:
     return {"manifest_version": 1, "state_files": files, "messages": messages}
 
 
-def generated_files() -> dict[str, str]:
-    """Relative path -> exact file content, for every generated artefact."""
+# Docs holding generated sections (between BEGIN/END GENERATED markers).
+GENERATED_DOCS = ("docs/bus_protocol.md", "docs/state_contract.md")
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+
+def generated_files(root: Path) -> dict[str, str]:
+    """Relative path -> exact content, for every generated artefact (docs: current text re-spliced)."""
     out: dict[str, str] = {}
-
-    def dump(obj: Any) -> str:
-        return json.dumps(obj, indent=2, sort_keys=True) + "\n"
-
     for key, cls in STATE_DOCUMENTS.items():
-        out[f"{SCHEMA_DIR}/state/{key}.schema.json"] = dump(document_schema(cls))
+        out[f"{SCHEMA_DIR}/state/{key}.schema.json"] = _dump(document_schema(cls))
     for cls in MESSAGE_TYPES:
-        out[f"{SCHEMA_DIR}/messages/{cls.TYPE}.v{cls.VERSION}.schema.json"] = dump(message_schema(cls))
-    out["docs/v7_manifest.json"] = dump(build_manifest())
+        out[f"{SCHEMA_DIR}/messages/{cls.TYPE}.v{cls.VERSION}.schema.json"] = _dump(message_schema(cls))
+    out["docs/v7_manifest.json"] = _dump(build_manifest())
+    sections = doc_sections(STATE_FILE_INFO, required_keys)
+    for rel in GENERATED_DOCS:
+        path = root / rel
+        if path.exists():
+            out[rel] = splice(path.read_text(), sections)
     return out
 
 
 def stale_files(root: Path) -> list[str]:
     """Generated artefacts whose committed copy differs from what the models produce."""
     stale = []
-    expected = generated_files()
+    expected = generated_files(root)
     for rel, content in expected.items():
         path = root / rel
         if not path.exists() or path.read_text() != content:
@@ -111,14 +123,3 @@ def stale_files(root: Path) -> list[str]:
             if rel not in expected:
                 stale.append(rel + " (no longer generated)")
     return stale
-
-
-def write_all(root: Path) -> list[str]:
-    written = []
-    for rel, content in generated_files().items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != content:
-            path.write_text(content)
-            written.append(rel)
-    return written

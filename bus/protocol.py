@@ -38,15 +38,36 @@ DEFAULT_MAX_FRAME_BYTES: Final = 1 << 20
 class ErrorCode(StrEnum):
     """Machine-readable NACK codes. A NACKed message was never applied; resending it is pointless."""
 
-    MALFORMED = "malformed"  # not msgpack, not a map, or envelope fields missing/wrong type
-    BAD_FRAMES = "bad_frames"  # wrong number of frames for the socket
+    MALFORMED = "malformed"
+    BAD_FRAMES = "bad_frames"
     FRAME_TOO_LARGE = "frame_too_large"
     UNKNOWN_TYPE = "unknown_type"
     UNSUPPORTED_VERSION = "unsupported_version"
-    INVALID_FIELD = "invalid_field"  # a field failed validation (type, range, NaN/inf, unknown key)
-    CONTRACT_BREACH = "contract_breach"  # valid fields that would break a state-file contract
-    BAD_REQUEST = "bad_request"  # snapshot service: unknown op or key
+    INVALID_FIELD = "invalid_field"
+    CONTRACT_BREACH = "contract_breach"
+    BAD_REQUEST = "bad_request"
+    INTERNAL = "internal"
 
+
+# What each code means and who sees it (rendered into docs/bus_protocol.md).
+ERROR_CODE_HELP: Final[dict[ErrorCode, str]] = {
+    ErrorCode.MALFORMED: "Not msgpack, not a map, or an envelope field missing, of the wrong type, or extra "
+                         "(`field` names it). Also a message without a string `type`.",
+    ErrorCode.BAD_FRAMES: "Wrong number of frames: ingest and snapshot requests are exactly one frame "
+                          "(no empty delimiter frame; use DEALER, not REQ).",
+    ErrorCode.FRAME_TOO_LARGE: "The frame exceeds `bus.max_frame_bytes` (default 1 MiB). Frames over 4x that "
+                               "are dropped by the socket and the connection is closed, without a NACK.",
+    ErrorCode.UNKNOWN_TYPE: "`msg.type` names no message type this hub knows.",
+    ErrorCode.UNSUPPORTED_VERSION: "`msg.v` is not a version this hub supports for that type (the detail lists "
+                                   "the supported versions).",
+    ErrorCode.INVALID_FIELD: "A field failed validation: wrong type, out of range, NaN/inf, unknown key, "
+                             "missing required field. `field` is its dotted path (`positions.0.qty`).",
+    ErrorCode.CONTRACT_BREACH: "Every field is valid but the message would break a state-file contract "
+                               "(a non-zero qty row with entry_price or mark_price <= 0). Refused whole; the last "
+                               "good file stays. `field` names the offending row.",
+    ErrorCode.BAD_REQUEST: "Snapshot service only: unknown `op`, `keys` not a list of strings, or unknown keys.",
+    ErrorCode.INTERNAL: "Snapshot service only: the hub failed to build a view; the request may be retried.",
+}
 
 def pack_seq(seq: int) -> bytes:
     return SEQ_STRUCT.pack(seq)

@@ -11,9 +11,9 @@ committed while an older one is still on its way. The sender cannot see a silent
 between two sends, so it does not rely on being first: every frame carries `oldest`, the
 lowest sseq still in this outbox. The hub commits sseq only if it has answered everything
 before it, or if `oldest == sseq`; otherwise it answers "out of order" and applies nothing.
-On that answer, on a new connection, or when the oldest message is overdue, the sender
-rewinds: it sends the oldest message alone (which `oldest == sseq` always admits), waits
-for its answer, then sends the rest in order.
+On that answer, or when the oldest message is overdue, the sender rewinds: it sends the
+oldest message alone (which `oldest == sseq` always admits), waits for its answer, then
+sends the rest in order. On a new connection it resends everything unanswered, in order.
 
 - `send(msg)`: non-blocking. Telemetry is dropped (and counted) when the outbox is full;
   a durable message evicts the oldest telemetry or, failing that, waits for room.
@@ -172,6 +172,12 @@ class Sender:
         with self._lock:
             self._wake_push.close(0)
 
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _enqueue(
         self, msg: Message, future: Future[int] | None, wait_room_s: float | None, durable: bool
     ) -> int | None:
@@ -282,13 +288,15 @@ class Sender:
                 if monitor in events:
                     self._on_monitor(monitor)
                 if self._wake_pull in events:
-                    with self._lock:
-                        self._wake_armed = False
                     while True:
                         try:
                             self._wake_pull.recv(zmq.NOBLOCK)
                         except zmq.Again:
                             break
+                    # Disarm only after draining: a caller that saw "armed" queued its message
+                    # before this point, and `_transmit` below picks it up.
+                    with self._lock:
+                        self._wake_armed = False
                 if events.get(sock, 0) & zmq.POLLIN:
                     self._on_replies(sock)
                 self._resend_if_overdue()
@@ -306,9 +314,10 @@ class Sender:
                 return
             with self._lock:
                 if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                    # A new connection: whatever was in flight on the old one may be lost.
+                    # A new connection: whatever was in flight on the old one may be lost, and
+                    # nothing stale can arrive on this one, so everything goes again, in order.
                     self._connected = True
-                    self._rewind()
+                    self._end_probe()
                 elif event["event"] == zmq.EVENT_DISCONNECTED:
                     self._connected = False
 

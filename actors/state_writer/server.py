@@ -235,6 +235,11 @@ class StateWriter:
                 view.refused(head.src, head.inc, head.sseq)
                 continue
             verdict, number, in_batch = view.admit(head.src, head.inc, head.sseq, head.oldest)
+            if verdict is Verdict.NEW and len(raw) != len(type(msg).model_fields):
+                # Defaults were filled in here (some, like `updated_at`, are the time of arrival):
+                # journal and publish the completed message, so a replay rebuilds the same state.
+                frame = codec.build_envelope(head.src, head.inc, head.sseq, head.oldest, head.ts,
+                                             codec.pack_message(msg))
             if verdict is Verdict.NEW:
                 view.accepted(head.src, head.inc, head.sseq, next_seq)
                 accepted.append((identity, frame, Committed(next_seq, head.src, head.inc, head.sseq, msg)))
@@ -254,17 +259,18 @@ class StateWriter:
             view.commit()
             for identity, reply in deferred:
                 replies[identity].append(reply)
-        self._reply(replies)
-        if committed:
-            for _identity, frame, c in accepted:
-                self.updates.send_multipart([c.msg.TYPE.encode(), pack_seq(c.seq), frame])
-            self.metrics.published.inc(len(accepted))
+        # Counted before anyone hears the answer, so a scrape after a reply always includes it.
         for (kind, code), count in nacks.items():
             self.metrics.nacks.labels(kind, code).inc(count)
         if duplicates:
             self.metrics.duplicates.inc(duplicates)
         if out_of_order:
             self.metrics.out_of_order.inc(out_of_order)
+        self._reply(replies)
+        if committed:
+            for _identity, frame, c in accepted:
+                self.updates.send_multipart([c.msg.TYPE.encode(), pack_seq(c.seq), frame])
+            self.metrics.published.inc(len(accepted))
         return len(accepted) if committed else 0
 
     def _commit(self, accepted: list[tuple[bytes, bytes, Committed]], replies: Replies) -> bool:
@@ -341,7 +347,7 @@ class StateWriter:
                 reply = self._snapshot_reply(frames)
             except Exception as exc:  # a hook view that fails must not take the hub down
                 log.exception("snapshot request failed")
-                reply = {"req": None, "error": "internal", "detail": repr(exc)[:_DETAIL_MAX]}
+                reply = {"req": None, "error": ErrorCode.INTERNAL.value, "detail": repr(exc)[:_DETAIL_MAX]}
             try:
                 self.snapshots.send_multipart([identity, codec.pack(reply)], zmq.NOBLOCK)
             except zmq.ZMQError:

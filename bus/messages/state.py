@@ -45,6 +45,7 @@ class PositionRow(Model):
 
     @model_validator(mode="after")
     def _live_row_has_prices(self) -> PositionRow:
+        """A row with qty > 0 needs entry_price > 0 and mark_price > 0 (contract_breach)."""
         # Seeds 000/001: a live row with zero prices is how real PnL got overwritten by zeros.
         if self.qty > 0 and (self.entry_price <= 0 or self.mark_price <= 0):
             raise PydanticCustomError(
@@ -107,6 +108,7 @@ class LedgerUpdate(Message):
 
     @model_validator(mode="after")
     def _count_matches(self) -> LedgerUpdate:
+        """metadata.entry_count equals the number of entries (contract_breach)."""
         if self.metadata.entry_count != len(self.entries):
             raise PydanticCustomError(
                 "contract_breach",

@@ -188,6 +188,7 @@ class ExitScanStatus(Message):
 
     @model_validator(mode="after")
     def _counts_add_up(self) -> ExitScanStatus:
+        """tp_sl_registered_count + tp_sl_missing_count equals open_positions_count (contract_breach)."""
         if self.tp_sl_registered_count + self.tp_sl_missing_count != self.open_positions_count:
             raise PydanticCustomError(
                 "contract_breach", "registered + missing must equal open_positions_count", {}

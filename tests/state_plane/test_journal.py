@@ -1,0 +1,126 @@
+"""The journal on real files: torn tails, damage, rotation and compaction behind snapshots."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from actors.state_writer.journal import Journal, JournalCorrupt, encode_record
+from bus.sender import Sender
+from bus.subscriber import request_status
+from tests.harness import instance
+from tests.state_plane.helpers import metric, position, positions
+
+
+def _journal(path: Path, count: int, segment_bytes: int = 64 << 20) -> Journal:
+    j = Journal(path, segment_bytes)
+    j.open_for_append()
+    for seq in range(1, count + 1):
+        j.append([(seq, f"payload-{seq}".encode() * 10)])
+    j.close()
+    return j
+
+
+def test_torn_tail_is_cut_and_appending_goes_on(tmp_path: Path) -> None:
+    _journal(tmp_path, 5)
+    seg = Journal(tmp_path).segments()[-1]
+    size = seg.stat().st_size
+    with seg.open("ab") as fh:
+        fh.write(encode_record(6, b"never fsynced" * 10)[:17])  # a crash mid-write
+    j = Journal(tmp_path)
+    assert [r.seq for r in j.replay()] == [1, 2, 3, 4, 5]
+    assert seg.stat().st_size == size and j.truncated_bytes == 17
+    j.open_for_append()
+    j.append([(6, b"six")])
+    j.close()
+    assert [r.seq for r in Journal(tmp_path).replay()] == [1, 2, 3, 4, 5, 6]
+
+
+def test_damage_before_valid_records_is_refused_not_cut(tmp_path: Path) -> None:
+    _journal(tmp_path, 5)
+    seg = Journal(tmp_path).segments()[-1]
+    data = bytearray(seg.read_bytes())
+    data[len(encode_record(1, b"payload-1" * 10)) + 20] ^= 0xFF  # inside record 2, records 3..5 intact
+    seg.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt, match="valid record follows"):
+        list(Journal(tmp_path).replay())
+    assert seg.read_bytes() == bytes(data)  # nothing was cut
+
+
+def test_damage_in_an_older_segment_is_refused(tmp_path: Path) -> None:
+    _journal(tmp_path, 100, segment_bytes=4096)
+    segments = Journal(tmp_path).segments()
+    assert len(segments) >= 3
+    first = segments[0]
+    first.write_bytes(first.read_bytes()[:-5])
+    with pytest.raises(JournalCorrupt):
+        list(Journal(tmp_path).replay())
+
+
+def test_writer_refuses_to_start_on_a_damaged_journal(tmp_path: Path) -> None:
+    with instance(tmp_path) as inst:
+        inst.start("state_writer")
+        inst.wait_hub()
+        with Sender(inst.settings, "damage") as sender:
+            for i in range(5):
+                sender.send_and_wait(positions(position(realized=float(i))), timeout=10)
+        inst.kill("state_writer", signal.SIGKILL)
+        seg = Journal(inst.settings.journal_path).segments()[-1]
+        data = bytearray(seg.read_bytes())
+        data[30] ^= 0xFF  # inside the first record
+        seg.write_bytes(bytes(data))
+        proc = inst.start("state_writer")
+        assert proc.wait(timeout=30) == 5
+        assert "journal corrupt" in inst.logs("state_writer")
+
+
+def test_torn_tail_recovery_in_a_real_writer(tmp_path: Path) -> None:
+    with instance(tmp_path) as inst:
+        inst.start("state_writer")
+        inst.wait_hub()
+        with Sender(inst.settings, "torn") as sender:
+            for i in range(20):
+                seq = sender.send_and_wait(positions(position(realized=float(i))), timeout=10)
+        inst.kill("state_writer", signal.SIGKILL)
+        seg = Journal(inst.settings.journal_path).segments()[-1]
+        with seg.open("ab") as fh:
+            fh.write(encode_record(seq + 1, b"x" * 300)[:123])
+        inst.start("state_writer")
+        inst.wait_hub()
+        assert request_status(inst.settings)["seq"] == seq
+        assert metric(inst, "v7_writer_journal_truncated_bytes") == 123
+        state = json.loads((inst.state_dir / "positions_state.json").read_text())
+        assert state["positions"][0]["realized_pnl"] == 19.0
+
+
+def test_journal_growth_is_bounded_by_compaction(tmp_path: Path) -> None:
+    toml = "[writer]\nsnapshot_every_messages = 200\njournal_segment_bytes = 16384\ntick_ms = 20\n"
+    with instance(tmp_path, toml) as inst:
+        inst.start("state_writer")
+        inst.wait_hub()
+        journal_dir = inst.settings.journal_path
+        peak_bytes = 0
+        with Sender(inst.settings, "grower") as sender:
+            for batch in range(12):
+                futures = [sender.submit(positions(position(realized=float(batch * 250 + i)))) for i in range(250)]
+                last = max(f.result(timeout=30) for f in futures)
+                peak_bytes = max(peak_bytes, sum(p.stat().st_size for p in journal_dir.glob("*.wal")))
+        total_written = last * 400  # each record is ~400 bytes
+        assert last == 3000
+        # The journal keeps about two snapshot intervals of records, not all 3000.
+        assert peak_bytes < total_written / 4, (peak_bytes, total_written)
+        assert len(list(journal_dir.glob("snapshot-*.msgpack"))) <= 2
+        assert metric(inst, "v7_writer_snapshots_written_total") >= 5
+        # kill -9 and restart: snapshot + journal tail give back the same state, the seq continues.
+        inst.kill("state_writer", signal.SIGKILL)
+        inst.start("state_writer")
+        inst.wait_hub()
+        assert request_status(inst.settings)["seq"] == last
+        assert metric(inst, "v7_writer_replayed_messages") < 450
+        state = json.loads((inst.state_dir / "positions_state.json").read_text())
+        assert state["positions"][0]["realized_pnl"] == 2999.0
+        with Sender(inst.settings, "after") as sender:
+            assert sender.send_and_wait(positions(position()), timeout=10) == last + 1
