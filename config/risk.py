@@ -1,4 +1,4 @@
-"""`config/risk_limits.json`: caps, drawdown thresholds and the NAV anomaly guard (seed 001)."""
+"""`config/risk_limits.json`: caps, drawdown thresholds, the NAV anomaly guard (seed 001), VaR."""
 
 from __future__ import annotations
 
@@ -29,9 +29,35 @@ class DrawdownConfig(Section):
         return self
 
 
+class CapsConfig(Section):
+    """Exposure caps as fractions of NAV (0.30 = 30%), on gross notional."""
+
+    max_symbol_exposure_nav_pct: float = Field(default=0.30, gt=0.0, le=10.0)
+    max_portfolio_exposure_nav_pct: float = Field(default=0.60, gt=0.0, le=50.0)
+    max_open_positions: int = Field(default=2, ge=0, le=1000)
+    min_notional: float = Field(default=10.0, ge=0.0, description="Smallest entry worth sending (quote).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CapsConfig:
+        if self.max_symbol_exposure_nav_pct > self.max_portfolio_exposure_nav_pct:
+            raise ValueError("caps.max_symbol_exposure_nav_pct must not exceed caps.max_portfolio_exposure_nav_pct")
+        return self
+
+
+class VarConfig(Section):
+    """Historical VaR/CVaR of NAV from the NAV samples the executor has seen."""
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    window: int = Field(default=600, ge=20, le=100_000, description="NAV samples kept.")
+    min_samples: int = Field(default=30, ge=10, description="Fewer returns than this: VaR is null.")
+
+
 class RiskLimits(Section):
     nav_anomalies: NavAnomalyConfig = Field(default_factory=NavAnomalyConfig)
     drawdown: DrawdownConfig = Field(default_factory=DrawdownConfig)
+    caps: CapsConfig = Field(default_factory=CapsConfig)
+    stale_nav_s: float = Field(default=15.0, gt=0.0, description="Entries are vetoed when NAV is older than this.")
+    var: VarConfig = Field(default_factory=VarConfig)
 
 
 def load_risk_limits(settings: Settings) -> RiskLimits:

@@ -10,6 +10,7 @@ with `ConfigError` naming the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +95,69 @@ class DashboardSettings(Section):
     port: int = Field(default=8050, ge=1, le=65535)
 
 
+class ExchangeSettings(Section):
+    """Which exchange adapter the trading actors use, and where its process answers."""
+
+    adapter: Literal["paper"] = "paper"
+    endpoint: str | None = Field(default=None, description="Default: ipc://<run_dir>/exchange.sock.")
+    timeout_s: float = Field(default=3.0, gt=0.0, le=60.0, description="One exchange call gives up after this.")
+
+
+class InstrumentSettings(Section):
+    """One simulated perpetual: start price, volatility, spread and exchange filters."""
+
+    price: float = Field(gt=0.0, description="Start price (quote per base unit).")
+    annual_vol: float = Field(gt=0.0, le=5.0, description="Annualised volatility of the simulated mid.")
+    spread_bps: float = Field(gt=0.0, le=100.0)
+    tick_size: float = Field(gt=0.0)
+    lot_size: float = Field(gt=0.0)
+    min_notional: float = Field(default=5.0, ge=0.0)
+
+
+DEFAULT_INSTRUMENTS: dict[str, dict[str, float]] = {
+    "BTCUSDT": {"price": 65000.0, "annual_vol": 0.55, "spread_bps": 1.0, "tick_size": 0.1, "lot_size": 0.001},
+    "ETHUSDT": {"price": 3200.0, "annual_vol": 0.70, "spread_bps": 1.5, "tick_size": 0.01, "lot_size": 0.001},
+    "SOLUSDT": {"price": 150.0, "annual_vol": 0.95, "spread_bps": 3.0, "tick_size": 0.001, "lot_size": 0.1},
+    "BNBUSDT": {"price": 580.0, "annual_vol": 0.60, "spread_bps": 2.0, "tick_size": 0.01, "lot_size": 0.01},
+    "XRPUSDT": {"price": 0.55, "annual_vol": 0.90, "spread_bps": 3.0, "tick_size": 0.0001, "lot_size": 0.1},
+}
+
+
+class PaperSettings(Section):
+    """The paper exchange (SIM mode). Market time runs `time_scale` times faster than wall time
+    (15 s bars x 20 = 5-minute bars by default), so paper trades open and close while you
+    watch; volatility stays the annualised figure a trader knows."""
+
+    seed: int = 7
+    tick_s: float = Field(default=0.25, ge=0.01, le=10.0, description="Wall seconds per simulation step.")
+    bar_s: float = Field(default=15.0, ge=0.1, le=3600.0, description="Wall seconds per OHLC bar.")
+    time_scale: float = Field(default=20.0, ge=1.0, le=10_000.0, description="Market seconds per wall second.")
+    warmup_bars: int = Field(default=200, ge=0, le=5000, description="History generated on first start.")
+    starting_balance: float = Field(default=10_000.0, gt=0.0)
+    leverage: float = Field(default=5.0, ge=1.0, le=125.0)
+    maker_fee_bps: float = Field(default=2.0, ge=0.0, le=100.0)
+    taker_fee_bps: float = Field(default=5.0, ge=0.0, le=100.0)
+    touch_fill_rate_per_s: float = Field(
+        default=0.5, ge=0.0, le=100.0, description="Rate at which a resting order at the touch gets (part) filled.")
+    reject_prob: float = Field(default=0.01, ge=0.0, le=0.5, description="Chance an order is rejected (overload).")
+    instruments: dict[str, InstrumentSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_defaults(cls, data: Any) -> Any:
+        # A runtime.toml that adds or tunes one instrument keeps the built-in ones.
+        if isinstance(data, dict):
+            given = data.get("instruments") or {}
+            if isinstance(given, dict):
+                merged: dict[str, Any] = {k: dict(v) for k, v in DEFAULT_INSTRUMENTS.items()}
+                for name, spec in given.items():
+                    merged[name] = {**merged.get(name, {}), **spec} if isinstance(spec, dict) else spec
+                data = {**data, "instruments": merged}
+        elif data is None:
+            data = {"instruments": {k: dict(v) for k, v in DEFAULT_INSTRUMENTS.items()}}
+        return data
+
+
 class Settings(Section):
     home: Path = Field(default=REPO_ROOT, description="Instance directory: logs/, run/, var/ live here.")
     port_base: int = Field(default=9170, ge=1024, le=65000, description="Metrics ports are port_base + offset.")
@@ -115,6 +179,8 @@ class Settings(Section):
     writer: WriterSettings = Field(default_factory=WriterSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    exchange: ExchangeSettings = Field(default_factory=ExchangeSettings)
+    paper: PaperSettings = Field(default_factory=lambda: PaperSettings.model_validate({}))
     loop_s: dict[str, float] = Field(default_factory=dict, description="Loop interval per actor name.")
 
     @model_validator(mode="after")
@@ -124,6 +190,17 @@ class Settings(Section):
                 raise ValueError(f"loop_s.{name}: unknown actor (known: {', '.join(ACTORS)})")
             if not 0.01 <= value <= 3600:
                 raise ValueError(f"loop_s.{name}: {value} outside 0.01..3600 seconds")
+        return self
+
+    @model_validator(mode="after")
+    def _tradable_symbols(self) -> Settings:
+        for symbol in self.symbols:
+            if not re.fullmatch(r"[A-Z0-9]{2,24}", symbol):
+                raise ValueError(f"symbols: {symbol!r} is not a symbol like BTCUSDT")
+            if self.exchange.adapter == "paper" and symbol not in self.paper.instruments:
+                raise ValueError(f"paper.instruments: no instrument for symbol {symbol}")
+        if self.mode == "LIVE" and self.exchange.adapter == "paper":
+            raise ValueError("exchange.adapter: the paper exchange cannot trade mode LIVE")
         return self
 
     # --- derived paths ---------------------------------------------------------------------------
@@ -163,6 +240,10 @@ class Settings(Section):
     @property
     def snapshot_endpoint(self) -> str:
         return self.bus.snapshot or f"ipc://{self.run_path / 'snapshot.sock'}"
+
+    @property
+    def exchange_endpoint(self) -> str:
+        return self.exchange.endpoint or f"ipc://{self.run_path / 'exchange.sock'}"
 
     def metrics_port(self, actor: str) -> int:
         return self.port_base + ACTORS.index(actor)

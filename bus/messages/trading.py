@@ -130,6 +130,9 @@ class Fill(Message):
     liquidity: Literal["maker", "taker"]
     reduce_only: bool = False
     arrival_mid: Price | None = None
+    position_id: Identifier | None = Field(default=None, description="The position the intent opened or closes.")
+    realized_pnl: float | None = Field(
+        default=None, description="PnL the exchange says this fill realized (closing part, before fees).")
 
 
 class RouterEvent(Message):

@@ -1,0 +1,340 @@
+"""The executor loop. Each iteration:
+
+1. exchange: positions, top of book, new fills, bars (no data -> nothing is published: missing
+   data never means flat, and the last good state files stay);
+2. ledger: line plans up with positions (adopt unplanned ones with an ATR bracket);
+3. strategy: factor views on closed bars; at most one decision per symbol per bar;
+4. risk: a signal is vetoed with a named reason or sized, and sent as a durable order intent
+   carrying its TP/SL and TTL;
+5. publish positions_state, positions_ledger, risk_snapshot, factor_diagnostics, kpis_v7.
+
+Recovery goes through `restore()`: the ledger document, pending entry intents and veto counts
+from the hub's snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from actors.base import Actor
+from actors.executor.kpis import build_kpis
+from actors.executor.ledger import PositionBook, bracket, new_position_id
+from actors.executor.metrics import ExecutorMetrics
+from actors.executor.performance import FillBook, Performance, utc_midnight
+from actors.executor.positions import PositionDataError, collect_positions_rows
+from actors.executor.risk import RiskDecision, RiskInputs, evaluate_entry, var_cvar
+from actors.executor.strategy import FactorModel, SymbolView
+from bus.codec import BusError
+from bus.messages import (
+    FactorDiagnostics,
+    NavSample,
+    OrderEvent,
+    OrderIntent,
+    PositionsSnapshot,
+    RiskSnapshot,
+    RouterState,
+    Signal,
+    Veto,
+    utc_now,
+)
+from bus.messages.state import LedgerEntry, PositionRow, RiskCaps, SymbolFactors
+from bus.subscriber import Update
+from config.risk import load_risk_limits
+from config.settings import Settings
+from config.strategy import load_strategy_config
+from exchange.adapter import BookTop, ExchangeFill, ExchangePosition, Instrument
+from exchange.client import connect_exchange
+from exchange.errors import ExchangeError
+
+log = logging.getLogger(__name__)
+
+PENDING_GRACE_S = 30.0  # an entry past its routing deadline by this much is no longer waited for
+FILL_PAGES_MAX = 20
+
+
+def _round(value: float | None, digits: int = 10) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def new_intent_id(prefix: str) -> str:
+    # Short enough that "<intent_id>.<n>" is a valid exchange client order id (36 chars).
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def pending_from_snapshot(raw: Iterable[Mapping]) -> list[OrderIntent]:
+    """Entry intents among the hub's pending intents (it adds its `seq` to each)."""
+    out = []
+    for item in raw:
+        if item.get("type") == "order_intent":
+            out.append(OrderIntent.model_validate({k: v for k, v in item.items() if k != "seq"}))
+    return out
+
+
+@dataclass
+class PendingEntry:
+    symbol: str
+    notional: float
+    expires_at: datetime
+    seq: int | None = None  # hub seq once ACKed
+
+
+class Executor(Actor):
+    name = "executor"
+    default_loop_s = 1.0
+    wants_updates = True
+    subscribe_keys = ("positions_ledger", "nav_state", "router_state", "risk_snapshot", "pending_intents")
+    subscribe_topics = ("nav_sample", "order_event")
+
+    def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
+        self.config = load_strategy_config(settings)
+        self.limits = load_risk_limits(settings)
+        super().__init__(settings, serve_metrics=serve_metrics)
+        self.exchange = connect_exchange(settings)
+        self.model = FactorModel(self.config.signal)
+        self.book = PositionBook()
+        self.fills = FillBook()
+        self.performance = Performance()
+        self.pending: dict[str, PendingEntry] = {}
+        self.navs: deque[float] = deque(maxlen=self.limits.var.window)
+        self.veto_counts: Counter[str] = Counter()
+        self.decided_bar: dict[str, datetime] = {}
+        self.views: dict[str, SymbolView] = {}
+        self.ready = False
+        self.m = ExecutorMetrics(self.registry)
+
+    # --- recovery ------------------------------------------------------------------------------
+
+    def restore(self, entries: Iterable[LedgerEntry], pending: Iterable[OrderIntent],
+                vetoes: Mapping[str, int] | None = None) -> None:
+        """Rebuild positions, pending entries and veto counts. The one recovery entry point."""
+        self.book.restore(entries)
+        for intent in pending:
+            if intent.purpose != "entry" or (intent.mode, intent.account) != (self.settings.mode,
+                                                                               self.settings.account):
+                continue
+            self.pending[intent.intent_id] = PendingEntry(
+                intent.symbol, intent.qty * (intent.arrival_mid or 0.0),
+                intent.expires_at or utc_now() + timedelta(seconds=self.config.entry.intent_expiry_s))
+            if intent.symbol not in self.book.plans:
+                self.book.plan_entry(intent, intent.ts)
+        self.veto_counts.update(vetoes or {})
+        self.ready = True
+        log.info("restored %d ledger entries, %d pending entries", len(self.book.plans), len(self.pending))
+
+    def on_resync(self) -> None:
+        assert self.subscriber is not None
+        snapshot = self.subscriber.snapshot_state
+        pending = pending_from_snapshot(snapshot.get("pending_intents") or [])
+        if not self.ready:
+            ledger = self.subscriber.document("positions_ledger")
+            risk = self.subscriber.document("risk_snapshot")
+            self.restore(ledger.entries if ledger else [], pending,  # type: ignore[attr-defined]
+                         risk.vetoes if risk else None)  # type: ignore[attr-defined]
+            return
+        # After a hub restart: forget entries the hub finished while we were not listening.
+        live = {i.intent_id for i in pending}
+        for intent_id, entry in list(self.pending.items()):
+            if intent_id not in live and entry.seq is not None and entry.seq <= self.subscriber.seq:
+                del self.pending[intent_id]
+
+    def on_update(self, update: Update) -> None:
+        msg = update.msg
+        if isinstance(msg, NavSample):
+            self.navs.append(msg.nav_total)
+        elif isinstance(msg, OrderEvent) and msg.intent_done:
+            self.pending.pop(msg.intent_id, None)
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        if not self.ready:
+            self.status_detail = "waiting for the hub snapshot"
+            return
+        now = utc_now()
+        symbols = list(self.settings.symbols)
+        try:
+            positions = self.exchange.fetch_positions()
+            tops = self.exchange.fetch_tops(symbols)
+            self._pull_fills(now)
+            bars = {s: self.exchange.fetch_bars(s, self.config.signal.bars) for s in symbols}
+            instruments = self.exchange.instruments()
+            rows = collect_positions_rows(positions)
+        except (ExchangeError, PositionDataError) as exc:
+            kind = getattr(exc, "kind", "position_data")
+            self.m.exchange_errors.labels(kind).inc()
+            if self.status != "degraded":
+                log.warning("exchange data unavailable (%s); publishing nothing until it is back", exc)
+            self.status, self.status_detail = "degraded", f"exchange: {exc}"[:500]
+            return
+        if self.status == "degraded":
+            log.info("exchange data back")
+        self.status, self.status_detail = "running", ""
+        self.views = {s: v for s in symbols if (v := self.model.evaluate(s, bars[s])) is not None}
+        self._expire_pending(now)
+        result = self.book.reconcile(positions, self._pending_symbols(), self.views, instruments, now,
+                                     self.config.entry)
+        for plan in result.closed:
+            realized, fees = self.fills.since(plan.symbol, plan.opened_at)
+            net = realized - fees
+            self.performance.record(net)
+            self.m.closed_trades.inc()
+            self.m.closed_pnl.labels("win" if net > 0 else "loss").inc(abs(net))
+            log.info("closed %s %s %s: net %.4f (realized %.4f, fees %.4f)", plan.side, plan.symbol,
+                     plan.position_id, net, realized, fees)
+        self.m.adopted.inc(len(result.adopted))
+        nav = self._nav_doc()
+        held = {p.symbol for p in positions}
+        for symbol in symbols:
+            if symbol in tops and symbol in instruments:
+                self._consider_entry(symbol, tops[symbol], instruments[symbol], positions, held, nav, now)
+        self._publish(now, rows, positions, nav)
+
+    def _pull_fills(self, now: datetime) -> None:
+        if self.fills.cursor is None:
+            starts = [utc_midnight(now), *(p.opened_at for p in self.book.plans.values())]
+            since = min(starts)
+        else:
+            since = self.fills.cursor
+        for _ in range(FILL_PAGES_MAX):
+            page: list[ExchangeFill] = self.exchange.fetch_fills(since=since, limit=1000)
+            new = self.fills.add(page)
+            if len(page) < 1000 or not new:
+                break
+            since = page[-1].ts
+        if self.fills.cursor is None:
+            self.fills.cursor = since
+        keep = min([utc_midnight(now), *(p.opened_at for p in self.book.plans.values())])
+        self.fills.prune(keep)
+
+    def _pending_symbols(self) -> set[str]:
+        return {p.symbol for p in self.pending.values()}
+
+    def _expire_pending(self, now: datetime) -> None:
+        for intent_id, entry in list(self.pending.items()):
+            if now > entry.expires_at + timedelta(seconds=PENDING_GRACE_S):
+                log.warning("entry %s on %s never reported done; no longer waiting for it", intent_id, entry.symbol)
+                del self.pending[intent_id]
+
+    def _nav_doc(self) -> NavSample | None:
+        assert self.subscriber is not None
+        doc = self.subscriber.document("nav_state")
+        return doc if isinstance(doc, NavSample) else None
+
+    def _router_doc(self) -> RouterState | None:
+        assert self.subscriber is not None
+        doc = self.subscriber.document("router_state")
+        return doc if isinstance(doc, RouterState) else None
+
+    # --- entries -------------------------------------------------------------------------------
+
+    def _consider_entry(self, symbol: str, top: BookTop, instrument: Instrument,
+                        positions: list[ExchangePosition], held: set[str], nav: NavSample | None,
+                        now: datetime) -> None:
+        view = self.views.get(symbol)
+        if view is None or view.direction == "FLAT" or symbol in held or symbol in self._pending_symbols():
+            return
+        if self.decided_bar.get(symbol) == view.bar_ts:
+            return  # one decision per symbol per closed bar
+        self.decided_bar[symbol] = view.bar_ts
+        signal_id = new_intent_id("sg")
+        self.publish(Signal(ts=now, signal_id=signal_id, symbol=symbol, direction=view.direction, score=view.score,
+                            factors=view.factors))
+        self.m.signals.labels(symbol, view.direction).inc()
+        dd_state = nav.dd_state if nav else "NORMAL"
+        target = self.config.entry.position_nav_pct * self.model.conviction(view.score)
+        if dd_state == "CAUTION":
+            target *= self.config.entry.caution_size_factor
+        pending_notional = sum(p.notional for p in self.pending.values())
+        gross = sum(p.qty * p.mark_price for p in positions) + pending_notional
+        decision = evaluate_entry(self.limits, RiskInputs(
+            symbol=symbol, price=top.mid, lot_size=instrument.lot_size,
+            nav=nav.nav_total if nav else None,
+            nav_age_s=(now - nav.updated_at).total_seconds() if nav else None,
+            dd_state=dd_state, open_positions=len(held) + len(self.pending),
+            symbol_exposure=0.0, portfolio_exposure=gross, target_fraction=target,
+            nav_sources_ok=nav.sources_ok if nav else False,
+        ))
+        if not decision.approved:
+            self._veto(signal_id, symbol, decision, now)
+            return
+        side = "BUY" if view.direction == "LONG" else "SELL"
+        tp, sl = bracket(view.direction, top.mid, view.atr, self.config.entry, instrument.tick_size)  # type: ignore[arg-type]
+        intent = OrderIntent(
+            ts=now, intent_id=new_intent_id("en"), mode=self.settings.mode, account=self.settings.account,
+            symbol=symbol, side=side, qty=decision.qty, purpose="entry", position_id=new_position_id(),
+            arrival_mid=top.mid, tp=tp, sl=sl, ttl_ts=now + timedelta(seconds=self.config.entry.ttl_s),
+            expires_at=now + timedelta(seconds=self.config.entry.intent_expiry_s), signal_id=signal_id,
+        )
+        self.book.plan_entry(intent, now)
+        pending = PendingEntry(symbol, decision.qty * top.mid, intent.expires_at or now)
+        self.pending[intent.intent_id] = pending
+        self.m.intents.labels("entry").inc()
+        log.info("entry %s %s qty=%g mid=%.8g tp=%s sl=%s score=%.3f", side, symbol, decision.qty, top.mid, tp, sl,
+                 view.score)
+        try:
+            pending.seq = self.publish_durable(intent, timeout=10.0)
+        except TimeoutError:
+            log.warning("intent %s not ACKed yet; it stays queued and will be delivered", intent.intent_id)
+        except BusError as exc:
+            log.error("hub refused intent %s: %s", intent.intent_id, exc)
+            self.pending.pop(intent.intent_id, None)
+            self.book.drop(symbol)
+
+    def _veto(self, signal_id: str, symbol: str, decision: RiskDecision, now: datetime) -> None:
+        assert decision.reason is not None
+        self.veto_counts[decision.reason] += 1
+        self.m.vetoes.labels(decision.reason).inc()
+        self.publish(Veto(ts=now, signal_id=signal_id, symbol=symbol, reason=decision.reason,
+                          detail=decision.detail))
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def _publish(self, now: datetime, rows: list[PositionRow], positions: list[ExchangePosition],
+                 nav: NavSample | None) -> None:
+        symbols = list(self.settings.symbols)
+        nav_total = nav.nav_total if nav and nav.nav_total > 0 else None
+        exposure = {r.symbol: r.notional / nav_total for r in rows} if nav_total else {}
+        gross = sum(exposure.values())
+        ratios = [v.atr_ratio for v in self.views.values()]
+        regime = self.model.regime(statistics.median(ratios)) if ratios else None
+        var, cvar = var_cvar(list(self.navs), self.limits.var.confidence, self.limits.var.min_samples)
+        midnight = utc_midnight(now)
+        today = {s: self.fills.since(s, midnight) for s in symbols}
+        realized = sum(r for r, _f in today.values())
+        fees = sum(f for _r, f in today.values())
+        fee_pnl_ratio = round(fees / abs(realized), 6) if abs(realized) > 1e-9 else None
+        dd_state = nav.dd_state if nav else "NORMAL"
+
+        self.publish(PositionsSnapshot(updated_at=now, positions=rows))
+        self.publish(self.book.ledger(positions, now))
+        self.publish(RiskSnapshot(
+            updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var), cvar_nav_pct=_round(cvar),
+            fee_pnl_ratio=fee_pnl_ratio, caps=RiskCaps(**self.limits.caps.model_dump()),
+            exposure_nav_pct={s: round(v, 10) for s, v in exposure.items()},
+            portfolio_exposure_nav_pct=round(gross, 10), vetoes=dict(self.veto_counts),
+        ))
+        self.publish(FactorDiagnostics(
+            updated_at=now, weights=self.model.weights,
+            per_symbol={s: SymbolFactors(factors=v.factors, score=v.score, direction=v.direction)
+                        for s, v in self.views.items()},
+        ))
+        if nav is not None:
+            self.publish(build_kpis(
+                now, nav, rows, symbols, today, _round(var), _round(cvar), regime, fee_pnl_ratio, self._router_doc(),
+                self.performance.expectancy, self.performance.sharpe_state,
+            ))
+            self.m.nav.set(nav.nav_total)
+            self.m.drawdown.set(nav.dd_pct)
+        self.m.open_positions.set(len(rows))
+        self.m.pending_entries.set(len(self.pending))
+        self.m.exposure.set(gross)
+        self.m.unrealized.set(sum(r.unrealized_pnl for r in rows))
+
+    def teardown(self) -> None:
+        self.exchange.close()

@@ -1,0 +1,68 @@
+"""The KPI snapshot (kpis_v7.json) in both seed schemas, built from documents already computed.
+
+Seed 000: `portfolio{nav, dd_pct, var_nav_pct, cvar_nav_pct}`, `per_symbol{pnl, pnl_pct,
+exposure_nav_pct}`. Seed 002: `nav{}`, `risk{}`, `router{}`, `performance{}`. NAV and drawdown
+come from the sync actor's nav_state (one NAV in the system), router quality from the router's
+router_state; nothing here recomputes them. A field is null only where no data exists yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from bus.messages import KpiSnapshot, NavSample, RouterState
+from bus.messages.state import (
+    NavKpis,
+    PerformanceKpis,
+    PortfolioKpis,
+    PositionRow,
+    RiskKpis,
+    RouterKpis,
+    SymbolKpis,
+)
+
+
+def build_kpis(
+    now: datetime,
+    nav: NavSample,
+    rows: Sequence[PositionRow],
+    symbols: Sequence[str],
+    today: Mapping[str, tuple[float, float]],
+    var_nav_pct: float | None,
+    cvar_nav_pct: float | None,
+    atr_regime: str | None,
+    fee_pnl_ratio: float | None,
+    router: RouterState | None,
+    expectancy: float | None,
+    sharpe_state: str | None,
+) -> KpiSnapshot:
+    """`today[symbol]` is (realized before fees, fees) since UTC midnight."""
+    nav_total = nav.nav_total
+    by_symbol = {r.symbol: r for r in rows}
+    per_symbol = {}
+    for symbol in symbols:
+        realized, fees = today.get(symbol, (0.0, 0.0))
+        row = by_symbol.get(symbol)
+        pnl = realized - fees + (row.unrealized_pnl if row else 0.0)
+        exposure = row.notional if row else 0.0
+        per_symbol[symbol] = SymbolKpis(
+            pnl=round(pnl, 8),
+            pnl_pct=round(pnl / nav_total, 10) if nav_total > 0 else 0.0,
+            exposure_nav_pct=round(exposure / nav_total, 10) if nav_total > 0 else 0.0,
+        )
+    return KpiSnapshot(
+        updated_at=now,
+        ts=now,
+        portfolio=PortfolioKpis(nav=nav_total, dd_pct=nav.dd_pct, var_nav_pct=var_nav_pct, cvar_nav_pct=cvar_nav_pct),
+        per_symbol=per_symbol,
+        nav=NavKpis(nav_total=nav_total, nav_age_s=max(0.0, (now - nav.updated_at).total_seconds()),
+                    sources_ok=nav.sources_ok),
+        risk=RiskKpis(dd_state=nav.dd_state, atr_regime=atr_regime, fee_pnl_ratio=fee_pnl_ratio),
+        router=RouterKpis(
+            policy_quality=router.policy_quality, maker_first=router.maker_first,
+            maker_fill_share=router.maker_fill_share, avg_slippage_bps=router.avg_slippage_bps,
+            reject_rate=router.reject_rate,
+        ) if router else RouterKpis(),
+        performance=PerformanceKpis(expectancy=expectancy, sharpe_state=sharpe_state),
+    )

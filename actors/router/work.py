@@ -1,0 +1,52 @@
+"""`Work`: what the router executes, from either an order intent or an exit trigger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bus.messages import ExitTrigger, OrderIntent
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    intent_id: str
+    mode: str
+    account: str
+    symbol: str
+    side: str  # BUY | SELL
+    qty: float
+    reduce_only: bool
+    purpose: str  # entry | exit_tp | exit_sl | exit_ttl | ...
+    position_id: str | None
+    arrival_mid: float | None
+    expires_at: datetime | None
+    taker_only: bool
+
+    @property
+    def is_exit(self) -> bool:
+        return self.purpose.startswith("exit")
+
+    @classmethod
+    def from_intent(cls, intent: OrderIntent) -> Work:
+        return cls(intent.intent_id, intent.mode, intent.account, intent.symbol, intent.side, intent.qty,
+                   intent.reduce_only, intent.purpose, intent.position_id, intent.arrival_mid, intent.expires_at,
+                   taker_only=False)
+
+    @classmethod
+    def from_exit(cls, trigger: ExitTrigger, sl_taker: bool) -> Work:
+        # Stops are about getting out, not about the fee: taker at once when configured.
+        return cls(trigger.intent_id, trigger.mode, trigger.account, trigger.symbol, trigger.side, trigger.qty,
+                   True, f"exit_{trigger.reason.lower()}", trigger.position_id, trigger.mark_price, None,
+                   taker_only=sl_taker and trigger.reason == "SL")
+
+    @classmethod
+    def from_pending(cls, raw: dict[str, Any], sl_taker: bool) -> Work | None:
+        """From one entry of the hub's `pending_intents` (a wire dict plus the hub's seq)."""
+        body = {k: v for k, v in raw.items() if k != "seq"}
+        if body.get("type") == "order_intent":
+            return cls.from_intent(OrderIntent.model_validate(body))
+        if body.get("type") == "exit_trigger":
+            return cls.from_exit(ExitTrigger.model_validate(body), sl_taker)
+        return None

@@ -1,0 +1,95 @@
+"""The sync loop: sample the balance into NAV/AUM, track peak NAV and drawdown through the
+anomaly guard, publish nav_state; then bring the mirror up to date from the bus.
+
+An anomalous reading is still published as what the exchange said, with `sources_ok=false`
+and the anomaly listed, so the executor treats NAV as unusable (veto `stale_nav`) instead of
+sizing on it. With the exchange silent no sample is published: nav_age_s grows instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from actors.base import Actor
+from actors.sync.metrics import SyncMetrics
+from actors.sync.mirror import Mirror
+from actors.sync.nav_guard import PeakTracker, dd_state_for
+from bus.messages import STATE_DOCUMENTS, NavSample, utc_now
+from config.risk import load_risk_limits
+from config.settings import Settings
+from exchange.client import connect_exchange
+from exchange.errors import ExchangeError
+
+log = logging.getLogger(__name__)
+
+DD_STATE_CODES = {"NORMAL": 0, "CAUTION": 1, "DEFENSIVE": 2}
+
+
+class Sync(Actor):
+    name = "sync"
+    default_loop_s = 1.0
+    wants_updates = True
+    subscribe_keys = tuple(STATE_DOCUMENTS)  # the mirror carries every document
+    subscribe_topics = ()  # the subscriber keeps the documents current; no per-message work here
+
+    def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
+        self.limits = load_risk_limits(settings)
+        super().__init__(settings, serve_metrics=serve_metrics)
+        self.exchange = connect_exchange(settings)
+        self.tracker = PeakTracker(self.limits.nav_anomalies)
+        self.mirror = Mirror(settings.mirror_path)
+        self.m = SyncMetrics(self.registry)
+        self.ready = False
+
+    def on_resync(self) -> None:
+        assert self.subscriber is not None
+        if not self.ready:
+            doc = self.subscriber.document("nav_state")
+            if isinstance(doc, NavSample):
+                self.tracker.restore(doc)
+                log.info("restored peak NAV %.2f (%d anomalies so far)", doc.peak_nav, doc.anomaly_count)
+            self.ready = True
+
+    def step(self) -> None:
+        if not self.ready:
+            self.status_detail = "waiting for the hub snapshot"
+            return
+        self._sample()
+        assert self.subscriber is not None
+        written = self.mirror.sync(self.subscriber.documents)
+        self.m.mirror_writes.inc(written)
+        self.m.mirror_errors.set(self.mirror.errors)
+
+    def _sample(self) -> None:
+        try:
+            balance = self.exchange.fetch_balance()
+        except ExchangeError as exc:
+            self.m.exchange_errors.inc()
+            if self.status != "degraded":
+                log.warning("exchange not answering (%s); no NAV sample", exc)
+            self.status, self.status_detail = "degraded", f"exchange: {exc}"[:500]
+            return
+        self.status, self.status_detail = "running", ""
+        now = utc_now()
+        nav = balance.margin_balance
+        anomaly = self.tracker.update(nav, now)
+        if anomaly is not None:
+            self.m.anomalies.labels(anomaly.reason).inc()
+            log.warning("NAV %.2f anomalous against peak %.2f (%s); peak kept", nav, anomaly.previous_peak,
+                        anomaly.reason)
+        dd_pct = self.tracker.drawdown(nav)
+        dd_state = dd_state_for(dd_pct, self.limits.drawdown)
+        self.publish(NavSample(
+            updated_at=now, nav_total=round(nav, 8), aum=round(nav, 8), wallet_balance=balance.wallet_balance,
+            unrealized_pnl=balance.unrealized_pnl, peak_nav=round(self.tracker.peak, 8), dd_pct=round(dd_pct, 10),
+            dd_state=dd_state, sources_ok=anomaly is None, anomalies=list(self.tracker.anomalies),
+            anomaly_count=self.tracker.anomaly_count,
+        ))
+        self.m.samples.inc()
+        self.m.nav.set(nav)
+        self.m.peak.set(self.tracker.peak)
+        self.m.drawdown.set(dd_pct)
+        self.m.dd_state.set(DD_STATE_CODES[dd_state])
+
+    def teardown(self) -> None:
+        self.exchange.close()

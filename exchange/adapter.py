@@ -1,0 +1,222 @@
+"""The exchange adapter interface and the models it speaks.
+
+Everything the trading actors need from an exchange, and nothing more: top of book and mark
+prices, recent bars, the account balance, positions, orders (placed by client order id, which
+makes placing idempotent), and fills with the exchange trade id. A live adapter (ccxt,
+Binance USDⓈ-M) implements `ExchangeAdapter`; the paper exchange implements it in SIM mode.
+
+Contracts are linear: qty in base units, prices and PnL in the quote asset (USDT).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from bus.messages.base import UtcTime, utc_now
+
+OrderSide = Literal["BUY", "SELL"]
+OrderType = Literal["LIMIT", "MARKET"]
+OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"]
+PositionSide = Literal["LONG", "SHORT"]
+Liquidity = Literal["maker", "taker"]
+
+OPEN_STATUSES: frozenset[str] = frozenset({"NEW", "PARTIALLY_FILLED"})
+
+Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,24}$")]
+# Binance allows up to 36 characters of [.A-Z:/a-z0-9_-] in a client order id.
+ClientOrderId = Annotated[str, StringConstraints(pattern=r"^[.A-Za-z0-9:/_-]{1,36}$")]
+Positive = Annotated[float, Field(gt=0.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+
+
+class ExchangeModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Instrument(ExchangeModel):
+    symbol: Symbol
+    tick_size: Positive
+    lot_size: Positive
+    min_notional: NonNegative = 5.0
+    contract: Literal["linear"] = "linear"
+
+
+class BookTop(ExchangeModel):
+    """Best bid/ask with sizes, and the mark price PnL is computed at."""
+
+    symbol: Symbol
+    bid: Positive
+    ask: Positive
+    bid_qty: NonNegative
+    ask_qty: NonNegative
+    mark: Positive
+    ts: UtcTime
+
+    @model_validator(mode="after")
+    def _not_crossed(self) -> BookTop:
+        if self.ask <= self.bid:
+            raise ValueError(f"{self.symbol}: crossed book bid={self.bid} ask={self.ask}")
+        return self
+
+    @property
+    def mid(self) -> float:
+        return (self.bid + self.ask) / 2.0
+
+
+class Bar(ExchangeModel):
+    """One OHLC bar; `ts` is the bar's open time."""
+
+    ts: UtcTime
+    open: Positive
+    high: Positive
+    low: Positive
+    close: Positive
+
+
+class Balance(ExchangeModel):
+    """The futures wallet in the quote asset. margin_balance = wallet_balance + unrealized_pnl."""
+
+    asset: str = "USDT"
+    wallet_balance: float
+    unrealized_pnl: float
+    margin_balance: float
+    position_margin: NonNegative
+    order_margin: NonNegative
+    available_balance: float
+    fees_paid: NonNegative = 0.0
+    ts: UtcTime = Field(default_factory=utc_now)
+
+
+class ExchangePosition(ExchangeModel):
+    """An open position (one-way mode: at most one per symbol). qty is the absolute size."""
+
+    symbol: Symbol
+    side: PositionSide
+    qty: Positive
+    entry_price: Positive
+    mark_price: Positive
+    unrealized_pnl: float
+    realized_pnl: float = Field(default=0.0, description="Realized since this position opened (partial closes).")
+    leverage: Positive
+    margin: NonNegative
+    opened_at: UtcTime | None = None
+    updated_at: UtcTime
+
+
+class OrderRequest(ExchangeModel):
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    side: OrderSide
+    order_type: OrderType
+    qty: Positive
+    price: Positive | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+
+    @model_validator(mode="after")
+    def _price_matches_type(self) -> OrderRequest:
+        if self.order_type == "LIMIT" and self.price is None:
+            raise ValueError("a LIMIT order needs a price")
+        if self.order_type == "MARKET" and (self.price is not None or self.post_only):
+            raise ValueError("a MARKET order takes no price and cannot be post-only")
+        return self
+
+
+class ExchangeFill(ExchangeModel):
+    """One trade. `trade_id` is unique per exchange account: the de-duplication key for fills."""
+
+    trade_id: str = Field(min_length=1, max_length=64)
+    order_id: str = Field(min_length=1, max_length=64)
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    side: OrderSide
+    qty: Positive
+    price: Positive
+    fee: NonNegative
+    fee_asset: str = "USDT"
+    liquidity: Liquidity
+    realized_pnl: float = Field(description="PnL realized by this fill's closing part, before fees.")
+    reduce_only: bool = False
+    ts: UtcTime
+
+
+class Order(ExchangeModel):
+    order_id: str = Field(min_length=1, max_length=64)
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    side: OrderSide
+    order_type: OrderType
+    status: OrderStatus
+    qty: Positive
+    price: Positive | None = None
+    filled_qty: NonNegative = 0.0
+    avg_price: NonNegative | None = None
+    post_only: bool = False
+    reduce_only: bool = False
+    reason: str = ""
+    created_at: UtcTime
+    updated_at: UtcTime
+    fills: list[ExchangeFill] = Field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def remaining_qty(self) -> float:
+        return max(0.0, self.qty - self.filled_qty)
+
+
+class ExchangeAdapter(ABC):
+    """What the trading actors need from an exchange. Every method may raise an
+    `exchange.errors.ExchangeError`; `ExchangeUnavailable` means "no answer, state unknown"."""
+
+    @abstractmethod
+    def instruments(self) -> dict[str, Instrument]:
+        """Tick size, lot size and minimum notional per tradable symbol."""
+
+    @abstractmethod
+    def fetch_tops(self, symbols: Iterable[str]) -> dict[str, BookTop]:
+        """Top of book and mark price for each symbol."""
+
+    @abstractmethod
+    def fetch_bars(self, symbol: str, limit: int) -> list[Bar]:
+        """The last `limit` closed bars, oldest first."""
+
+    @abstractmethod
+    def fetch_balance(self) -> Balance: ...
+
+    @abstractmethod
+    def fetch_positions(self) -> list[ExchangePosition]:
+        """Open positions only (a flat symbol has no entry)."""
+
+    @abstractmethod
+    def place_order(self, request: OrderRequest) -> Order:
+        """Place an order. Idempotent on `client_order_id`: placing an id that exists returns
+        that order unchanged. Raises `OrderRejected` when refused (nothing placed)."""
+
+    @abstractmethod
+    def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        """Cancel if open; a terminal order is returned as it is. `OrderNotFound` if never placed."""
+
+    @abstractmethod
+    def fetch_order(self, symbol: str, client_order_id: str) -> Order:
+        """The order with all its fills. `OrderNotFound` if never placed."""
+
+    @abstractmethod
+    def fetch_orders(self, symbol: str, client_order_id_prefix: str = "", open_only: bool = False) -> list[Order]:
+        """Orders of `symbol` whose client order id starts with the prefix, oldest first."""
+
+    @abstractmethod
+    def fetch_fills(
+        self, since: datetime | None = None, symbol: str | None = None, limit: int = 1000
+    ) -> list[ExchangeFill]:
+        """Fills at or after `since`, oldest first, at most `limit`."""
+
+    def close(self) -> None:
+        """Release connections."""
