@@ -17,7 +17,7 @@ import zmq
 
 from bus import codec
 from bus.codec import BusError
-from bus.sockets import connect
+from bus.sockets import client_socket
 from config.settings import Settings
 from exchange.adapter import (
     Balance,
@@ -47,9 +47,13 @@ class RpcExchange(ExchangeAdapter):
 
     def _socket(self) -> zmq.Socket:
         if self._sock is None:
-            self._sock = connect(self._ctx, zmq.DEALER, self.endpoint, self._settings)
+            sock = client_socket(self._ctx, zmq.DEALER, self.endpoint, self._settings)
             # Queue the request even before the connection completes: the timeout bounds the wait.
-            self._sock.setsockopt(zmq.IMMEDIATE, 0)
+            # (Set before connect: changing IMMEDIATE on a connected socket trips a libzmq assert
+            # when the peer reconnects.)
+            sock.setsockopt(zmq.IMMEDIATE, 0)
+            sock.connect(self.endpoint)
+            self._sock = sock
         return self._sock
 
     def _reset(self) -> None:

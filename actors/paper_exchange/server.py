@@ -36,15 +36,15 @@ class RpcServer(threading.Thread):
         self._adapter = adapter
         self._lock = lock
         self._on_request = on_request
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=5)
 
     def run(self) -> None:
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 if not self._sock.poll(POLL_MS, zmq.POLLIN):
                     continue
                 frames = self._sock.recv_multipart()
