@@ -125,13 +125,13 @@ DEFAULT_INSTRUMENTS: dict[str, dict[str, float]] = {
 
 class PaperSettings(Section):
     """The paper exchange (SIM mode). Market time runs `time_scale` times faster than wall time
-    (15 s bars x 20 = 5-minute bars by default), so paper trades open and close while you
+    (10 s bars x 30 = 5-minute bars by default), so paper trades open and close while you
     watch; volatility stays the annualised figure a trader knows."""
 
     seed: int = 7
     tick_s: float = Field(default=0.25, ge=0.01, le=10.0, description="Wall seconds per simulation step.")
-    bar_s: float = Field(default=15.0, ge=0.1, le=3600.0, description="Wall seconds per OHLC bar.")
-    time_scale: float = Field(default=20.0, ge=1.0, le=10_000.0, description="Market seconds per wall second.")
+    bar_s: float = Field(default=10.0, ge=0.1, le=3600.0, description="Wall seconds per OHLC bar.")
+    time_scale: float = Field(default=30.0, ge=1.0, le=10_000.0, description="Market seconds per wall second.")
     warmup_bars: int = Field(default=200, ge=0, le=5000, description="History generated on first start.")
     starting_balance: float = Field(default=10_000.0, gt=0.0)
     leverage: float = Field(default=5.0, ge=1.0, le=125.0)

@@ -149,6 +149,6 @@ def test_market_path_is_seeded(open_exchange) -> None:
     closes = [b.close for b in ex.fetch_bars("BTCUSDT", 60)]
     assert len(closes) >= 55 and len(set(closes)) > 50
     returns = [b / a - 1 for a, b in itertools.pairwise(closes)]
-    # 5 s bars at time_scale 20 are 100 s of market time: BTC at 55% a year moves ~0.1% a bar.
+    # 5 s bars at time_scale 30 are 150 s of market time: BTC at 55% a year moves ~0.12% a bar.
     rms = (sum(r * r for r in returns) / len(returns)) ** 0.5
     assert 0.0002 < rms < 0.01
