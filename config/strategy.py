@@ -18,6 +18,9 @@ class LivenessConfig(Section):
     max_idle_orders_seconds: float = 1200
     max_idle_exits_seconds: float = 3600
     max_idle_router_events_seconds: float = 1800
+    # Beyond the seed: a timestamp this far in the future is read as "now" (small clock differences
+    # between hosts); further ahead it counts as idle (docs/runtime_diagnostics.md, clock skew).
+    clock_skew_tolerance_seconds: float = Field(default=5.0, ge=0.0)
 
 
 class VetoMetricsConfig(Section):
@@ -34,6 +37,9 @@ class DiagnosticsConfig(Section):
     exit_pipeline: ExitPipelineConfig = Field(default_factory=ExitPipelineConfig)
     liveness: LivenessConfig = Field(default_factory=LivenessConfig)
     heartbeat_missed_intervals: int = Field(default=3, ge=1, description="Missed heartbeats before stale.")
+    publish_interval_seconds: float = Field(
+        default=5.0, gt=0.0, le=3600.0, description="runtime_diagnostics is re-sent at least this often.")
+    supervisor_poll_seconds: float = Field(default=5.0, gt=0.0, le=3600.0)
 
 
 class FactorWeights(Section):

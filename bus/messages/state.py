@@ -274,10 +274,15 @@ class RouterState(Message):
 
 
 # --- runtime_diagnostics.json ---------------------------------------------------------------------
+# Seed 004 §4.1 field names; docs/runtime_diagnostics.md explains every field.
+
+LivenessKind = Literal["signals", "orders", "exits", "router"]
 
 
 class VetoCounters(Model):
     by_reason: dict[Identifier, int] = Field(default_factory=dict)
+    by_reason_symbol: dict[Identifier, dict[Symbol, int]] = Field(
+        default_factory=dict, description="Veto counts by reason, then symbol (the dashboard's heatmap).")
     total_signals: int = Field(default=0, ge=0)
     total_orders: int = Field(default=0, ge=0)
     total_vetoes: int = Field(default=0, ge=0)
@@ -296,22 +301,46 @@ class ExitPipeline(Model):
     underwater_without_tp_sl_count: int = Field(default=0, ge=0)
     tp_sl_coverage_pct: Fraction = 0.0
     ledger_registry_mismatch: bool = False
+    missing_symbols: list[Symbol] = Field(default_factory=list, max_length=1000)
 
 
 class Liveness(Model):
+    """Seed 004 §1.2. Keys of `details`/`missing` are the kinds: signals, orders, exits, router."""
+
+    enabled: bool = True
     idle_signals: bool = False
     idle_orders: bool = False
     idle_exits: bool = False
     idle_router: bool = False
-    details: dict[str, float] = Field(default_factory=dict)
-    missing: dict[str, bool] = Field(default_factory=dict)
+    details: dict[LivenessKind, float] = Field(
+        default_factory=dict, description="Seconds since the last event (threshold + 1 when unknown).")
+    missing: dict[LivenessKind, bool] = Field(
+        default_factory=dict, description="True when the kind has no usable timestamp (never seen).")
+    thresholds: dict[LivenessKind, float] = Field(default_factory=dict, description="Idle threshold per kind, s.")
+    clock_skew_s: dict[LivenessKind, float] = Field(
+        default_factory=dict, description="Timestamps in the future beyond tolerance: seconds ahead (counted idle).")
+    unparseable: dict[LivenessKind, bool] = Field(
+        default_factory=dict, description="Timestamps that could not be read (counted missing and idle).")
 
 
 class ActorLiveness(Model):
+    """Process liveness of one actor, from its heartbeats and supervisord."""
+
     last_heartbeat_ts: UtcTime | None = None
     age_s: float | None = Field(default=None, ge=0.0)
+    threshold_s: float | None = Field(default=None, ge=0.0, description="Silent longer than this = stale.")
     stale: bool = True
-    supervisor_state: str | None = None
+    status: str | None = Field(default=None, max_length=32, description="Status of the last heartbeat.")
+    pid: int | None = Field(default=None, ge=0)
+    supervisor_state: str | None = Field(default=None, max_length=32, description="None = unknown.")
+    crash_loop: bool = False
+    reason: str = Field(default="", max_length=256, description="Why it is flagged; empty when healthy.")
+
+
+class SupervisorStatus(Model):
+    reachable: bool = False
+    checked_at: UtcTime | None = None
+    detail: str = Field(default="", max_length=512)
 
 
 class RuntimeDiagnosticsBlock(Model):
@@ -319,6 +348,7 @@ class RuntimeDiagnosticsBlock(Model):
     exit_pipeline: ExitPipeline = Field(default_factory=ExitPipeline)
     liveness: Liveness = Field(default_factory=Liveness)
     actors: dict[Identifier, ActorLiveness] = Field(default_factory=dict)
+    supervisor: SupervisorStatus = Field(default_factory=SupervisorStatus)
 
 
 class RuntimeDiagnostics(Message):

@@ -1,0 +1,58 @@
+"""The dashboard actor: keeps the facade in sync with the hub and serves the page.
+
+It subscribes to every key and topic (snapshot, then live updates) and never reads a state
+file. When the hub goes quiet the subscriber reconnects by itself; meanwhile the page
+shows a banner and the last known values.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge
+
+from actors.base import Actor
+from actors.dashboard.facade import DashboardFacade
+from actors.dashboard.server import WebServer
+from actors.dashboard.web import create_app
+from bus.subscriber import Update
+from config.settings import Settings
+
+
+class DashboardActor(Actor):
+    name = "dashboard"
+    default_loop_s = 0.5
+    wants_updates = True
+
+    def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
+        super().__init__(settings, serve_metrics=serve_metrics)
+        self.facade = DashboardFacade()
+        clients = Gauge("v7_dashboard_clients", "Browsers connected to the live event stream.",
+                        registry=self.registry)
+        host = settings.dashboard.host
+        # Binds now: a busy port or a non-loopback host stops start-up with ConfigError.
+        self.web = WebServer(create_app(self.facade, clients, host), host, settings.dashboard.port)
+
+    def setup(self) -> None:
+        self.web.start()
+
+    def on_resync(self) -> None:
+        assert self.subscriber is not None
+        self.facade.load_snapshot(self.subscriber.snapshot_state)
+        self._report_hub()
+
+    def on_update(self, update: Update) -> None:
+        self.facade.apply(update.msg)
+
+    def step(self) -> None:
+        self._report_hub()
+
+    def _report_hub(self) -> None:
+        sub = self.subscriber
+        assert sub is not None
+        self.facade.set_hub(
+            synced=sub.synced, seq=sub.seq, last_seen_mono=sub.hub_last_seen or None,
+            silent_after_s=sub.silent_after_s,
+            detail=f"no answer from the state writer at {self.settings.snapshot_endpoint}; retrying",
+        )
+
+    def teardown(self) -> None:
+        self.web.stop()

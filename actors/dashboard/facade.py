@@ -1,0 +1,314 @@
+"""The dashboard's transport-free facade: bus state in, one `DashboardView` out.
+
+The actor thread feeds it (snapshot, committed messages, hub status); the web thread reads
+views. Everything comes from the bus; nothing here touches a file. A view is built at most
+once per change (and once a second, since ages move), then shared by every client.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from actors.dashboard.view import (
+    ActorView,
+    DashboardView,
+    ExitHealthPanel,
+    HubView,
+    KpiPanel,
+    LivenessKindView,
+    LivenessPanel,
+    NavPanel,
+    NavPoint,
+    PnlTodayPanel,
+    PositionsPanel,
+    PositionView,
+    RouterPanel,
+    VetoHeatmap,
+)
+from bus.messages import (
+    STATE_DOCUMENTS,
+    KpiSnapshot,
+    LedgerUpdate,
+    Message,
+    NavSample,
+    PositionsSnapshot,
+    RiskSnapshot,
+    RouterState,
+    RuntimeDiagnostics,
+    utc_now,
+)
+from bus.messages.state import LedgerEntry, Liveness, LivenessKind
+
+log = logging.getLogger(__name__)
+
+NAV_POINTS_KEPT = 20_000
+NAV_POINTS_SENT = 1_500
+# The diagnostics actor re-sends at least every publish interval (5 s by default).
+DIAGNOSTICS_STALE_AFTER_S = 30.0
+VIEW_MAX_AGE_S = 1.0
+LIVENESS_KINDS: tuple[LivenessKind, ...] = ("signals", "orders", "exits", "router")
+
+
+def _age(now: datetime, then: datetime | None) -> float | None:
+    return None if then is None else max(0.0, (now - then).total_seconds())
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def liveness_kind(kind: LivenessKind, live: Liveness) -> LivenessKindView:
+    """One row of the liveness card: healthy / idle for N min / never seen (seed 004 §4.3)."""
+    threshold = live.thresholds.get(kind)
+    idle_s = live.details.get(kind)
+    if not live.enabled:
+        return LivenessKindView(kind=kind, state="disabled", text="liveness checks disabled")
+    if threshold is None:
+        return LivenessKindView(kind=kind, state="disabled", text="check off (threshold <= 0)")
+    idle = bool(getattr(live, f"idle_{kind}"))
+    if live.unparseable.get(kind):
+        return LivenessKindView(kind=kind, state="unreadable", threshold_s=threshold,
+                                text="timestamp unreadable: counted as idle")
+    if live.missing.get(kind):
+        return LivenessKindView(kind=kind, state="never_seen", threshold_s=threshold,
+                                text="never seen: counted as idle")
+    skew = live.clock_skew_s.get(kind)
+    if skew is not None:
+        return LivenessKindView(kind=kind, state="clock_skew", threshold_s=threshold,
+                                text=f"timestamp {_duration(skew)} in the future: counted as idle")
+    if idle_s is None:
+        return LivenessKindView(kind=kind, state="unknown", threshold_s=threshold, text="no data")
+    if idle:
+        return LivenessKindView(kind=kind, state="idle", idle_s=idle_s, threshold_s=threshold,
+                                text=f"idle for {_duration(idle_s)} (limit {_duration(threshold)})")
+    return LivenessKindView(kind=kind, state="healthy", idle_s=idle_s, threshold_s=threshold,
+                            text=f"healthy: last {_duration(idle_s)} ago")
+
+
+@dataclass(frozen=True, slots=True)
+class _HubReport:
+    synced: bool
+    seq: int
+    last_seen_mono: float | None
+    silent_after_s: float
+    detail: str
+
+
+class DashboardFacade:
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._docs: dict[str, Message] = {}
+        self._nav: deque[NavPoint] = deque(maxlen=NAV_POINTS_KEPT)
+        self._hub_report = _HubReport(False, 0, None, 5.0, "not connected yet")
+        self._hub_connected = False
+        self._version = 0
+        self._cache: tuple[int, float, DashboardView, str] | None = None
+
+    # --- fed by the actor ----------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def load_snapshot(self, state: dict[str, Any]) -> None:
+        """Replace every document with the hub snapshot's (documents that do not validate are skipped)."""
+        docs: dict[str, Message] = {}
+        for key, raw in state.items():
+            cls = STATE_DOCUMENTS.get(key)
+            if cls is None or not isinstance(raw, dict):
+                continue
+            try:
+                docs[key] = cls.model_validate(raw)
+            except ValidationError as exc:
+                log.warning("snapshot document %s does not validate (%s); not shown", key,
+                            exc.errors(include_url=False)[0]["msg"])
+        with self._lock:
+            self._docs = docs
+            nav = docs.get("nav_state")
+            if isinstance(nav, NavSample):
+                self._add_nav_point(nav)
+            self._version += 1
+
+    def apply(self, msg: Message) -> None:
+        if msg.STATE_KEY is None:
+            return
+        with self._lock:
+            self._docs[msg.STATE_KEY] = msg
+            if isinstance(msg, NavSample):
+                self._add_nav_point(msg)
+            self._version += 1
+
+    def set_hub(self, synced: bool, seq: int, last_seen_mono: float | None, silent_after_s: float,
+                detail: str = "") -> None:
+        """The subscriber's view of the hub; `last_seen_mono` is time.monotonic() of its last frame."""
+        with self._lock:
+            self._hub_report = _HubReport(synced, seq, last_seen_mono, silent_after_s, detail)
+            if self._hub_view().connected != self._hub_connected:
+                self._version += 1
+
+    def _hub_view(self) -> HubView:
+        r = self._hub_report
+        last_seen = None if r.last_seen_mono is None else max(0.0, time.monotonic() - r.last_seen_mono)
+        # Judged when the view is built, not when reported: the actor may be busy re-connecting.
+        connected = r.synced and last_seen is not None and last_seen < r.silent_after_s
+        detail = "" if connected else r.detail or "no recent frame from the state writer; reconnecting"
+        return HubView(connected=connected, seq=r.seq, last_seen_s=last_seen, detail=detail)
+
+    def _add_nav_point(self, nav: NavSample) -> None:
+        point = NavPoint(t=nav.updated_at.timestamp(), nav=nav.nav_total, peak=nav.peak_nav, dd_pct=nav.dd_pct)
+        if self._nav and point.t <= self._nav[-1].t:
+            if point.t == self._nav[-1].t:
+                self._nav[-1] = point
+            return  # an older sample (re-snapshot) never reorders the series
+        self._nav.append(point)
+
+    # --- read by the web side ------------------------------------------------------------------
+
+    def view_json(self) -> tuple[int, str]:
+        """(version, the view as JSON): serialized once per build and shared by every client."""
+        with self._lock:
+            cached = self._current()
+            return cached[0], cached[3]
+
+    def view(self) -> DashboardView:
+        with self._lock:
+            return self._current()[2]
+
+    def _current(self) -> tuple[int, float, DashboardView, str]:
+        if self._hub_view().connected != self._hub_connected:
+            self._version += 1  # the hub went quiet (or came back) since the last view
+        cached = self._cache
+        if cached is None or cached[0] != self._version or time.monotonic() - cached[1] >= VIEW_MAX_AGE_S:
+            view = self._build(self._clock())
+            cached = self._cache = (self._version, time.monotonic(), view, view.model_dump_json())
+        return cached
+
+    def _doc(self, key: str, cls: type[Message]) -> Any:
+        doc = self._docs.get(key)
+        return doc if isinstance(doc, cls) else None
+
+    def _build(self, now: datetime) -> DashboardView:
+        positions = self._doc("positions_state", PositionsSnapshot)
+        ledger = self._doc("positions_ledger", LedgerUpdate)
+        kpis = self._doc("kpis_v7", KpiSnapshot)
+        nav = self._doc("nav_state", NavSample)
+        risk = self._doc("risk_snapshot", RiskSnapshot)
+        router = self._doc("router_state", RouterState)
+        diag = self._doc("runtime_diagnostics", RuntimeDiagnostics)
+        hub = self._hub_view()
+        self._hub_connected = hub.connected
+        return DashboardView(
+            generated_at=now.isoformat().replace("+00:00", "Z"),
+            version=self._version,
+            hub=hub,
+            positions=self._positions(now, positions, ledger),
+            pnl_today=PnlTodayPanel(
+                scopes=list(kpis.pnl_today) if kpis else [],
+                total=sum(s.total for s in kpis.pnl_today) if kpis and kpis.pnl_today else None,
+            ),
+            nav=self._nav_panel(now, nav),
+            kpis=KpiPanel(kpis=kpis, risk=risk, updated_age_s=_age(now, kpis.updated_at) if kpis else None),
+            router=RouterPanel(router=router, updated_age_s=_age(now, router.updated_at) if router else None),
+            vetoes=self._heatmap(diag),
+            exit_health=ExitHealthPanel(
+                exit_pipeline=diag.runtime_diagnostics.exit_pipeline if diag else None,
+                updated_age_s=_age(now, diag.updated_at) if diag else None,
+            ),
+            liveness=self._liveness(now, diag),
+            reconciliation=self._reconciliation(),
+        )
+
+    def _positions(self, now: datetime, positions: PositionsSnapshot | None,
+                   ledger: LedgerUpdate | None) -> PositionsPanel:
+        if positions is None:
+            return PositionsPanel()
+        entries: dict[tuple[str, str], LedgerEntry] = {}
+        for entry in ledger.entries if ledger else []:
+            entries.setdefault((entry.symbol, entry.side), entry)
+        rows = []
+        for row in positions.positions:
+            if row.qty <= 0 or row.side == "FLAT":
+                continue
+            entry = entries.get((row.symbol, row.side))
+            levels = ledger.tp_sl_levels.get(row.symbol) if ledger else None
+            tp = entry.tp if entry and entry.tp else (levels.tp if levels else None)
+            sl = entry.sl if entry and entry.sl else (levels.sl if levels else None)
+            opened = entry.opened_at if entry else None
+            rows.append(PositionView(
+                symbol=row.symbol, side=row.side, qty=row.qty, entry_price=row.entry_price,
+                mark_price=row.mark_price, notional=row.notional, unrealized_pnl=row.unrealized_pnl,
+                realized_pnl=row.realized_pnl, tp=tp, sl=sl,
+                opened_at=opened.isoformat().replace("+00:00", "Z") if opened else None, age_s=_age(now, opened),
+            ))
+        return PositionsPanel(rows=rows, updated_age_s=_age(now, positions.updated_at),
+                              unrealized_total=sum(r.unrealized_pnl for r in rows))
+
+    def _nav_panel(self, now: datetime, nav: NavSample | None) -> NavPanel:
+        points = list(self._nav)
+        if len(points) > NAV_POINTS_SENT:
+            step = len(points) / NAV_POINTS_SENT
+            points = [points[int(i * step)] for i in range(NAV_POINTS_SENT - 1)] + [points[-1]]
+        if nav is None:
+            return NavPanel(points=points)
+        return NavPanel(
+            nav_total=nav.nav_total, peak_nav=nav.peak_nav, dd_pct=nav.dd_pct, dd_state=nav.dd_state,
+            sources_ok=nav.sources_ok, updated_age_s=_age(now, nav.updated_at), points=points,
+            anomalies=list(nav.anomalies), anomaly_count=nav.anomaly_count,
+        )
+
+    @staticmethod
+    def _heatmap(diag: RuntimeDiagnostics | None) -> VetoHeatmap:
+        if diag is None:
+            return VetoHeatmap()
+        vc = diag.runtime_diagnostics.veto_counters
+        matrix = {reason: dict(by_symbol) for reason, by_symbol in vc.by_reason_symbol.items()}
+        for reason, count in vc.by_reason.items():
+            # Counts from before per-symbol counting existed show up as "(any)".
+            rest = count - sum(matrix.get(reason, {}).values())
+            if rest > 0:
+                matrix.setdefault(reason, {})["(any)"] = rest
+        reasons = sorted(matrix, key=lambda r: (-vc.by_reason.get(r, 0), r))
+        symbols = sorted({s for row in matrix.values() for s in row})
+        cells = [[matrix[r].get(s, 0) for s in symbols] for r in reasons]
+        return VetoHeatmap(
+            reasons=reasons, symbols=symbols, cells=cells, by_reason=dict(vc.by_reason),
+            max=max((c for row in cells for c in row), default=0), total_signals=vc.total_signals,
+            total_orders=vc.total_orders, total_vetoes=vc.total_vetoes,
+        )
+
+    @staticmethod
+    def _liveness(now: datetime, diag: RuntimeDiagnostics | None) -> LivenessPanel:
+        if diag is None:
+            kinds = [LivenessKindView(kind=k, state="unknown", text="diagnostics has not reported yet")
+                     for k in LIVENESS_KINDS]
+            return LivenessPanel(reported=False, kinds=kinds)
+        block = diag.runtime_diagnostics
+        age = _age(now, diag.updated_at)
+        return LivenessPanel(
+            reported=True,
+            diagnostics_age_s=age,
+            diagnostics_stale=age is None or age > DIAGNOSTICS_STALE_AFTER_S,
+            kinds=[liveness_kind(k, block.liveness) for k in LIVENESS_KINDS],
+            actors=[ActorView(name=name, **actor.model_dump()) for name, actor in sorted(block.actors.items())],
+            supervisor=block.supervisor,
+        )
+
+    def _reconciliation(self) -> dict[str, Any] | None:
+        for key, doc in self._docs.items():
+            if key.startswith("reconciliation"):
+                return doc.to_document()
+        return None

@@ -1,0 +1,1 @@
+"""The diagnostics actor: veto counters, exit pipeline status, liveness (seed 004), process liveness."""

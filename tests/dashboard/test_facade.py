@@ -1,0 +1,125 @@
+"""The dashboard facade: bus state in, DashboardView out (no transport, no processes)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from actors.dashboard.facade import DashboardFacade, liveness_kind
+from bus.messages import RuntimeDiagnostics
+from bus.messages.state import ExitPipeline, Liveness, RuntimeDiagnosticsBlock, VetoCounters
+from tests.dashboard import samples
+
+NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def facade_with(*msgs) -> DashboardFacade:
+    facade = DashboardFacade(clock=lambda: NOW)
+    for msg in msgs:
+        facade.apply(msg)
+    return facade
+
+
+def test_positions_join_the_ledger_for_tp_sl_and_age_and_skip_flat_rows() -> None:
+    view = facade_with(samples.positions(), samples.ledger(NOW)).view()
+    rows = {r.symbol: r for r in view.positions.rows}
+    assert set(rows) == {"BTCUSDT", "ETHUSDT"}
+    btc, eth = rows["BTCUSDT"], rows["ETHUSDT"]
+    assert (btc.side, btc.qty, btc.entry_price, btc.mark_price, btc.unrealized_pnl) == ("LONG", 0.01, 42000, 43000, 10)
+    assert (btc.tp, btc.sl, btc.age_s) == (45000.0, 41000.0, 42 * 60)
+    assert (eth.tp, eth.sl) == (None, 2600.0)  # the entry has none; the tp_sl_levels map has an SL
+    assert view.positions.unrealized_total == -15.0
+
+
+def test_pnl_today_shows_what_exists_and_says_when_nothing_does() -> None:
+    assert facade_with().view().pnl_today.total is None
+    view = facade_with(samples.kpis()).view()
+    assert view.pnl_today.total == -2.5 and view.pnl_today.scopes[0].closed_trades == 3
+
+
+def test_nav_history_builds_from_samples_in_time_order_with_anomalies() -> None:
+    facade = facade_with()
+    for i in range(5):
+        facade.apply(samples.nav(10_000 + i, 10_004, NOW + timedelta(seconds=i), anomaly_at=NOW))
+    view = facade.view()
+    assert view.nav.anomalies[0].nav == 37_000.0 and view.nav.anomaly_count == 1
+    assert view.nav.nav_total == 10_004 and view.nav.peak_nav == 10_004
+    facade.apply(samples.nav(1, 1, NOW - timedelta(seconds=10)))  # older: never reorders the series
+    assert [p.nav for p in facade.view().nav.points] == [10_000, 10_001, 10_002, 10_003, 10_004]
+
+
+def diag(**block) -> RuntimeDiagnostics:
+    return RuntimeDiagnostics(updated_at=NOW - timedelta(seconds=2),
+                              runtime_diagnostics=RuntimeDiagnosticsBlock(**block))
+
+
+def test_veto_heatmap_is_reason_by_symbol() -> None:
+    vc = VetoCounters(by_reason={"max_open_positions": 3, "stale_nav": 1, "old_reason": 2},
+                      by_reason_symbol={"max_open_positions": {"BTCUSDT": 2, "ETHUSDT": 1},
+                                        "stale_nav": {"SOLUSDT": 1}},
+                      total_vetoes=6)
+    heat = facade_with(diag(veto_counters=vc)).view().vetoes
+    assert heat.reasons == ["max_open_positions", "old_reason", "stale_nav"]
+    assert heat.symbols == ["(any)", "BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert heat.cells[0] == [0, 2, 1, 0] and heat.cells[1] == [2, 0, 0, 0]
+    assert heat.max == 2 and heat.total_vetoes == 6
+
+
+def test_liveness_card_says_healthy_idle_never_seen() -> None:
+    live = Liveness(idle_signals=False, idle_orders=True, idle_exits=True, idle_router=True,
+                    details={"signals": 30.0, "orders": 45 * 60.0, "exits": 3601.0, "router": 1801.0},
+                    missing={"signals": False, "orders": False, "exits": True, "router": False},
+                    thresholds={"signals": 600.0, "orders": 1200.0, "exits": 3600.0, "router": 1800.0},
+                    clock_skew_s={"router": 7200.0})
+    kinds = {k.kind: k for k in facade_with(diag(liveness=live)).view().liveness.kinds}
+    assert kinds["signals"].state == "healthy" and kinds["signals"].text == "healthy: last 30s ago"
+    assert kinds["orders"].state == "idle" and kinds["orders"].text == "idle for 45 min (limit 20 min)"
+    assert kinds["exits"].state == "never_seen"
+    assert kinds["router"].state == "clock_skew"
+    assert liveness_kind("signals", Liveness(enabled=False)).state == "disabled"
+
+
+def test_without_diagnostics_the_card_says_unknown_not_healthy() -> None:
+    panel = facade_with().view().liveness
+    assert not panel.reported and panel.diagnostics_stale
+    assert {k.state for k in panel.kinds} == {"unknown"}
+
+
+def test_exit_health_and_reconciliation_absent_by_default() -> None:
+    view = facade_with(diag(exit_pipeline=ExitPipeline(open_positions_count=2, tp_sl_registered_count=1,
+                                                       tp_sl_missing_count=1, tp_sl_coverage_pct=0.5,
+                                                       ledger_registry_mismatch=True))).view()
+    assert view.exit_health.exit_pipeline.ledger_registry_mismatch
+    assert view.reconciliation is None
+
+
+def test_snapshot_replaces_documents_and_skips_invalid_ones() -> None:
+    facade = facade_with(samples.router())
+    state = {"positions_state": samples.positions().to_document(),
+             "kpis_v7": {"portfolio": {"nav": -1}},  # invalid: not shown, no crash
+             "heartbeats": {}}
+    facade.load_snapshot(state)
+    view = facade.view()
+    assert len(view.positions.rows) == 2 and view.kpis.kpis is None and view.router.router is None
+
+
+def test_hub_is_judged_by_the_age_of_its_last_frame() -> None:
+    facade = facade_with()
+    assert not facade.view().hub.connected
+    facade.set_hub(synced=True, seq=7, last_seen_mono=time.monotonic(), silent_after_s=5.0)
+    hub = facade.view().hub
+    assert hub.connected and hub.seq == 7
+    before = facade.version
+    facade.set_hub(synced=True, seq=8, last_seen_mono=time.monotonic() - 6, silent_after_s=5.0, detail="retrying")
+    hub = facade.view().hub
+    assert not hub.connected and hub.detail == "retrying" and facade.version > before
+
+
+def test_the_dashboard_never_touches_state_files() -> None:
+    # Everything comes from the bus: no file reader, no state path, anywhere in the package.
+    package = Path(__file__).resolve().parents[2] / "actors" / "dashboard"
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        for needle in ("state_reader", "state_path", "logs/state", "STATE_DIR", "state_dir"):
+            assert needle not in text, f"{path.name} mentions {needle}"
