@@ -55,6 +55,7 @@ NAV_POINTS_SENT = 1_500
 # The diagnostics actor re-sends at least every publish interval (5 s by default).
 DIAGNOSTICS_STALE_AFTER_S = 30.0
 VIEW_MAX_AGE_S = 1.0
+HUB_ACTOR = "state_writer"
 LIVENESS_KINDS: tuple[LivenessKind, ...] = ("signals", "orders", "exits", "router")
 
 
@@ -228,7 +229,7 @@ class DashboardFacade:
                 exit_pipeline=diag.runtime_diagnostics.exit_pipeline if diag else None,
                 updated_age_s=_age(now, diag.updated_at) if diag else None,
             ),
-            liveness=self._liveness(now, diag),
+            liveness=self._liveness(now, diag, hub.connected),
             reconciliation=self._reconciliation(),
         )
 
@@ -291,19 +292,24 @@ class DashboardFacade:
         )
 
     @staticmethod
-    def _liveness(now: datetime, diag: RuntimeDiagnostics | None) -> LivenessPanel:
+    def _liveness(now: datetime, diag: RuntimeDiagnostics | None, hub_connected: bool) -> LivenessPanel:
         if diag is None:
             kinds = [LivenessKindView(kind=k, state="unknown", text="diagnostics has not reported yet")
                      for k in LIVENESS_KINDS]
             return LivenessPanel(reported=False, kinds=kinds)
         block = diag.runtime_diagnostics
         age = _age(now, diag.updated_at)
+        actors = [ActorView(name=name, **actor.model_dump()) for name, actor in sorted(block.actors.items())]
+        if not hub_connected:
+            # The document predates the outage; what the dashboard sees itself is more recent.
+            actors = [a.model_copy(update={"stale": True, "reason": "no contact from the dashboard"})
+                      if a.name == HUB_ACTOR else a for a in actors]
         return LivenessPanel(
             reported=True,
             diagnostics_age_s=age,
             diagnostics_stale=age is None or age > DIAGNOSTICS_STALE_AFTER_S,
             kinds=[liveness_kind(k, block.liveness) for k in LIVENESS_KINDS],
-            actors=[ActorView(name=name, **actor.model_dump()) for name, actor in sorted(block.actors.items())],
+            actors=actors,
             supervisor=block.supervisor,
         )
 

@@ -1,43 +1,15 @@
-"""An instance with a running state writer and diagnostics actor, tuned for quick liveness checks."""
+"""Fixtures: an instance with a running state writer and diagnostics actor, tuned for quick liveness checks."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bus.sender import Sender
-from tests.harness import Instance, instance
-
-ROUTER_IDLE_S = 3
-# heartbeat_s 0.5: actors heartbeat every 1 s, so an actor is stale after 3 missed = 3 s.
-FAST_TOML = """
-strategy_config = "{home}/strategy_config.json"
-[bus]
-heartbeat_s = 0.5
-[loop_s]
-diagnostics = 0.5
-"""
-
-
-def strategy_config(**liveness: Any) -> dict[str, Any]:
-    return {"diagnostics": {
-        "liveness": {"max_idle_signals_seconds": 600, "max_idle_orders_seconds": 1200,
-                     "max_idle_exits_seconds": 3600, "max_idle_router_events_seconds": ROUTER_IDLE_S, **liveness},
-        "heartbeat_missed_intervals": 3,
-        "publish_interval_seconds": 1,
-    }}
-
-
-def fast_instance(tmp_path: Path, **liveness: Any):
-    home = tmp_path / "v7home"
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "strategy_config.json").write_text(json.dumps(strategy_config(**liveness)))
-    return instance(tmp_path, FAST_TOML.format(home=home))
+from tests.diagnostics.helpers import fast_instance, wait_diagnostics
+from tests.harness import Instance
 
 
 @pytest.fixture
@@ -56,32 +28,3 @@ def sender(diag: Instance) -> Iterator[Sender]:
     snd = Sender(diag.settings, "test-feed")
     yield snd
     snd.close(flush_timeout=5)
-
-
-def read_diagnostics(inst: Instance) -> dict[str, Any] | None:
-    path = inst.state_dir / "runtime_diagnostics.json"
-    try:
-        return json.loads(path.read_text())["runtime_diagnostics"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-        return None
-
-
-def wait_diagnostics(inst: Instance, predicate, what: str, timeout: float = 30) -> dict[str, Any]:
-    """Poll runtime_diagnostics.json (written by the state writer) until `predicate(block)` holds."""
-    found: dict[str, Any] = {}
-
-    def check() -> bool:
-        block = read_diagnostics(inst)
-        if block is not None and predicate(block):
-            found.update(block)
-            return True
-        return False
-
-    inst.wait_for(check, timeout, what, interval=0.2)
-    return found
-
-
-def scrape(inst: Instance, actor: str) -> str:
-    url = f"http://127.0.0.1:{inst.settings.metrics_port(actor)}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return resp.read().decode()

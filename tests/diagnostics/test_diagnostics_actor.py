@@ -8,7 +8,7 @@ import time
 
 from bus.messages import ExitScanStatus, OrderIntent, RouterEvent, Signal, Veto
 from bus.sender import Sender
-from tests.diagnostics.conftest import ROUTER_IDLE_S, read_diagnostics, scrape, wait_diagnostics
+from tests.diagnostics.helpers import ROUTER_IDLE_S, read_diagnostics, scrape, wait_diagnostics
 from tests.harness import Instance
 
 SEED_EXIT_KEYS = {"last_exit_scan_ts", "last_exit_trigger_ts", "last_router_event_ts", "open_positions_count",

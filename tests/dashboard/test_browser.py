@@ -1,0 +1,100 @@
+"""The page in real headless Chromium: it renders what the bus holds and follows it live, without reloads.
+
+Skips with a reason when Debian's chromium is not installed (`.ci/run` installs it).
+A screenshot is saved under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bus.messages import ExitScanStatus, RouterEvent, Signal, Veto, utc_now
+from bus.sender import Sender
+from tests.dashboard import samples
+from tests.dashboard.browser import CHROMIUM, Page, chromium
+from tests.diagnostics.helpers import fast_instance, wait_diagnostics
+from tests.harness import REPO, Instance
+
+ARTIFACTS = REPO / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
+
+
+def rows(page: Page, selector: str) -> int:
+    return page.evaluate(f"document.querySelectorAll({selector!r}).length")
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Instance]:
+    with fast_instance(tmp_path) as inst:
+        inst.start("state_writer")
+        inst.wait_hub()
+        inst.start("diagnostics")
+        inst.start("dashboard")
+        wait_diagnostics(inst, lambda b: "diagnostics" in b["actors"] and "dashboard" in b["actors"],
+                         "diagnostics and dashboard in sync")
+        yield inst
+
+
+def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Path) -> None:
+    now = utc_now()
+    with contextlib.closing(Sender(running.settings, "test-feed")) as sender:
+        for msg in samples.documents(now):
+            sender.send_and_wait(msg, timeout=15)
+        for i in range(12):
+            nav = 10_000.0 + 10 * i
+            sender.send(samples.nav(nav, nav, now + timedelta(seconds=i), anomaly_at=now + timedelta(seconds=6)))
+        sender.send(Signal(signal_id="s1", symbol="BTCUSDT", direction="LONG", score=0.9))
+        sender.send(Veto(symbol="BTCUSDT", reason="max_open_positions"))
+        sender.send(Veto(symbol="ETHUSDT", reason="stale_nav"))
+        sender.send(RouterEvent(intent_id="i1", symbol="BTCUSDT", action="post_maker"))
+        sender.send(ExitScanStatus(open_positions_count=2, tp_sl_registered_count=1, tp_sl_missing_count=1,
+                                   underwater_without_tp_sl_count=1, tp_sl_coverage_pct=0.5,
+                                   ledger_registry_mismatch=True, missing_symbols=["ETHUSDT"]))
+        assert sender.flush(15)
+        wait_diagnostics(running, lambda b: b["veto_counters"]["total_vetoes"] == 2, "vetoes counted")
+
+        with chromium(tmp_path) as browser:
+            page = browser.open(f"http://127.0.0.1:{running.settings.dashboard.port}/")
+            page.wait_for("document.body.dataset.version !== undefined", 30, "the first view rendered")
+            page.wait_for("document.querySelectorAll('#positions tbody tr').length === 2", 20, "two positions")
+            assert page.evaluate("document.querySelector('#positions tr[data-symbol=BTCUSDT]').innerText")\
+                .split("\t")[:3] == ["BTCUSDT", "LONG", "0.0100"]
+            page.wait_for("Number(document.getElementById('nav-chart').dataset.points) >= 12", 20, "NAV points")
+            assert rows(page, "#nav-chart canvas") == 1
+            assert "37,000" in page.evaluate("document.getElementById('nav-anomalies').innerText")
+            assert page.evaluate("document.getElementById('sum-pnl').innerText") == "-2.50"
+            page.wait_for("document.querySelectorAll('#veto-heatmap tbody tr').length === 2", 20, "heatmap rows")
+            assert "YES" in page.evaluate("document.getElementById('exit-health').innerText")
+            page.wait_for("document.querySelector('#liveness-kinds tr[data-kind=exits]')?.dataset.state "
+                          "=== 'never_seen'", 20, "exits never seen")
+            assert page.evaluate("document.querySelector('#liveness-kinds tr[data-kind=signals]').dataset.state") \
+                == "healthy"
+            page.wait_for("document.querySelector('#liveness-actors tr[data-actor=dashboard]')?.dataset.stale "
+                          "=== 'false'", 20, "the dashboard's own heartbeat")
+            assert page.evaluate("document.getElementById('hub-banner').hidden") is True
+            page.screenshot(ARTIFACTS / "dashboard.png")
+
+            # Live: a new position and a new NAV point arrive without a reload.
+            page.evaluate("window.__sameDocument = 1")
+            sender.send_and_wait(samples.positions(("BTCUSDT", "ETHUSDT", "SOLUSDT")), timeout=15)
+            page.wait_for("document.querySelector('#positions tr[data-symbol=SOLUSDT]') !== null", 20,
+                          "the new position pushed to the page")
+            assert page.evaluate("window.__sameDocument") == 1
+
+            # The hub goes away: a banner, the last state kept; it comes back by itself.
+            running.kill("state_writer", signal.SIGKILL)
+            page.wait_for("!document.getElementById('hub-banner').hidden", 30, "the hub-unreachable banner")
+            assert rows(page, "#positions tbody tr") == 3
+            page.wait_for("document.querySelector('#liveness-actors tr[data-actor=state_writer]').dataset.stale "
+                          "=== 'true'", 20, "the state writer flagged on the liveness card")
+            page.screenshot(ARTIFACTS / "dashboard-hub-down.png")
+            running.start("state_writer")
+            page.wait_for("document.getElementById('hub-banner').hidden", 60, "the banner gone after reconnect")
+            assert page.evaluate("window.__sameDocument") == 1

@@ -1,0 +1,103 @@
+"""Diagnostics under a real supervisord: program states are read over XML-RPC, crash loops are flagged.
+
+supervisord runs the repository's own supervisord.conf (plus one program that always fails) in
+an isolated V7_HOME, in the foreground (-n) so it is cleaned up by its pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.ops import supervisor_proxy, supervisor_states
+from tests.diagnostics.helpers import fast_instance, scrape, wait_diagnostics
+from tests.harness import REPO, Instance
+
+SUPERVISORD = str(Path(sys.executable).parent / "supervisord")
+CRASHY = """
+[program:crashy]
+command=/bin/sh -c "exit 3"
+autostart=true
+autorestart=true
+startsecs=1
+startretries=2
+stdout_logfile=%(ENV_V7_HOME)s/logs/supervisor/%(program_name)s.log
+"""
+
+
+@contextlib.contextmanager
+def supervised(inst: Instance, programs: tuple[str, ...]) -> Iterator[subprocess.Popen]:
+    conf = (REPO / "supervisord.conf").read_text() + CRASHY
+    conf = conf.replace("%(here)s", str(REPO))
+    # Only the programs this test wants (the group's other programs belong to other tests).
+    keep = {*programs, "crashy"}
+    sections = conf.split("\n[")
+    conf = sections[0] + "".join(
+        "\n[" + s for s in sections[1:]
+        if not s.startswith("program:") or s.split("]", 1)[0].removeprefix("program:") in keep
+    )
+    conf = "\n".join(
+        "programs=" + ",".join(p for p in line.removeprefix("programs=").split(",") if p in keep)
+        if line.startswith("programs=") else line for line in conf.splitlines()
+    )
+    path = inst.home / "supervisord.conf"
+    path.write_text(conf)
+    (inst.home / "run").mkdir(mode=0o700, exist_ok=True)
+    (inst.home / "logs" / "supervisor").mkdir(parents=True, exist_ok=True)
+    log = (inst.home / "logs" / "supervisord.out").open("wb")
+    proc = subprocess.Popen([SUPERVISORD, "-n", "-c", str(path)], env=inst.env, cwd=REPO, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)  # supervisord stops its programs, then exits
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        log.close()
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[Instance]:
+    with fast_instance(tmp_path) as inst, supervised(inst, ("state_writer", "diagnostics", "dashboard")):
+        yield inst
+
+
+def test_supervised_states_and_crash_loops_are_reported(group: Instance) -> None:
+    def running() -> bool:
+        try:
+            states = supervisor_states(group.settings)
+        except OSError:
+            return False
+        return all(states.get(p) == "RUNNING" for p in ("state_writer", "diagnostics", "dashboard"))
+
+    group.wait_for(running, 60, "state_writer, diagnostics and dashboard RUNNING under supervisord")
+    block = wait_diagnostics(
+        group, lambda b: b["supervisor"]["reachable"] and b["actors"].get("crashy", {}).get("crash_loop")
+        and b["actors"].get("dashboard", {}).get("supervisor_state") == "RUNNING"
+        and b["actors"]["dashboard"]["stale"] is False, "supervisord states in diagnostics",
+        timeout=60)
+    assert block["actors"]["dashboard"]["supervisor_state"] == "RUNNING"
+    assert block["actors"]["crashy"]["supervisor_state"] in ("BACKOFF", "FATAL")
+    assert block["actors"]["crashy"]["stale"] is True
+    metrics = scrape(group, "diagnostics")
+    assert 'v7_diag_actor_crash_loop{actor="crashy"} 1.0' in metrics
+    assert 'v7_diag_actor_crash_loop{actor="dashboard"} 0.0' in metrics
+    assert "v7_diag_supervisor_reachable 1.0" in metrics
+
+    # An operator stop is visible by name as well.
+    supervisor_proxy(group.settings).supervisor.stopProcess("v7:dashboard")
+    block = wait_diagnostics(group, lambda b: b["actors"]["dashboard"]["supervisor_state"] == "STOPPED",
+                             "the stopped dashboard reported")
+    assert block["actors"]["dashboard"]["stale"] is True
+    assert "supervisord STOPPED" in block["actors"]["dashboard"]["reason"]
