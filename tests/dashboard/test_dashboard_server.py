@@ -76,7 +76,8 @@ def publish(inst: Instance, *msgs) -> None:
 def test_view_and_live_event_stream(dash: Instance) -> None:
     now = utc_now()
     publish(dash, *samples.documents(now), samples.nav(10_000.0, 10_000.0, now))
-    current = wait_view(dash, lambda v: len(v["positions"]["rows"]) == 2, "positions in the view")
+    current = wait_view(dash, lambda v: len(v["positions"]["rows"]) == 2 and v["nav"]["points"],
+                        "positions and NAV in the view")
     assert current["positions"]["rows"][0]["tp"] == 45000.0
     assert current["pnl_today"]["total"] == -2.5
     assert current["router"]["router"]["maker_fill_share"] == 0.7
