@@ -18,7 +18,7 @@ from bus.messages import ExitScanStatus, RouterEvent, Signal, Veto, utc_now
 from bus.sender import Sender
 from tests.dashboard import samples
 from tests.dashboard.browser import CHROMIUM, Page, chromium
-from tests.diagnostics.helpers import fast_instance, wait_diagnostics
+from tests.diagnostics.helpers import fast_instance, stop_actors_first, wait_diagnostics
 from tests.harness import REPO, Instance
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -40,6 +40,7 @@ def running(tmp_path: Path) -> Iterator[Instance]:
         wait_diagnostics(inst, lambda b: "diagnostics" in b["actors"] and "dashboard" in b["actors"],
                          "diagnostics and dashboard in sync")
         yield inst
+        stop_actors_first(inst)
 
 
 def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from bus.messages import utc_now
 from bus.sender import Sender
 from tests.dashboard import samples
-from tests.diagnostics.helpers import fast_instance
+from tests.diagnostics.helpers import fast_instance, stop_actors_first
 from tests.harness import Instance
 
 
@@ -65,6 +65,7 @@ def dash(tmp_path: Path) -> Iterator[Instance]:
         inst.start("dashboard")
         wait_view(inst, lambda v: v["hub"]["connected"], "the dashboard in sync with the hub")
         yield inst
+        stop_actors_first(inst)
 
 
 def publish(inst: Instance, *msgs) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bus.sender import Sender
-from tests.diagnostics.helpers import fast_instance, wait_diagnostics
+from tests.diagnostics.helpers import fast_instance, stop_actors_first, wait_diagnostics
 from tests.harness import Instance
 
 
@@ -21,6 +21,7 @@ def diag(tmp_path: Path) -> Iterator[Instance]:
         # Telemetry sent before diagnostics subscribes is not in any snapshot: wait until it is in sync.
         wait_diagnostics(inst, lambda b: "diagnostics" in b["actors"], "diagnostics in sync and publishing")
         yield inst
+        stop_actors_first(inst)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -64,3 +65,10 @@ def scrape(inst: Instance, actor: str) -> str:
     url = f"http://127.0.0.1:{inst.settings.metrics_port(actor)}/metrics"
     with urllib.request.urlopen(url, timeout=5) as resp:
         return resp.read().decode()
+
+
+def stop_actors_first(inst: Instance) -> None:
+    """SIGTERM the actors while the hub still answers (their outboxes flush at once), then the rest."""
+    for name in [n for n in inst.procs if n != "state_writer"]:
+        inst.kill(name, signal.SIGTERM, wait=15)
+    inst.stop_all()
