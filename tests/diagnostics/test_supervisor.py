@@ -6,7 +6,9 @@ an isolated V7_HOME, in the foreground (-n) so it is cleaned up by its pid.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -32,21 +34,25 @@ stdout_logfile=%(ENV_V7_HOME)s/logs/supervisor/%(program_name)s.log
 """
 
 
+def supervisor_config(programs: tuple[str, ...]) -> str:
+    """The repository's supervisord.conf with only `programs` (as defined there) plus a crashing one."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string((REPO / "supervisord.conf").read_text() + CRASHY)
+    keep = {*programs, "crashy"}
+    for section in parser.sections():
+        if section.startswith("program:") and section.removeprefix("program:") not in keep:
+            parser.remove_section(section)
+        elif section.startswith("group:"):
+            listed = [p.strip() for p in parser[section]["programs"].replace("\n", ",").split(",") if p.strip()]
+            parser[section]["programs"] = ",".join(p for p in listed if p in keep) or "crashy"  # never empty
+    out = io.StringIO()
+    parser.write(out)
+    return out.getvalue().replace("%(here)s", str(REPO))
+
+
 @contextlib.contextmanager
 def supervised(inst: Instance, programs: tuple[str, ...]) -> Iterator[subprocess.Popen]:
-    conf = (REPO / "supervisord.conf").read_text() + CRASHY
-    conf = conf.replace("%(here)s", str(REPO))
-    # Only the programs this test wants (the group's other programs belong to other tests).
-    keep = {*programs, "crashy"}
-    sections = conf.split("\n[")
-    conf = sections[0] + "".join(
-        "\n[" + s for s in sections[1:]
-        if not s.startswith("program:") or s.split("]", 1)[0].removeprefix("program:") in keep
-    )
-    conf = "\n".join(
-        "programs=" + ",".join(p for p in line.removeprefix("programs=").split(",") if p in keep)
-        if line.startswith("programs=") else line for line in conf.splitlines()
-    )
+    conf = supervisor_config(programs)
     path = inst.home / "supervisord.conf"
     path.write_text(conf)
     (inst.home / "run").mkdir(mode=0o700, exist_ok=True)
