@@ -64,8 +64,11 @@ class Page:
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as exc:  # e.g. the document is still loading: no body yet
+                value = exc
+            if value and not isinstance(value, Exception):
                 return value
             time.sleep(0.2)
         raise AssertionError(f"timed out after {timeout}s waiting for {what or expression} (last {value!r})")
