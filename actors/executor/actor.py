@@ -33,6 +33,7 @@ from actors.executor.strategy import FactorModel, SymbolView
 from bus.codec import BusError
 from bus.messages import (
     FactorDiagnostics,
+    LedgerUpdate,
     NavSample,
     OrderEvent,
     OrderIntent,
@@ -134,8 +135,8 @@ class Executor(Actor):
         if not self.ready:
             ledger = self.subscriber.document("positions_ledger")
             risk = self.subscriber.document("risk_snapshot")
-            self.restore(ledger.entries if ledger else [], pending,  # type: ignore[attr-defined]
-                         risk.vetoes if risk else None)  # type: ignore[attr-defined]
+            self.restore(ledger.entries if isinstance(ledger, LedgerUpdate) else [], pending,
+                         risk.vetoes if isinstance(risk, RiskSnapshot) else None)
             return
         # After a hub restart: forget entries the hub finished while we were not listening.
         live = {i.intent_id for i in pending}

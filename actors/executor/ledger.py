@@ -23,7 +23,7 @@ from bus.messages import LedgerUpdate, OrderIntent, utc_now
 from bus.messages.state import LedgerEntry, LedgerMetadata, TpSlLevels
 from config.strategy import EntryConfig
 from exchange.adapter import ExchangePosition, Instrument
-from exchange.paper.ticks import round_to
+from exchange.ticks import round_to
 
 log = logging.getLogger(__name__)
 

@@ -141,7 +141,7 @@ class Router(Actor):
         if order.status == "NEW":
             self.m.orders.labels(order.order_type).inc()
         self.publish(OrderEvent(
-            intent_id=work.intent_id, order_id=order.order_id, mode=work.mode, account=work.account,  # type: ignore[arg-type]
+            intent_id=work.intent_id, order_id=order.order_id, mode=work.mode, account=work.account,
             symbol=work.symbol, side=order.side, status=order.status, order_type=order.order_type,
             post_only=order.post_only, reduce_only=order.reduce_only, price=order.avg_price or order.price,
             qty=order.qty, filled_qty=order.filled_qty, reason=order.reason,
@@ -150,7 +150,7 @@ class Router(Actor):
     def intent_done(self, work: Work, last: Order | None, status: str, filled: float, reason: str) -> None:
         self.m.intents_done.labels(status).inc()
         self.publish(OrderEvent(
-            intent_id=work.intent_id, order_id=last.order_id if last else "none", mode=work.mode,  # type: ignore[arg-type]
+            intent_id=work.intent_id, order_id=last.order_id if last else "none", mode=work.mode,
             account=work.account, symbol=work.symbol, side=work.side, status=status,  # type: ignore[arg-type]
             order_type=last.order_type if last else "MARKET", post_only=last.post_only if last else False,
             reduce_only=work.reduce_only, price=(last.avg_price or last.price) if last else None, qty=work.qty,
@@ -165,7 +165,7 @@ class Router(Actor):
             self.m.slippage.observe(slippage_bps(fill.side, fill.price, arrival_mid))
         msg = Fill(
             ts=fill.ts, trade_id=fill.trade_id, order_id=fill.order_id, intent_id=work.intent_id,
-            mode=work.mode, account=work.account, symbol=fill.symbol, side=fill.side, qty=fill.qty,  # type: ignore[arg-type]
+            mode=work.mode, account=work.account, symbol=fill.symbol, side=fill.side, qty=fill.qty,
             price=fill.price, fee=fill.fee, fee_asset=fill.fee_asset, liquidity=fill.liquidity,
             reduce_only=fill.reduce_only, arrival_mid=arrival_mid, position_id=work.position_id,
             realized_pnl=fill.realized_pnl,

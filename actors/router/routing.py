@@ -37,7 +37,7 @@ from bus.messages import utc_now
 from config.strategy import RouterConfig
 from exchange.adapter import ExchangeAdapter, ExchangeFill, Order, OrderRequest
 from exchange.errors import BadRequest, ExchangeUnavailable, OrderNotFound, OrderRejected
-from exchange.paper.ticks import floor_to
+from exchange.ticks import floor_to
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +203,11 @@ class RouteEngine:
         job.child_seq += 1
         cid = f"{work.intent_id}.{job.child_seq}"
         if taker:
-            request = OrderRequest(client_order_id=cid, symbol=work.symbol, side=work.side,  # type: ignore[arg-type]
+            request = OrderRequest(client_order_id=cid, symbol=work.symbol, side=work.side,
                                    order_type="MARKET", qty=qty, reduce_only=work.reduce_only)
         else:
             price = top.bid if work.side == "BUY" else top.ask
-            request = OrderRequest(client_order_id=cid, symbol=work.symbol, side=work.side,  # type: ignore[arg-type]
+            request = OrderRequest(client_order_id=cid, symbol=work.symbol, side=work.side,
                                    order_type="LIMIT", qty=qty, price=price, post_only=True,
                                    reduce_only=work.reduce_only)
         job.active = Active(request, placed_at=self.clock())

@@ -7,15 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from bus.messages import ExitTrigger, OrderIntent
+from bus.messages.trading import Mode, OrderSide
 
 
 @dataclass(frozen=True, slots=True)
 class Work:
     intent_id: str
-    mode: str
+    mode: Mode
     account: str
     symbol: str
-    side: str  # BUY | SELL
+    side: OrderSide
     qty: float
     reduce_only: bool
     purpose: str  # entry | exit_tp | exit_sl | exit_ttl | ...

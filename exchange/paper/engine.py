@@ -39,8 +39,8 @@ from exchange.adapter import (
 from exchange.errors import BadRequest, OrderNotFound, OrderRejected
 from exchange.paper.market import MarketSimulator
 from exchange.paper.store import PaperStore
-from exchange.paper.ticks import floor_to, round_to
 from exchange.pnl import QTY_EPSILON, apply_fill
+from exchange.ticks import floor_to, round_to
 
 ORDER_RETENTION_S = 24 * 3600.0
 PRUNE_EVERY_S = 3600.0

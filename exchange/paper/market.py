@@ -21,7 +21,7 @@ from typing import Any
 
 from config.settings import InstrumentSettings, PaperSettings
 from exchange.adapter import Bar, BookTop
-from exchange.paper.ticks import ceil_to, floor_to, round_to
+from exchange.ticks import ceil_to, floor_to, round_to
 
 YEAR_S = 365.0 * 24 * 3600
 REGIME_HALF_LIFE_S = 120.0  # wall seconds

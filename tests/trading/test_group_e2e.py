@@ -12,10 +12,11 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from actors.state_writer.store.reader import StoreReader
 from bus.messages import (
     ExitScanStatus,
     ExitTrigger,
@@ -79,6 +80,10 @@ def test_positions_open_and_close_and_every_file_validates(group: Instance) -> N
                                for k in SEVEN_FILES), 15, "every state file to update again")
     reasons = {t.reason for t in closed_exits(committed(group))}
     assert reasons <= {"TP", "SL", "TTL"} and reasons
+    # Sync's read-only mirror (seed 002) carries the same documents, fed from the bus.
+    mirror = group.run_cli("validate", str(group.settings.mirror_path))
+    for key in SEVEN_FILES:
+        assert f"ok   {key}.json" in mirror.stdout, mirror.stdout
 
 
 def test_closed_trade_pnl_matches_fills_and_fees(group: Instance) -> None:
@@ -91,7 +96,13 @@ def test_closed_trade_pnl_matches_fills_and_fees(group: Instance) -> None:
     by_position: dict[str, list[Fill]] = defaultdict(list)
     for fill in {f.trade_id: f for f in fills}.values():
         by_position[fill.position_id or ""].append(fill)
-    checked = 0
+    reader = StoreReader(group.settings)
+    try:
+        today = datetime.now(UTC).date()
+        trades = {t.position_id: t for day in (today - timedelta(days=1), today) for t in reader.trades(day)}
+    finally:
+        reader.close()
+    checked = stored = 0
     for exit_ in closed_exits(records):
         trade = sorted(by_position[exit_.position_id], key=lambda f: f.ts)
         entries = [f for f in trade if not f.reduce_only]
@@ -106,7 +117,15 @@ def test_closed_trade_pnl_matches_fills_and_fees(group: Instance) -> None:
         assert reported == pytest.approx(expected, abs=1e-6 * entry_qty * avg_entry)
         assert all(f.fee > 0 for f in trade)
         checked += 1
-    assert checked >= 1
+        # The closed trade as the positions store recorded it: gross from the fills, fees of both legs.
+        record = trades.get(exit_.position_id)
+        if record is not None:
+            assert record.gross_pnl == pytest.approx(expected, abs=1e-6 * entry_qty * avg_entry)
+            assert record.fees == pytest.approx(sum(f.fee for f in trade), abs=1e-9)
+            assert record.realized_pnl == pytest.approx(expected - record.fees, abs=1e-6 * entry_qty * avg_entry)
+            assert record.qty == pytest.approx(entry_qty) and record.entry_price == pytest.approx(avg_entry)
+            stored += 1
+    assert checked >= 1 and stored >= 1
     # The exchange's wallet is the starting balance plus every fill's realized PnL minus its fee.
     exchange = RpcExchange(group.settings)
     try:
@@ -191,6 +210,32 @@ def test_paper_exchange_restart_keeps_the_account(group: Instance) -> None:
     assert all(code is None for code in alive(group).values()), alive(group)
     mark = time.time()
     group.wait_for(lambda: _updated_after(group, "positions_state", mark), 20, "positions_state after the restart")
+
+
+def test_executor_and_exit_scanner_crash_keep_positions_and_brackets(group: Instance) -> None:
+    ledger_path = group.state_dir / "positions_ledger.json"
+    group.wait_for(lambda: bool(json.loads(ledger_path.read_text())["entries"]), 60, "an open position")
+    before = {e["symbol"]: e for e in json.loads(ledger_path.read_text())["entries"]}
+    group.kill("executor", signal.SIGKILL)
+    group.kill("exit_scanner", signal.SIGKILL)
+    group.start("executor")
+    group.start("exit_scanner")
+    restarted = time.time()
+    group.wait_for(lambda: _updated_after(group, "positions_ledger", restarted), 30, "the ledger after the restart")
+    after = {e["symbol"]: e for e in json.loads(ledger_path.read_text())["entries"]}
+    for symbol in before.keys() & after.keys():
+        if before[symbol]["entry_price"] == after[symbol]["entry_price"]:  # the same position, still open
+            for field in ("position_id", "side", "tp", "sl", "ttl_ts"):
+                assert after[symbol][field] == before[symbol][field], (symbol, field)
+    for entry in after.values():
+        assert entry["tp"] is not None and entry["sl"] is not None
+    # The restarted exit scanner covers every open position again.
+    def covered() -> bool:
+        scans = [r.msg for r in of_type(committed(group), "exit_scan_status") if r.msg.ts.timestamp() > restarted]
+        return bool(scans) and all(s.tp_sl_missing_count == 0 for s in scans)
+
+    group.wait_for(covered, 30, "exit scans with full TP/SL coverage after the restart")
+    assert "adopted" not in group.logs("executor").split("restored")[-1]
 
 
 def _pings(exchange: RpcExchange) -> bool:
