@@ -11,6 +11,7 @@ the step number only, so a process restarted from a saved step replays the same 
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import deque
@@ -36,6 +37,11 @@ def _ts(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
 
+def _bar(row: list[float]) -> Bar:
+    """[open time (epoch s), open, high, low, close] -> Bar."""
+    return Bar(ts=_ts(float(row[0])), open=float(row[1]), high=float(row[2]), low=float(row[3]), close=float(row[4]))
+
+
 @dataclass
 class SymbolMarket:
     symbol: str
@@ -44,7 +50,7 @@ class SymbolMarket:
     log_vol: float = 0.0
     bar_index: int = -1
     bar: list[float] = field(default_factory=list)  # [open, high, low, close] of the open bar
-    bars: deque[list[float]] = field(default_factory=lambda: deque(maxlen=BARS_KEPT))  # [ts, o, h, l, c]
+    bars: deque[Bar] = field(default_factory=lambda: deque(maxlen=BARS_KEPT))  # closed bars, oldest first
     top: BookTop | None = None
 
     @property
@@ -72,7 +78,7 @@ class MarketSimulator:
                 market.log_vol = float(data.get("log_vol", 0.0))
                 market.bar_index = int(data.get("bar_index", -1))
                 market.bar = [float(x) for x in data.get("bar", [])]
-                market.bars.extend([float(x) for x in b] for b in data.get("bars", []))
+                market.bars.extend(_bar(b) for b in data.get("bars", []))
             self.markets[symbol] = market
         if saved:
             self.step = int(saved["step"])
@@ -135,7 +141,7 @@ class MarketSimulator:
         price = market.mid
         if index != market.bar_index:
             if market.bar:
-                market.bars.append([market.bar_index * self.paper.bar_s, *market.bar])
+                market.bars.append(_bar([market.bar_index * self.paper.bar_s, *market.bar]))
             market.bar_index = index
             market.bar = [price, price, price, price]
         else:
@@ -152,8 +158,8 @@ class MarketSimulator:
         return top
 
     def bars(self, symbol: str, limit: int) -> list[Bar]:
-        rows = list(self.markets[symbol].bars)[-limit:]
-        return [Bar(ts=_ts(r[0]), open=r[1], high=r[2], low=r[3], close=r[4]) for r in rows]
+        bars = self.markets[symbol].bars
+        return list(itertools.islice(bars, max(0, len(bars) - limit), None))
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -161,7 +167,7 @@ class MarketSimulator:
             "last_step_ts": self.last_step_ts,
             "markets": {
                 s: {"mid": m.mid, "log_vol": m.log_vol, "bar_index": m.bar_index, "bar": m.bar,
-                    "bars": list(m.bars)}
+                    "bars": [[b.ts.timestamp(), b.open, b.high, b.low, b.close] for b in m.bars]}
                 for s, m in self.markets.items()
             },
         }
