@@ -126,6 +126,9 @@ class ExitScanner(Actor):
             self.status, self.status_detail = "degraded", f"exchange: {exc}"[:500]
             return
         self.status, self.status_detail = "running", ""
+        # An entry intent is committed (and published) before the router can fill it, so any
+        # position just fetched has its intent waiting in our socket: take it in before judging.
+        self._pump_updates(0.0)
         now = utc_now()
         self.tpsl.sync(positions, self.ledger, now)
         open_symbols = {p.symbol for p in positions}

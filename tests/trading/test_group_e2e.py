@@ -223,19 +223,23 @@ def test_executor_and_exit_scanner_crash_keep_positions_and_brackets(group: Inst
     restarted = time.time()
     group.wait_for(lambda: _updated_after(group, "positions_ledger", restarted), 30, "the ledger after the restart")
     after = {e["symbol"]: e for e in json.loads(ledger_path.read_text())["entries"]}
-    for symbol in before.keys() & after.keys():
-        if before[symbol]["entry_price"] == after[symbol]["entry_price"]:  # the same position, still open
-            for field in ("position_id", "side", "tp", "sl", "ttl_ts"):
-                assert after[symbol][field] == before[symbol][field], (symbol, field)
+    kept = [s for s in before.keys() & after.keys() if before[s]["entry_price"] == after[s]["entry_price"]]
+    for symbol in kept:  # the same position, still open: restored, not re-planned
+        for field in ("position_id", "side", "tp", "sl", "ttl_ts"):
+            assert after[symbol][field] == before[symbol][field], (symbol, field)
     for entry in after.values():
         assert entry["tp"] is not None and entry["sl"] is not None
-    # The restarted exit scanner covers every open position again.
+    log_since_restart = group.logs("executor").split("restored")[-1]
+    assert not [s for s in kept if f"adopted unplanned {before[s]['side']} {s} " in log_since_restart]
+
+    # The restarted exit scanner covers every open position again. (A position whose entry was
+    # sent after the last ledger publish is adopted with a fresh bracket, so a scan or two may
+    # show it missing first.)
     def covered() -> bool:
         scans = [r.msg for r in of_type(committed(group), "exit_scan_status") if r.msg.ts.timestamp() > restarted]
-        return bool(scans) and all(s.tp_sl_missing_count == 0 for s in scans)
+        return len(scans) >= 3 and all(s.tp_sl_missing_count == 0 for s in scans[-3:])
 
     group.wait_for(covered, 30, "exit scans with full TP/SL coverage after the restart")
-    assert "adopted" not in group.logs("executor").split("restored")[-1]
 
 
 def _pings(exchange: RpcExchange) -> bool:
