@@ -35,7 +35,7 @@ KEY_SERIES = {
     "v7_paper_wallet_balance": "paper_exchange",
     "v7_executor_nav": "executor",
     "v7_executor_signals_total": "executor",
-    "v7_router_intents_total": "router",
+    "v7_router_active_intents": "router",
     "v7_exit_scans_total": "exit_scanner",
     "v7_sync_nav": "sync",
     "v7_sync_peak_nav": "sync",
