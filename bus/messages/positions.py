@@ -65,7 +65,10 @@ class ReconciliationReport(Message):
     DURABLE = True
     type: Literal["reconciliation_report"] = "reconciliation_report"
     v: Literal[1] = 1
-    ts: UtcTime = Field(default_factory=utc_now)
+    ts: UtcTime = Field(
+        default_factory=utc_now,
+        description="When the exchange was read. Symbols with a fill after this, or an order in flight, are "
+                    "compared next time.")
     mode: Mode
     account: Identifier
     trigger: Literal["start", "periodic", "manual"] = "periodic"

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from actors.state_writer.store.tables import PositionEventRow, ReconciliationIssueRow, TradeRecordRow
+from bus.messages import OrderEvent
 from bus.messages.positions import ExchangePosition, ReconciliationReport, ReconciliationView
 from tests.harness import Instance
 from tests.store.helpers import (
@@ -31,19 +32,28 @@ def _exchange(**positions: tuple[str, float, float, float]) -> list[ExchangePosi
             for s, (side, q, e, m) in positions.items()]
 
 
-# store: BTC LONG 1, ETH LONG 2. exchange: ETH LONG 1.5, SOL SHORT 3 -> one mismatch of each kind.
-MISMATCHED = ReconciliationReport(
-    mode="SIM", account="paper", trigger="start", exchange_ok=True, symbols=SYMBOLS,
-    positions=_exchange(ETHUSDT=("LONG", 1.5, 50.5, 51.0), SOLUSDT=("SHORT", 3.0, 20.0, 19.5)))
+def mismatched() -> ReconciliationReport:
+    """store: BTC LONG 1, ETH LONG 2. exchange (read now): ETH LONG 1.5, SOL SHORT 3: one mismatch of each kind."""
+    return ReconciliationReport(
+        mode="SIM", account="paper", trigger="start", exchange_ok=True, symbols=SYMBOLS,
+        positions=_exchange(ETHUSDT=("LONG", 1.5, 50.5, 51.0), SOLUSDT=("SHORT", 3.0, 20.0, 19.5)))
+
+
+def done(intent_id: str, symbol: str, side: str, qty: float, **kw: str) -> OrderEvent:
+    """The router's last event of an intent: its fills are all committed before this."""
+    return OrderEvent(intent_id=intent_id, order_id=f"o-{intent_id}", symbol=symbol, side=side, status="FILLED",
+                      order_type="MARKET", qty=qty, filled_qty=qty, intent_done=True, **kw)
 
 
 def _open_book(inst: Instance) -> None:
     with bus(inst) as b:
         b.send(intent("i-btc", "BTCUSDT", "BUY", 1.0, tp=120.0, sl=90.0),
-               fill("t1", "i-btc", "BTCUSDT", "BUY", 1.0, 100.0),
+               fill("t1", "i-btc", "BTCUSDT", "BUY", 1.0, 100.0), done("i-btc", "BTCUSDT", "BUY", 1.0),
                intent("i-eth", "ETHUSDT", "BUY", 2.0), fill("t2", "i-eth", "ETHUSDT", "BUY", 2.0, 50.0),
+               done("i-eth", "ETHUSDT", "BUY", 2.0),
                intent("l-btc", "BTCUSDT", "BUY", 1.0, mode="LIVE", account="main"),
                fill("t3", "l-btc", "BTCUSDT", "BUY", 1.0, 100.0, mode="LIVE", account="main"),
+               done("l-btc", "BTCUSDT", "BUY", 1.0, mode="LIVE", account="main"),
                marks(BTCUSDT=103.0, ETHUSDT=49.0))
 
 
@@ -62,8 +72,8 @@ def test_warn_flags_each_mismatch_blocks_symbols_and_the_operator_resolves(
     _open_book(store_v7)
     before = open_positions(store_v7)
     with bus(store_v7, "executor") as b:
-        b.send(MISMATCHED)
-        b.send(MISMATCHED)  # the same mismatches again: seen, not re-raised
+        b.send(mismatched())
+        b.send(mismatched())  # the same mismatches again: seen, not re-raised
     view = _view(store_v7)
     kinds = {i.symbol: i.kind for i in view.issues}
     assert kinds == {"BTCUSDT": "store_only", "ETHUSDT": "qty_mismatch", "SOLUSDT": "exchange_only"}
@@ -120,16 +130,20 @@ def test_policies(store_v7: Instance, backend: Backend, policy: str) -> None:
     _open_book(store_v7)
     before = open_positions(store_v7)
     with bus(store_v7, "executor") as b:
-        b.send(MISMATCHED)
+        b.send(mismatched())
+    view = _view(store_v7)
+    assert open_positions(store_v7) == before, "one report changes nothing, whatever the policy"
+    assert {i.symbol for i in view.issues} == set(SYMBOLS)
+    assert len(_events(store_v7, "reconcile_mismatch")) == 3, "every mismatch is recorded"
+    if policy == "halt":
+        assert [(h.mode, h.account) for h in view.halted] == [("SIM", "paper")]
+        return
+    assert view.halted == []
+    with bus(store_v7, "executor") as b:
+        b.send(mismatched())  # the second report in a row confirms: adopt
     view = _view(store_v7)
     after = open_positions(store_v7)
     assert after[("LIVE", "main", "BTCUSDT")] == before[("LIVE", "main", "BTCUSDT")]
-    assert len(_events(store_v7, "reconcile_mismatch")) == 3, "every mismatch is recorded, whatever the policy"
-    if policy == "halt":
-        assert after == before
-        assert {i.symbol for i in view.issues} == set(SYMBOLS)
-        assert [(h.mode, h.account) for h in view.halted] == [("SIM", "paper")]
-        return
     # adopt_exchange: the store now says what the exchange said, and the audit trail says why.
     assert view.issues == [] and view.halted == []
     assert ("SIM", "paper", "BTCUSDT") not in after
@@ -141,3 +155,23 @@ def test_policies(store_v7: Instance, backend: Backend, policy: str) -> None:
     assert trade.realized_pnl == pytest.approx(3.0)
     for kind in ("reconcile_close", "reconcile_adjust", "reconcile_open"):
         assert len(_events(store_v7, kind)) == 1, kind
+
+
+def test_unsettled_symbols_wait_for_the_next_report(store_v7: Instance, backend: Backend) -> None:
+    """An exchange answer older than a committed fill, or a symbol with an order in flight, is not compared."""
+    start_writer(store_v7)
+    _open_book(store_v7)
+    stale = mismatched()  # read "before" the fill below
+    with bus(store_v7, "router") as b:
+        b.send(intent("i-sol", "SOLUSDT", "SELL", 3.0))  # in flight: no intent_done yet
+        b.send(fill("t9", "i-eth2", "ETHUSDT", "SELL", 0.5, 51.0, reduce_only=True))
+    with bus(store_v7, "executor") as b:
+        b.send(stale)
+    assert {i.symbol for i in _view(store_v7).issues} == {"BTCUSDT"}
+    (checked,) = _events(store_v7, "reconcile_checked")
+    assert json.loads(checked.detail)["unsettled"] == ["ETHUSDT", "SOLUSDT"]
+    with bus(store_v7, "router") as b:
+        b.send(fill("t10", "i-sol", "SOLUSDT", "SELL", 3.0, 20.0), done("i-sol", "SOLUSDT", "SELL", 3.0))
+    with bus(store_v7, "executor") as b:
+        b.send(mismatched())  # now everything is settled: ETH 1.5 and SOL short 3 agree, BTC still differs
+    assert {i.symbol for i in _view(store_v7).issues} == {"BTCUSDT"}

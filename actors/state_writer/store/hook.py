@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -52,7 +52,7 @@ from actors.state_writer.store.tables import (
     StoreMeta,
 )
 from actors.state_writer.store.unit import Issue, Unit, position_from_row
-from bus.messages import Fill, LedgerUpdate, OrderIntent, PositionsSnapshot
+from bus.messages import ExitTrigger, Fill, LedgerUpdate, OrderEvent, OrderIntent, PositionsSnapshot
 from bus.messages.positions import (
     ActiveScope,
     ExchangePosition,
@@ -78,6 +78,7 @@ LEGACY_IMPORTS = "legacy_imports"
 STORE_STATUS = "store_status"
 
 _INTENT_CACHE = 4096
+_INFLIGHT_MAX = 10_000
 CHECKPOINT_S = 10.0  # at most this often, a batch the store ignores still records its seq
 
 Key = tuple[str, str, str]
@@ -103,6 +104,8 @@ class PositionStore:
         self._lock: StoreLock | None = None
         self._persisted: set[Key] = set()
         self._intents: OrderedDict[str, EntryInfo] = OrderedDict()
+        self._inflight: OrderedDict[str, Key] = OrderedDict()  # intent id -> scope and symbol, until done
+        self._last_fill_ts: dict[Key, datetime] = {}
         self._db_seq = 0  # store_meta.applied_seq as committed
         self._durable_from = 0  # min(applied_seq, replay_from_seq) as committed
         self._seen_seq = 0  # last seq applied in memory
@@ -173,6 +176,10 @@ class PositionStore:
             for row in s.scalars(select(ReconciliationIssueRow).where(ReconciliationIssueRow.status == "open")):
                 issue = Issue.from_row(row)
                 self.issues[issue.key] = issue
+            last_fills = (select(FillRow.mode, FillRow.account, FillRow.symbol, func.max(FillRow.ts))
+                          .group_by(FillRow.mode, FillRow.account, FillRow.symbol))
+            for mode, account, symbol, ts in s.execute(last_fills):
+                self._last_fill_ts[(mode, account, symbol)] = ts  # max() keeps the column's UTC type
             checked = (select(PositionEventRow.mode, PositionEventRow.account, PositionEventRow.seq)
                        .where(PositionEventRow.kind == "reconcile_checked").order_by(PositionEventRow.seq))
             for mode, account, seq in s.execute(checked):
@@ -225,7 +232,9 @@ class PositionStore:
             for c in todo:
                 if c.msg.TYPE == PositionsSnapshot.TYPE:
                     self._on_marks(c)
-                elif c.seq > self._db_seq:
+                    continue
+                self._track_inflight(c.msg)
+                if c.seq > self._db_seq:
                     handler = self._handlers.get(c.msg.TYPE)
                     if handler is not None:
                         handler(unit, c)
@@ -288,6 +297,25 @@ class PositionStore:
             p.mark_price = row.mark_price
             if p.observe(row.mark_price) and p.dirty_since_seq is None:
                 p.dirty_since_seq = c.seq
+
+    # --- orders in flight (what a reconciliation report cannot have seen settled) ---------------
+
+    def _track_inflight(self, msg: Any) -> None:
+        if isinstance(msg, OrderIntent | ExitTrigger):
+            self._inflight[msg.intent_id] = (msg.mode, msg.account, msg.symbol)
+            while len(self._inflight) > _INFLIGHT_MAX:
+                self._inflight.popitem(last=False)
+        elif isinstance(msg, OrderEvent) and msg.intent_done:
+            self._inflight.pop(msg.intent_id, None)
+
+    def _unsettled(self, r: ReconciliationReport) -> set[str]:
+        """Symbols whose exchange answer may predate what the store has, or what is on its way."""
+        busy = {sym for (m, a, sym) in self._inflight.values() if (m, a) == (r.mode, r.account)}
+        for sym in r.symbols:
+            last = self._last_fill_ts.get((r.mode, r.account, sym))
+            if last is not None and last > r.ts:
+                busy.add(sym)
+        return busy & set(r.symbols)
 
     # --- intents and fills ---------------------------------------------------------------------
 
@@ -355,6 +383,8 @@ class PositionStore:
         else:
             self.positions.pop(key, None)
             unit.delete_position(key)
+        last = self._last_fill_ts.get(key)
+        self._last_fill_ts[key] = f.ts if last is None else max(last, f.ts)
         if result.anomaly is None:
             self.metrics.fills.labels("applied").inc()
             return
@@ -429,6 +459,11 @@ class PositionStore:
             return
         self.metrics.reconcile_reports.labels("compared").inc()
         in_scope = {s: p for (m, a, s), p in self.positions.items() if (m, a) == (r.mode, r.account)}
+        unsettled = self._unsettled(r)
+        if unsettled:  # compared next time; until then they keep whatever issue they had
+            r = r.model_copy(update={
+                "symbols": [s for s in r.symbols if s not in unsettled],
+                "positions": [p for p in r.positions if p.symbol not in unsettled]})
         mismatches, agreed = compare(in_scope, r, self.cfg.qty_tolerance)
         for symbol in agreed:
             issue = self.issues.get((r.mode, r.account, symbol))
@@ -440,21 +475,19 @@ class PositionStore:
         self.last_report_seq[f"{r.mode}/{r.account}"] = c.seq
         unit.event("reconcile_checked", c.seq, r.ts, mode=r.mode, account=r.account, trigger=r.trigger,
                    source=c.src, symbols=len(r.symbols), mismatches=[f"{m.symbol}:{m.kind}" for m in mismatches],
-                   policy=policy)
+                   unsettled=sorted(unsettled), policy=policy)
 
     def _on_mismatch(self, unit: Unit, c: Committed, r: ReconciliationReport, mm: Mismatch, policy: str) -> None:
         ex = mm.exchange
         issue = Issue(0, r.mode, r.account, mm.symbol, mm.kind, policy, mm.store.side if mm.store else None,
                       mm.store.qty if mm.store else 0.0, ex.side if ex else None, ex.qty if ex else 0.0,
                       ex.entry_price if ex else None, ex.mark_price if ex else None, mm.detail(), c.seq, c.seq, r.ts)
-        if policy == "adopt_exchange":
-            self.metrics.reconcile_mismatches.labels(mm.kind, policy).inc()
-            unit.event("reconcile_mismatch", c.seq, r.ts, mode=r.mode, account=r.account, symbol=mm.symbol,
-                       kind=mm.kind, policy=policy, detail=mm.detail(), source=c.src)
+        existing = self.issues.get(issue.key)
+        if policy == "adopt_exchange" and existing is not None and existing.same_as(issue):
+            # Adopt only what two reports in a row agree on: one exchange answer can be stale.
             self._adopt(unit, c.seq, r.ts, r.mode, r.account, mm.symbol, ex, decided_by=f"policy ({c.src})")
-            existing = self.issues.get(issue.key)
-            if existing is not None:
-                self._resolve(unit, existing, c.seq, r.ts, "adopt_exchange", "policy")
+            self._resolve(unit, existing, c.seq, r.ts, "adopt_exchange", "policy",
+                          note=f"confirmed by the report at seq {c.seq}")
             return
         self._raise_issue(unit, c.seq, r.ts, issue)
 
@@ -475,9 +508,10 @@ class PositionStore:
         self.issues[issue.key] = issue
         log.warning("reconciliation %s/%s %s: %s (%s), policy %s", issue.mode, issue.account, issue.symbol,
                     issue.kind, issue.detail, issue.policy)
+        action = {"halt": "halt scope", "adopt_exchange": "block new entries; adopt if the next report agrees"}
         unit.event("reconcile_mismatch", seq, ts, mode=issue.mode, account=issue.account, symbol=issue.symbol,
                    kind=issue.kind, policy=issue.policy, detail=issue.detail,
-                   action="halt scope" if issue.policy == "halt" else "block new entries")
+                   action=action.get(issue.policy, "block new entries"))
 
     def _resolve(self, unit: Unit, issue: Issue, seq: int, ts: datetime, resolution: str, by: str,
                  note: str = "") -> None:
