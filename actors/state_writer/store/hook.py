@@ -44,14 +44,22 @@ from actors.state_writer.store.reconcile import Mismatch, compare
 from actors.state_writer.store.schema import StoreError, make_engine, migrate
 from actors.state_writer.store.tables import (
     FillRow,
-    IntentRow,
-    LegacyImportRow,
     OpenPositionRow,
     PositionEventRow,
     ReconciliationIssueRow,
     StoreMeta,
 )
-from actors.state_writer.store.unit import Issue, Unit, position_from_row
+from actors.state_writer.store.unit import (
+    FILL_SEEN,
+    IMPORT_SEEN,
+    INSERT_FILL,
+    INSERT_IMPORT,
+    INSERT_INTENT,
+    INTENT_BY_ID,
+    Issue,
+    Unit,
+    position_from_row,
+)
 from bus.messages import ExitTrigger, Fill, LedgerUpdate, OrderEvent, OrderIntent, PositionsSnapshot
 from bus.messages.positions import (
     ActiveScope,
@@ -198,12 +206,15 @@ class PositionStore:
             if self._failed is None:
                 dirty = [p for p in self.positions.values() if p.dirty_since_seq is not None]
                 if dirty or self._seen_seq > self._db_seq:
-                    with Session(self.engine) as s, s.begin():
-                        unit = Unit(s, self.metrics, self._persisted)
+                    unit = Unit(self.engine, self.metrics, self._persisted)
+                    try:
                         for p in dirty:
                             unit.write_position(p)
                         unit.write_meta(applied_seq=self._seen_seq, replay_from_seq=self._seen_seq,
                                         updated_at=datetime.now(UTC))
+                        unit.commit()
+                    finally:
+                        unit.close()
                     self._db_seq = self._durable_from = self._seen_seq
         except SQLAlchemyError as exc:
             log.error("positions store: final write failed (%s); the journal replays it on start", exc)
@@ -226,8 +237,7 @@ class PositionStore:
         if not todo:
             return
         started = time.perf_counter()
-        session = Session(self.engine)
-        unit = Unit(session, self.metrics, self._persisted)
+        unit = Unit(self.engine, self.metrics, self._persisted)
         try:
             for c in todo:
                 if c.msg.TYPE == PositionsSnapshot.TYPE:
@@ -248,7 +258,7 @@ class PositionStore:
             if changed or now - self._checkpoint_mono >= CHECKPOINT_S:
                 replay_from = self._replay_from(last)
                 unit.write_meta(applied_seq=last, replay_from_seq=replay_from, updated_at=datetime.now(UTC))
-                session.commit()
+                unit.commit()
                 self._db_seq, self._durable_from = last, min(last, replay_from)
                 self._checkpoint_mono = now
                 self.metrics.applied_seq.set(last)
@@ -263,10 +273,9 @@ class PositionStore:
             self._failed = exc
             self.metrics.failures.inc()
             log.error("positions store: batch ending at seq %d not committed: %s", todo[-1].seq, exc)
-            session.rollback()
             raise
         finally:
-            session.close()
+            unit.close()  # rolls back whatever was not committed
 
     def _replay_from(self, last: int) -> int:
         pending = [p.dirty_since_seq for p in self.positions.values() if p.dirty_since_seq is not None]
@@ -321,12 +330,13 @@ class PositionStore:
 
     def _on_intent(self, unit: Unit, c: Committed) -> None:
         i: OrderIntent = c.msg  # type: ignore[assignment]
-        if unit.session.get(IntentRow, i.intent_id) is not None:
+        if unit.read(INTENT_BY_ID, k_id=i.intent_id) is not None:
             return  # a re-sent intent with a new sseq; the first one stands
-        unit._exec(insert(IntentRow).values(
-            intent_id=i.intent_id, mode=i.mode, account=i.account, symbol=i.symbol, side=i.side, qty=i.qty,
-            purpose=i.purpose, reduce_only=i.reduce_only, position_id=i.position_id, tp=i.tp, sl=i.sl,
-            ttl_ts=i.ttl_ts, arrival_mid=i.arrival_mid, signal_id=i.signal_id, ts=i.ts, seq=c.seq))
+        unit.write(INSERT_INTENT, {
+            "intent_id": i.intent_id, "mode": i.mode, "account": i.account, "symbol": i.symbol, "side": i.side,
+            "qty": i.qty, "purpose": i.purpose, "reduce_only": i.reduce_only, "position_id": i.position_id,
+            "tp": i.tp, "sl": i.sl, "ttl_ts": i.ttl_ts, "arrival_mid": i.arrival_mid, "signal_id": i.signal_id,
+            "ts": i.ts, "seq": c.seq})
         self._remember_intent(i.intent_id, EntryInfo(
             position_id=i.position_id or i.intent_id, tp=i.tp, sl=i.sl, ttl_ts=i.ttl_ts, intent_id=i.intent_id,
             signal_id=i.signal_id, arrival_mid=i.arrival_mid))
@@ -337,10 +347,10 @@ class PositionStore:
         while len(self._intents) > _INTENT_CACHE:
             self._intents.popitem(last=False)
 
-    def _entry_info(self, session: Session, f: Fill) -> EntryInfo:
+    def _entry_info(self, unit: Unit, f: Fill) -> EntryInfo:
         info = self._intents.get(f.intent_id)
         if info is None:
-            row = session.get(IntentRow, f.intent_id)
+            row = unit.read(INTENT_BY_ID, k_id=f.intent_id)
             if row is not None:
                 info = EntryInfo(position_id=row.position_id or row.intent_id, tp=row.tp, sl=row.sl,
                                  ttl_ts=row.ttl_ts, intent_id=row.intent_id, signal_id=row.signal_id,
@@ -352,24 +362,21 @@ class PositionStore:
 
     def _on_fill(self, unit: Unit, c: Committed) -> None:
         f: Fill = c.msg  # type: ignore[assignment]
-        s = unit.session
-        dup = s.scalar(select(FillRow.id).where(
-            FillRow.mode == f.mode, FillRow.account == f.account, FillRow.symbol == f.symbol,
-            FillRow.trade_id == f.trade_id))
+        dup = unit.read(FILL_SEEN, k_mode=f.mode, k_account=f.account, k_symbol=f.symbol, k_trade_id=f.trade_id)
         if dup is not None:
             self.metrics.fills.labels("duplicate").inc()
             log.info("fill %s %s/%s %s already applied; ignoring the resend (seq %d)",
                      f.trade_id, f.mode, f.account, f.symbol, c.seq)
             return
         key = (f.mode, f.account, f.symbol)
-        entry = self._entry_info(s, f)
+        entry = self._entry_info(unit, f)
         result = apply_fill(
             self.positions.get(key), mode=f.mode, account=f.account, symbol=f.symbol, side=f.side, qty=f.qty,
             price=f.price, fee=f.fee, reduce_only=f.reduce_only, when=f.ts, seq=c.seq, entry=entry)
-        unit._exec(insert(FillRow).values(
-            mode=f.mode, account=f.account, symbol=f.symbol, trade_id=f.trade_id, order_id=f.order_id,
-            intent_id=f.intent_id, side=f.side, qty=f.qty, price=f.price, fee=f.fee, reduce_only=f.reduce_only,
-            ts=f.ts, seq=c.seq))
+        unit.write(INSERT_FILL, {
+            "mode": f.mode, "account": f.account, "symbol": f.symbol, "trade_id": f.trade_id, "order_id": f.order_id,
+            "intent_id": f.intent_id, "side": f.side, "qty": f.qty, "price": f.price, "fee": f.fee,
+            "reduce_only": f.reduce_only, "ts": f.ts, "seq": c.seq})
         for ch in result.changes:
             unit.event(ch.kind, c.seq, f.ts, mode=f.mode, account=f.account, symbol=f.symbol,
                        position_id=ch.position_id, trade_id=f.trade_id, side=ch.side, qty_before=ch.qty_before,
@@ -591,7 +598,7 @@ class PositionStore:
     def _on_legacy_import(self, unit: Unit, c: Committed) -> None:
         m: LegacyImport = c.msg  # type: ignore[assignment]
         common = {"mode": m.mode, "account": m.account}
-        if unit.session.get(LegacyImportRow, m.digest) is not None:
+        if unit.read(IMPORT_SEEN, k_digest=m.digest) is not None:
             unit.event("legacy_import_repeat", c.seq, m.ts, **common, digest=m.digest, source_path=m.source_path,
                        note="this file was imported before; nothing changed")
             return
@@ -618,9 +625,9 @@ class PositionStore:
             unit.event("legacy_import", c.seq, m.ts, **common, symbol=row.symbol, position_id=p.position_id,
                        side=p.side, qty_before=0.0, qty_after=p.qty, price=p.entry_price, digest=m.digest,
                        source_path=m.source_path, source_format=m.source_format)
-        unit._exec(insert(LegacyImportRow).values(
-            digest=m.digest, source_path=m.source_path, mode=m.mode, account=m.account, imported=imported,
-            skipped=skipped, seq=c.seq, imported_at=m.ts))
+        unit.write(INSERT_IMPORT, {
+            "digest": m.digest, "source_path": m.source_path, "mode": m.mode, "account": m.account,
+            "imported": imported, "skipped": skipped, "seq": c.seq, "imported_at": m.ts})
 
     # --- views ---------------------------------------------------------------------------------
 

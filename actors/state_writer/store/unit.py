@@ -1,7 +1,9 @@
 """One batch's database work: the rows a committed batch changes, in one transaction.
 
-The session begins its transaction on first use, so a batch that changes nothing in the
-store (heartbeats, unchanged marks) never touches the database.
+The connection is taken (and the transaction begun) on first use, so a batch that changes
+nothing in the store (heartbeats, marks inside the trade's range) never touches the
+database. Statements are built once with bound parameters: building and compiling a fresh
+statement per row costs more than the database does.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from actors.state_writer.store.metrics import StoreMetrics
 from actors.state_writer.store.positions import Position, TradeClose
 from actors.state_writer.store.tables import (
+    FillRow,
+    IntentRow,
+    LegacyImportRow,
     OpenPositionRow,
     PositionEventRow,
     ReconciliationIssueRow,
@@ -25,14 +29,49 @@ from actors.state_writer.store.tables import (
     TradeRecordRow,
 )
 
-_POSITION_COLUMNS = tuple(c.name for c in OpenPositionRow.__table__.columns)
+_POS = OpenPositionRow.__table__
+_POSITION_COLUMNS = tuple(c.name for c in _POS.columns)
+_KEY = ("mode", "account", "symbol")
+_ISSUE_FIELDS = ("kind", "store_side", "store_qty", "exchange_side", "exchange_qty", "exchange_entry_price",
+                 "exchange_mark_price", "detail", "last_seen_seq")
+
+
+def _by_key(table: Any) -> Any:
+    return (table.c.mode == bindparam("k_mode")) & (table.c.account == bindparam("k_account")) & (
+        table.c.symbol == bindparam("k_symbol"))
+
+
+INSERT_POSITION = insert(_POS)
+UPDATE_POSITION = update(_POS).where(_by_key(_POS)).values(
+    {c: bindparam(f"v_{c}") for c in _POSITION_COLUMNS if c not in _KEY})
+DELETE_POSITION = delete(_POS).where(_by_key(_POS))
+INSERT_EVENT = insert(PositionEventRow.__table__)
+INSERT_TRADE = insert(TradeRecordRow.__table__)
+INSERT_FILL = insert(FillRow.__table__)
+INSERT_INTENT = insert(IntentRow.__table__)
+INSERT_IMPORT = insert(LegacyImportRow.__table__)
+_ISSUES = ReconciliationIssueRow.__table__
+INSERT_ISSUE = insert(_ISSUES)
+UPDATE_ISSUE = update(_ISSUES).where(_ISSUES.c.id == bindparam("k_id")).values(
+    {f: bindparam(f"v_{f}") for f in _ISSUE_FIELDS})
+RESOLVE_ISSUE = update(_ISSUES).where(_ISSUES.c.id == bindparam("k_id")).values(
+    status="resolved", resolved_seq=bindparam("v_seq"), resolution=bindparam("v_resolution"),
+    resolved_by=bindparam("v_by"))
+_FILLS = FillRow.__table__
+FILL_SEEN = select(_FILLS.c.id).where(_by_key(_FILLS) & (_FILLS.c.trade_id == bindparam("k_trade_id")))
+_INTENTS = IntentRow.__table__
+INTENT_BY_ID = select(_INTENTS).where(_INTENTS.c.intent_id == bindparam("k_id"))
+_IMPORTS = LegacyImportRow.__table__
+IMPORT_SEEN = select(_IMPORTS.c.digest).where(_IMPORTS.c.digest == bindparam("k_digest"))
+_META = StoreMeta.__table__
+_META_UPDATES: dict[frozenset[str], Any] = {}  # one statement per set of columns written
 
 
 def position_values(p: Position) -> dict[str, Any]:
     return {name: getattr(p, name) for name in _POSITION_COLUMNS}
 
 
-def position_from_row(row: OpenPositionRow) -> Position:
+def position_from_row(row: Any) -> Position:
     return Position(**{name: getattr(row, name) for name in _POSITION_COLUMNS})
 
 
@@ -73,15 +112,37 @@ class Issue:
 
 
 class Unit:
-    def __init__(self, session: Session, metrics: StoreMetrics, persisted: set[tuple[str, str, str]]) -> None:
-        self.session = session
+    def __init__(self, engine: Engine, metrics: StoreMetrics, persisted: set[tuple[str, str, str]]) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
         self.metrics = metrics
         self.persisted = persisted  # keys of open_position rows that exist in the database
         self.touched = False
 
-    def _exec(self, stmt: Any) -> Any:
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def read(self, stmt: Any, **params: Any) -> Any:
+        return self.conn.execute(stmt, params).first()
+
+    def write(self, stmt: Any, params: dict[str, Any]) -> Any:
         self.touched = True
-        return self.session.execute(stmt)
+        return self.conn.execute(stmt, params)
+
+    def commit(self) -> None:
+        if self._conn is not None:
+            self._conn.commit()
+
+    def close(self) -> None:
+        """Ends the unit; anything not committed is rolled back."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # --- rows ----------------------------------------------------------------------------------
 
     def event(
         self, kind: str, seq: int, ts: datetime, /, *, mode: str | None = None, account: str | None = None,
@@ -89,21 +150,21 @@ class Unit:
         side: str | None = None, qty_before: float | None = None, qty_after: float | None = None,
         price: float | None = None, realized: float = 0.0, fee: float = 0.0, **detail: Any,
     ) -> None:
-        self._exec(insert(PositionEventRow).values(
-            seq=seq, ts=ts, kind=kind, mode=mode, account=account, symbol=symbol, position_id=position_id,
-            trade_id=trade_id, side=side, qty_before=qty_before, qty_after=qty_after, price=price,
-            realized_pnl=realized, fee=fee, detail=json.dumps(detail, default=str, sort_keys=True)))
+        self.write(INSERT_EVENT, {
+            "seq": seq, "ts": ts, "kind": kind, "mode": mode, "account": account, "symbol": symbol,
+            "position_id": position_id, "trade_id": trade_id, "side": side, "qty_before": qty_before,
+            "qty_after": qty_after, "price": price, "realized_pnl": realized, "fee": fee,
+            "detail": json.dumps(detail, default=str, sort_keys=True)})
         self.metrics.events.labels(kind).inc()
 
     def write_position(self, p: Position) -> None:
         values = position_values(p)
         if p.key in self.persisted:
-            mode, account, symbol = p.key
-            self._exec(update(OpenPositionRow).where(
-                OpenPositionRow.mode == mode, OpenPositionRow.account == account, OpenPositionRow.symbol == symbol,
-            ).values(**values))
+            params = {f"v_{k}": v for k, v in values.items() if k not in _KEY}
+            params.update(k_mode=p.mode, k_account=p.account, k_symbol=p.symbol)
+            self.write(UPDATE_POSITION, params)
         else:
-            self._exec(insert(OpenPositionRow).values(**values))
+            self.write(INSERT_POSITION, values)
             self.persisted.add(p.key)
         p.dirty_since_seq = None
         p.last_write_mono = time.monotonic()
@@ -112,8 +173,7 @@ class Unit:
         if key not in self.persisted:
             return
         mode, account, symbol = key
-        self._exec(delete(OpenPositionRow).where(
-            OpenPositionRow.mode == mode, OpenPositionRow.account == account, OpenPositionRow.symbol == symbol))
+        self.write(DELETE_POSITION, {"k_mode": mode, "k_account": account, "k_symbol": symbol})
         self.persisted.discard(key)
 
     def record_trade(self, close: TradeClose) -> None:
@@ -121,32 +181,30 @@ class Unit:
         trade = close.record()
         _mae, _mfe, mae_pct, mfe_pct = p.excursions()
         # getattr, not model_dump: the bus time type serializes to a string even in python mode.
-        values = {name: getattr(trade, name) for name in type(trade).model_fields if name != "closed_seq"}
-        self._exec(insert(TradeRecordRow).values(
-            **values, mae_pct=mae_pct, mfe_pct=mfe_pct, tp=p.tp, sl=p.sl,
-            opened_seq=p.opened_seq, closed_seq=close.seq))
+        values = {name: getattr(trade, name) for name in type(trade).model_fields}
+        values.update(mae_pct=mae_pct, mfe_pct=mfe_pct, tp=p.tp, sl=p.sl, opened_seq=p.opened_seq)
+        self.write(INSERT_TRADE, values)
         self.metrics.trades_closed.labels(p.mode, p.account).inc()
 
     def insert_issue(self, issue: Issue) -> int:
-        result = self._exec(insert(ReconciliationIssueRow).values(
-            mode=issue.mode, account=issue.account, symbol=issue.symbol, kind=issue.kind, policy=issue.policy,
-            status="open", store_side=issue.store_side, store_qty=issue.store_qty,
-            exchange_side=issue.exchange_side, exchange_qty=issue.exchange_qty,
-            exchange_entry_price=issue.exchange_entry_price, exchange_mark_price=issue.exchange_mark_price,
-            detail=issue.detail, opened_seq=issue.opened_seq, last_seen_seq=issue.last_seen_seq,
-            opened_at=issue.opened_at))
+        result = self.write(INSERT_ISSUE, {
+            "mode": issue.mode, "account": issue.account, "symbol": issue.symbol, "kind": issue.kind,
+            "policy": issue.policy, "status": "open", "store_side": issue.store_side, "store_qty": issue.store_qty,
+            "exchange_side": issue.exchange_side, "exchange_qty": issue.exchange_qty,
+            "exchange_entry_price": issue.exchange_entry_price, "exchange_mark_price": issue.exchange_mark_price,
+            "detail": issue.detail, "opened_seq": issue.opened_seq, "last_seen_seq": issue.last_seen_seq,
+            "opened_at": issue.opened_at})
         return int(result.inserted_primary_key[0])
 
     def update_issue(self, issue: Issue) -> None:
-        self._exec(update(ReconciliationIssueRow).where(ReconciliationIssueRow.id == issue.row_id).values(
-            kind=issue.kind, store_side=issue.store_side, store_qty=issue.store_qty,
-            exchange_side=issue.exchange_side, exchange_qty=issue.exchange_qty,
-            exchange_entry_price=issue.exchange_entry_price, exchange_mark_price=issue.exchange_mark_price,
-            detail=issue.detail, last_seen_seq=issue.last_seen_seq))
+        self.write(UPDATE_ISSUE, {"k_id": issue.row_id, **{f"v_{f}": getattr(issue, f) for f in _ISSUE_FIELDS}})
 
     def resolve_issue(self, issue: Issue, seq: int, resolution: str, by: str) -> None:
-        self._exec(update(ReconciliationIssueRow).where(ReconciliationIssueRow.id == issue.row_id).values(
-            status="resolved", resolved_seq=seq, resolution=resolution, resolved_by=by))
+        self.write(RESOLVE_ISSUE, {"k_id": issue.row_id, "v_seq": seq, "v_resolution": resolution, "v_by": by})
 
     def write_meta(self, **values: Any) -> None:
-        self._exec(update(StoreMeta).where(StoreMeta.id == 1).values(**values))
+        stmt = _META_UPDATES.get(frozenset(values))
+        if stmt is None:
+            stmt = update(_META).where(_META.c.id == 1).values({k: bindparam(f"v_{k}") for k in values})
+            _META_UPDATES[frozenset(values)] = stmt
+        self.write(stmt, {f"v_{k}": v for k, v in values.items()})
