@@ -357,7 +357,8 @@ class PositionStore:
                                  arrival_mid=row.arrival_mid)
                 self._remember_intent(f.intent_id, info)
         if info is None:  # a fill whose intent never reached the hub: open it anyway, without levels
-            info = EntryInfo(position_id=f.intent_id, intent_id=f.intent_id, arrival_mid=f.arrival_mid)
+            info = EntryInfo(position_id=f.position_id or f.intent_id, intent_id=f.intent_id,
+                             arrival_mid=f.arrival_mid)
         return info
 
     def _on_fill(self, unit: Unit, c: Committed) -> None:
@@ -381,7 +382,8 @@ class PositionStore:
             unit.event(ch.kind, c.seq, f.ts, mode=f.mode, account=f.account, symbol=f.symbol,
                        position_id=ch.position_id, trade_id=f.trade_id, side=ch.side, qty_before=ch.qty_before,
                        qty_after=ch.qty_after, price=ch.price, realized=ch.realized, fee=ch.fee,
-                       intent_id=f.intent_id, order_id=f.order_id, fill_side=f.side, liquidity=f.liquidity)
+                       intent_id=f.intent_id, order_id=f.order_id, fill_side=f.side, liquidity=f.liquidity,
+                       exchange_realized=f.realized_pnl)
         if result.closed is not None:
             unit.record_trade(result.closed)
         if result.position is not None:
