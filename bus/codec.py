@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 from pydantic import ValidationError
@@ -36,8 +35,7 @@ class BusError(Exception):
         self.field = field
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
     """Identity of a message on the bus: (src, inc, sseq) is unique; inc is the sender's incarnation.
 
     `oldest` is the sender's promise that it will never (re)send any sseq below it.
@@ -50,8 +48,9 @@ class Header:
     ts: float
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
+    """A decoded ingest frame: the header fields and the validated message."""
+
     src: str
     inc: int
     sseq: int
@@ -63,6 +62,7 @@ class Envelope:
 MAX_ID_LEN = 128
 U64_MAX = (1 << 64) - 1
 ENVELOPE_KEYS = frozenset({"src", "inc", "sseq", "oldest", "ts", "msg"})
+_ENVELOPE_SIZE = len(ENVELOPE_KEYS)
 
 
 def _unpack(frame: bytes, max_bytes: int) -> Any:
@@ -97,7 +97,7 @@ def decode_message(obj: Any) -> Message:
             "v",
         )
     try:
-        return versions[version].model_validate(obj)
+        return versions[version].__pydantic_validator__.validate_python(obj)  # model_validate minus a wrapper
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         code = ErrorCode.CONTRACT_BREACH if first["type"] == "contract_breach" else ErrorCode.INVALID_FIELD
@@ -107,10 +107,14 @@ def decode_message(obj: Any) -> Message:
 
 
 def _header(obj: Any) -> Header:
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         raise BusError(ErrorCode.MALFORMED, "envelope must be a map")
-    src, inc, sseq, oldest, ts = (obj.get(k) for k in ("src", "inc", "sseq", "oldest", "ts"))
-    if not isinstance(src, str) or not 0 < len(src) <= MAX_ID_LEN:
+    try:
+        src, inc, sseq, oldest, ts = obj["src"], obj["inc"], obj["sseq"], obj["oldest"], obj["ts"]
+    except KeyError as exc:
+        key = str(exc.args[0])
+        raise BusError(ErrorCode.MALFORMED, f"envelope has no {key!r}", key) from None
+    if type(src) is not str or not 0 < len(src) <= MAX_ID_LEN:
         raise BusError(ErrorCode.MALFORMED, f"envelope 'src' must be a string of 1..{MAX_ID_LEN} chars", "src")
     if type(inc) is not int or not 0 <= inc <= U64_MAX:
         raise BusError(ErrorCode.MALFORMED, "envelope 'inc' must be an unsigned 64-bit integer", "inc")
@@ -118,9 +122,9 @@ def _header(obj: Any) -> Header:
         raise BusError(ErrorCode.MALFORMED, "envelope 'sseq' must be a positive 64-bit integer", "sseq")
     if type(oldest) is not int or not 0 < oldest <= sseq:
         raise BusError(ErrorCode.MALFORMED, "envelope 'oldest' must be an integer in 1..sseq", "oldest")
-    if type(ts) not in (int, float) or not math.isfinite(ts):
+    if (type(ts) is not float and type(ts) is not int) or not math.isfinite(ts):
         raise BusError(ErrorCode.MALFORMED, "envelope 'ts' must be a finite number", "ts")
-    if len(obj) != len(ENVELOPE_KEYS) or not ENVELOPE_KEYS.issuperset(obj):
+    if len(obj) != _ENVELOPE_SIZE:
         extra = sorted(str(k)[:32] for k in set(obj) - ENVELOPE_KEYS)
         raise BusError(ErrorCode.MALFORMED, f"envelope keys must be exactly {sorted(ENVELOPE_KEYS)}; extra {extra}")
     return Header(src, inc, sseq, oldest, float(ts))

@@ -45,6 +45,7 @@ from config.settings import Settings
 log = logging.getLogger(__name__)
 
 _ERROR_BACKOFF_S = 0.5
+_NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's flag enums are slow on the hot path
 _TRANSMIT_BATCH = 512  # frames built per lock hold; keeps callers from waiting on the I/O thread
 
 
@@ -347,7 +348,7 @@ class Sender:
             for index, (sseq, pending) in enumerate(batch):
                 frame = codec.build_envelope(self.source, self.incarnation, sseq, oldest, pending.ts, pending.packed)
                 try:
-                    sock.send(frame, zmq.NOBLOCK)
+                    sock.send(frame, _NOBLOCK)
                 except zmq.Again:
                     # Pipe full or peer gone: keep the rest, in order, for the next POLLOUT/handshake.
                     with self._lock:

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from actors.base.gc_tuning import tune_gc
 from actors.base.metrics import ActorMetrics
 from bus.messages import Heartbeat, Message, utc_now
 from bus.sender import Sender
@@ -140,6 +141,7 @@ class Actor(ABC):
         self.heartbeat(force=True)
         try:
             self.setup()
+            tune_gc()
             self.status = "running"
             self.heartbeat(force=True)
             while not self.stop_event.is_set():

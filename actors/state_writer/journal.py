@@ -50,9 +50,13 @@ def _segment_name(first_seq: int) -> str:
     return f"{first_seq:020d}{SUFFIX}"
 
 
+def record_header(seq: int, payload: bytes) -> bytes:
+    seq_bytes = SEQ.pack(seq)
+    return HEADER.pack(len(payload), zlib.crc32(payload, zlib.crc32(seq_bytes)), seq)
+
+
 def encode_record(seq: int, payload: bytes) -> bytes:
-    crc = zlib.crc32(payload, zlib.crc32(SEQ.pack(seq)))
-    return HEADER.pack(len(payload), crc, seq) + payload
+    return record_header(seq, payload) + payload
 
 
 class Journal:
@@ -168,7 +172,11 @@ class Journal:
         assert self._fd is not None
         if self._size >= self.segment_bytes:
             self._start_segment(records[0][0])
-        blob = b"".join(encode_record(seq, payload) for seq, payload in records)
+        parts: list[bytes] = []
+        for seq, payload in records:
+            parts.append(record_header(seq, payload))
+            parts.append(payload)
+        blob = b"".join(parts)
         before = self._size
         try:
             view = memoryview(blob)

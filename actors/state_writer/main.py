@@ -10,6 +10,7 @@ import threading
 import zmq
 from prometheus_client import CollectorRegistry
 
+from actors.base.gc_tuning import tune_gc
 from actors.base.logs import configure_logging
 from actors.state_writer.hooks import CommitHook
 from actors.state_writer.journal import JournalCorrupt
@@ -63,6 +64,7 @@ def run(settings: Settings) -> int:
     except StoreError as exc:
         print(f"v7 state_writer: positions store: {exc}", file=sys.stderr)
         return EXIT_STORE
+    tune_gc()
     try:
         writer.run(stop)
     finally:

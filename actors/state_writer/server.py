@@ -14,11 +14,12 @@ snapshot, release the lock.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,16 +28,17 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from actors.state_writer.files import StateFileWriter
 from actors.state_writer.hooks import CommitHook, Committed
+from actors.state_writer.ingest import DETAIL_MAX, Replies, judge
 from actors.state_writer.journal import Journal
 from actors.state_writer.lock import StateDirLock
 from actors.state_writer.metrics import WriterMetrics
 from actors.state_writer.recovery import apply_hooks, recover
 from actors.state_writer.snapshot import retained_from, write_snapshot
-from actors.state_writer.state import StreamView, Verdict, WriterState
+from actors.state_writer.state import WriterState
 from bus import codec
 from bus.codec import BusError
-from bus.messages import REGISTRY
-from bus.protocol import ACK, DUPLICATE, HUB_TOPIC, NACK, OUT_OF_ORDER, ErrorCode, pack_seq
+from bus.messages import Message
+from bus.protocol import ACK, HUB_TOPIC, ErrorCode, pack_seq
 from bus.sockets import bind
 from config.settings import Settings
 
@@ -44,20 +46,23 @@ log = logging.getLogger(__name__)
 
 _DEGRADED_BACKOFF_S = 0.5
 _SHUTDOWN_DRAIN_S = 2.0
-_DETAIL_MAX = 512
 _SNAPSHOT_REQUESTS_PER_WAKE = 256
 
-Replies = dict[bytes, list[list[Any]]]
+
+# Plain ints: pyzmq's flag enums cost microseconds per operation on the hot path.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_RCVMORE = int(zmq.RCVMORE)
+
+
+@functools.cache
+def _topic(cls: type[Message]) -> bytes:
+    return cls.TYPE.encode()
 
 
 class HookFailed(Exception):
     """A commit hook raised inside the commit path. The batch is journaled but not ACKed;
     the writer stops (non-zero exit) and the journal replays into the hook on restart."""
-
-
-def _type_label(raw: Any) -> str:
-    kind = raw.get("type") if isinstance(raw, dict) else None
-    return kind if isinstance(kind, str) and kind in REGISTRY else "unknown"
 
 
 class StateWriter:
@@ -196,80 +201,40 @@ class StateWriter:
 
     def _ingest(self) -> int:
         frames_in: list[list[bytes]] = []
+        sock = self.ingest
+        recv, more = sock.recv, sock.getsockopt
         for _ in range(self.settings.writer.batch_max):
             try:
-                frames_in.append(self.ingest.recv_multipart(zmq.NOBLOCK))
+                frames = [recv(_NOBLOCK)]
             except zmq.Again:
                 break
+            while more(_RCVMORE):
+                frames.append(recv(_NOBLOCK))
+            frames_in.append(frames)
         self.metrics.ingest_depth.set(len(frames_in))
         if not frames_in:
             return 0
-        replies: Replies = defaultdict(list)
-        view = StreamView(self.state)
-        accepted: list[tuple[bytes, bytes, Committed]] = []
-        deferred: list[tuple[bytes, list[Any]]] = []  # duplicates of this batch: answered once it commits
-        nacks: Counter[tuple[str, str]] = Counter()
-        out_of_order = duplicates = 0
-        next_seq = self.state.seq + 1
-        max_bytes = self.settings.bus.max_frame_bytes
-        for frames in frames_in:
-            identity = frames[0]
-            if len(frames) != 2:
-                replies[identity].append([NACK, None, ErrorCode.BAD_FRAMES.value, None,
-                                          f"expected 1 frame after the identity, got {len(frames) - 1}"])
-                nacks["unknown", ErrorCode.BAD_FRAMES.value] += 1
-                continue
-            frame = frames[1]
-            try:
-                head, raw = codec.decode_header(frame, max_bytes)
-            except BusError as err:
-                replies[identity].append([NACK, codec.peek_sseq(frame, max_bytes), err.code.value, err.field,
-                                          err.detail[:_DETAIL_MAX]])
-                nacks["unknown", err.code.value] += 1
-                continue
-            try:
-                msg = codec.decode_message(raw)
-            except BusError as err:
-                replies[identity].append([NACK, head.sseq, err.code.value, err.field, err.detail[:_DETAIL_MAX]])
-                nacks[_type_label(raw), err.code.value] += 1
-                view.refused(head.src, head.inc, head.sseq)
-                continue
-            verdict, number, in_batch = view.admit(head.src, head.inc, head.sseq, head.oldest)
-            if verdict is Verdict.NEW and len(raw) != len(type(msg).model_fields):
-                # Defaults were filled in here (some, like `updated_at`, are the time of arrival):
-                # journal and publish the completed message, so a replay rebuilds the same state.
-                frame = codec.build_envelope(head.src, head.inc, head.sseq, head.oldest, head.ts,
-                                             codec.pack_message(msg))
-            if verdict is Verdict.NEW:
-                view.accepted(head.src, head.inc, head.sseq, next_seq)
-                accepted.append((identity, frame, Committed(next_seq, head.src, head.inc, head.sseq, msg)))
-                next_seq += 1
-            elif verdict is Verdict.DUPLICATE:
-                duplicates += 1
-                reply = [DUPLICATE, head.sseq, number]
-                if in_batch:
-                    deferred.append((identity, reply))
-                else:
-                    replies[identity].append(reply)
-            else:
-                out_of_order += 1
-                replies[identity].append([OUT_OF_ORDER, head.sseq, number])
+        batch = judge(frames_in, self.state, self.settings.bus.max_frame_bytes)
+        accepted, replies = batch.accepted, batch.replies
         committed = bool(accepted) and self._commit(accepted, replies)
         if committed or not accepted:  # a failed journal write discards the whole batch's view
-            view.commit()
-            for identity, reply in deferred:
+            batch.view.commit()
+            for identity, reply in batch.deferred:
                 replies[identity].append(reply)
         # Counted before anyone hears the answer, so a scrape after a reply always includes it.
-        for (kind, code), count in nacks.items():
+        for (kind, code), count in batch.nacks.items():
             self.metrics.nacks.labels(kind, code).inc(count)
-        if duplicates:
-            self.metrics.duplicates.inc(duplicates)
-        if out_of_order:
-            self.metrics.out_of_order.inc(out_of_order)
+        if batch.duplicates:
+            self.metrics.duplicates.inc(batch.duplicates)
+        if batch.out_of_order:
+            self.metrics.out_of_order.inc(batch.out_of_order)
         self._reply(replies)
         if committed:
+            send = self.updates.send
             for _identity, frame, c in accepted:
-                self.updates.send_multipart([c.msg.TYPE.encode(), pack_seq(c.seq), frame])
+                send(_topic(type(c.msg)), _SNDMORE)
+                send(pack_seq(c.seq), _SNDMORE)
+                send(frame)
             self.metrics.published.inc(len(accepted))
         return len(accepted) if committed else 0
 
@@ -287,12 +252,12 @@ class StateWriter:
             self.degraded_reason = None
             self.metrics.degraded.set(0)
         batch = [c for _i, _f, c in accepted]
-        counts: Counter[str] = Counter()
+        apply, dirty = self.state.apply_message, self._dirty
         for c in batch:
-            self.state.apply_message(c.seq, c.src, c.inc, c.sseq, c.msg)
+            apply(c.seq, c.src, c.inc, c.sseq, c.msg)
             if c.msg.STATE_KEY is not None:
-                self._dirty.add(c.msg.STATE_KEY)
-            counts[c.msg.TYPE] += 1
+                dirty.add(c.msg.STATE_KEY)
+        counts = Counter(type(c.msg) for c in batch)
         # Hooks (the positions store) commit before anything is ACKed.
         try:
             apply_hooks(self.hooks, batch)
@@ -300,8 +265,8 @@ class StateWriter:
             raise HookFailed(f"commit hook failed at seq {batch[0].seq}..{batch[-1].seq}: {exc!r}") from exc
         for identity, _frame, c in accepted:
             replies[identity].append([ACK, c.sseq, c.seq])
-        for kind, count in counts.items():
-            self.metrics.messages.labels(kind).inc(count)
+        for cls, count in counts.items():
+            self.metrics.messages.labels(cls.TYPE).inc(count)
         self.metrics.seq.set(self.state.seq)
         self.metrics.streams.set(len(self.state.streams))
         return True
@@ -347,7 +312,7 @@ class StateWriter:
                 reply = self._snapshot_reply(frames)
             except Exception as exc:  # a hook view that fails must not take the hub down
                 log.exception("snapshot request failed")
-                reply = {"req": None, "error": ErrorCode.INTERNAL.value, "detail": repr(exc)[:_DETAIL_MAX]}
+                reply = {"req": None, "error": ErrorCode.INTERNAL.value, "detail": repr(exc)[:DETAIL_MAX]}
             try:
                 self.snapshots.send_multipart([identity, codec.pack(reply)], zmq.NOBLOCK)
             except zmq.ZMQError:

@@ -48,17 +48,20 @@ class StreamView:
 
     Nothing reaches the table until the batch is journaled (`commit`); a failed batch leaves
     the table exactly as it was, so its messages are judged afresh when they are resent.
+    Steps are (max_sseq, seq_of_max, answered) tuples: this runs once per message.
     """
 
     def __init__(self, state: WriterState) -> None:
-        self._state = state
-        self._steps: dict[StreamKey, Stream] = {}
+        self._streams = state.streams
+        self._steps: dict[StreamKey, tuple[int, int, int]] = {}
 
-    def _get(self, key: StreamKey) -> Stream | None:
+    def _get(self, key: StreamKey) -> tuple[int, int, int] | None:
         step = self._steps.get(key)
-        if step is not None:
-            return step
-        return self._state.streams.get(key)
+        if step is None:
+            stream = self._streams.get(key)
+            if stream is not None:
+                return stream.max_sseq, stream.seq_of_max, stream.answered
+        return step
 
     def admit(self, src: str, inc: int, sseq: int, oldest: int) -> tuple[Verdict, int, bool]:
         """(verdict, seq or expected sseq, decided by this batch).
@@ -66,36 +69,32 @@ class StreamView:
         The in-order rule: sseq may commit only if every lower sseq of the stream was answered,
         or the sender promises (`oldest == sseq`) never to send a lower one again.
         """
-        stream = self._get((src, inc))
-        max_sseq, seq_of_max, answered = (stream.max_sseq, stream.seq_of_max, stream.answered) if stream else (0, 0, 0)
+        key = (src, inc)
+        max_sseq, seq_of_max, answered = self._get(key) or (0, 0, 0)
         if sseq <= max_sseq:
-            in_batch = (src, inc) in self._steps and sseq > self._committed_max((src, inc))
+            stream = self._streams.get(key)
+            in_batch = key in self._steps and sseq > (stream.max_sseq if stream else 0)
             return Verdict.DUPLICATE, (seq_of_max if sseq == max_sseq else 0), in_batch
         if sseq <= answered + 1 or oldest == sseq:
             return Verdict.NEW, 0, False
         return Verdict.OUT_OF_ORDER, answered + 1, False
 
-    def _committed_max(self, key: StreamKey) -> int:
-        stream = self._state.streams.get(key)
-        return stream.max_sseq if stream else 0
-
     def accepted(self, src: str, inc: int, sseq: int, seq: int) -> None:
         old = self._get((src, inc))
-        answered = max(sseq, old.answered) if old else sseq
-        self._steps[(src, inc)] = Stream(sseq, seq, answered)
+        self._steps[(src, inc)] = (sseq, seq, max(sseq, old[2]) if old else sseq)
 
     def refused(self, src: str, inc: int, sseq: int) -> None:
         """A NACKed message counts as answered; only streams already known are tracked."""
         old = self._get((src, inc))
-        if old is not None and sseq == old.answered + 1:
-            self._steps[(src, inc)] = Stream(old.max_sseq, old.seq_of_max, sseq)
+        if old is not None and sseq == old[2] + 1:
+            self._steps[(src, inc)] = (old[0], old[1], sseq)
 
     def commit(self) -> None:
         """The batch is durable: its answered marks join the table (commits were applied already)."""
-        for key, step in self._steps.items():
-            stream = self._state.streams.get(key)
+        for key, (_max_sseq, _seq, answered) in self._steps.items():
+            stream = self._streams.get(key)
             if stream is not None:
-                stream.answered = max(stream.answered, step.answered)
+                stream.answered = max(stream.answered, answered)
 
 
 class WriterState:

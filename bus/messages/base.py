@@ -11,28 +11,30 @@ Class variables describe how the hub treats it:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_ZERO = timedelta(0)
+
+
 def _to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
+    if value.tzinfo is UTC or value.utcoffset() == _ZERO:
+        return value  # already UTC ("Z" parses to an offset-0 tzinfo): no new object needed
     return value.astimezone(UTC)
 
 
-def _iso_z(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 # ISO 8601 on the wire and in files ("2025-01-01T00:00:00.123456Z"); a naive time is taken as UTC.
-UtcTime = Annotated[datetime, AfterValidator(_to_utc), PlainSerializer(_iso_z, return_type=str)]
+# Validation makes every value UTC, and pydantic's own serializer writes UTC as "...Z" (fast path).
+UtcTime = Annotated[datetime, AfterValidator(_to_utc)]
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,24}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
