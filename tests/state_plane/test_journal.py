@@ -12,6 +12,7 @@ import zmq
 
 from actors.state_writer.journal import Journal, JournalCorrupt, encode_record
 from actors.state_writer.server import StateWriter
+from actors.state_writer.snapshot import list_snapshots, snapshot_seq
 from bus import codec
 from bus.sender import Sender
 from bus.subscriber import request_status
@@ -143,18 +144,21 @@ def test_restart_from_snapshot_plus_journal_tail(tmp_path: Path) -> None:
         inst.start("state_writer")
         inst.wait_hub()
         with Sender(inst.settings, "grower") as sender:
-            futures = [sender.submit(positions(position(realized=float(i)))) for i in range(950)]
+            futures = [sender.submit(positions(position(realized=float(i)))) for i in range(1000)]
             max(f.result(timeout=30) for f in futures)
-            # A burst can commit inside one tick (one snapshot); wait for it, then leave a tail after it.
             inst.wait_for(lambda: metric(inst, "v7_writer_snapshots_written_total") >= 1, 10, "a snapshot")
-            futures = [sender.submit(positions(position(realized=float(i)))) for i in range(950, 1000)]
+            # Fewer than snapshot_every_messages more: these live only in the journal tail.
+            futures = [sender.submit(positions(position(realized=float(1000 + i)))) for i in range(150)]
             last = max(f.result(timeout=30) for f in futures)
         inst.kill("state_writer", signal.SIGKILL)
+        newest = max(snapshot_seq(p) for p in list_snapshots(inst.settings.journal_path))
         inst.start("state_writer")
         inst.wait_hub()
         assert request_status(inst.settings)["seq"] == last
-        assert metric(inst, "v7_writer_replayed_messages") < 1000 - 200  # started from a snapshot
+        # Recovery loaded the newest snapshot and replayed only the journal after it.
+        assert 0 < newest <= last
+        assert metric(inst, "v7_writer_replayed_messages") == last - newest
         state = json.loads((inst.state_dir / "positions_state.json").read_text())
-        assert state["positions"][0]["realized_pnl"] == 999.0
+        assert state["positions"][0]["realized_pnl"] == 1149.0
         with Sender(inst.settings, "after") as sender:
             assert sender.send_and_wait(positions(position()), timeout=10) == last + 1
