@@ -46,7 +46,8 @@ from bus.messages import (
     RuntimeDiagnostics,
     utc_now,
 )
-from bus.messages.state import LedgerEntry, Liveness, LivenessKind
+from bus.messages.positions import PnlToday, ReconciliationView, StoredPosition
+from bus.messages.state import LedgerEntry, Liveness, LivenessKind, PnlScope
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ NAV_POINTS_SENT = 1_500
 # The diagnostics actor re-sends at least every publish interval (5 s by default).
 DIAGNOSTICS_STALE_AFTER_S = 30.0
 VIEW_MAX_AGE_S = 1.0
+# Snapshot keys the positions store serves (bus/messages/positions.py); not streamed, so polled.
+STORE_VIEW_KEYS = ("open_positions", "pnl_today", "reconciliation")
 HUB_ACTOR = "state_writer"
 LIVENESS_KINDS: tuple[LivenessKind, ...] = ("signals", "orders", "exits", "router")
 
@@ -113,6 +116,9 @@ class DashboardFacade:
         self._clock = clock
         self._lock = threading.Lock()
         self._docs: dict[str, Message] = {}
+        self._open_positions: list[StoredPosition] | None = None
+        self._store_pnl: PnlToday | None = None
+        self._reconciliation: ReconciliationView | None = None
         self._nav: deque[NavPoint] = deque(maxlen=NAV_POINTS_KEPT)
         self._hub_report = _HubReport(False, 0, None, 5.0, "not connected yet")
         self._hub_connected = False
@@ -139,10 +145,32 @@ class DashboardFacade:
                             exc.errors(include_url=False)[0]["msg"])
         with self._lock:
             self._docs = docs
+            self._set_views(state)
             nav = docs.get("nav_state")
             if isinstance(nav, NavSample):
                 self._add_nav_point(nav)
             self._version += 1
+
+    def load_views(self, state: dict[str, Any]) -> None:
+        """Fresh copies of the store's views (any of STORE_VIEW_KEYS; absent keys stay as they were)."""
+        with self._lock:
+            self._set_views(state)
+            self._version += 1
+
+    def _set_views(self, state: dict[str, Any]) -> None:
+        try:
+            if "open_positions" in state:
+                raw = state["open_positions"]
+                self._open_positions = [StoredPosition.model_validate(p) for p in raw] if raw is not None else None
+            if "pnl_today" in state:
+                raw = state["pnl_today"]
+                self._store_pnl = PnlToday.model_validate(raw) if raw is not None else None
+            if "reconciliation" in state:
+                raw = state["reconciliation"]
+                self._reconciliation = ReconciliationView.model_validate(raw) if raw is not None else None
+        except ValidationError as exc:
+            log.warning("a positions-store view does not validate (%s); not shown",
+                        exc.errors(include_url=False)[0]["msg"])
 
     def apply(self, msg: Message) -> None:
         if msg.STATE_KEY is None:
@@ -217,10 +245,7 @@ class DashboardFacade:
             version=self._version,
             hub=hub,
             positions=self._positions(now, positions, ledger),
-            pnl_today=PnlTodayPanel(
-                scopes=list(kpis.pnl_today) if kpis else [],
-                total=sum(s.total for s in kpis.pnl_today) if kpis and kpis.pnl_today else None,
-            ),
+            pnl_today=self._pnl_today(kpis),
             nav=self._nav_panel(now, nav),
             kpis=KpiPanel(kpis=kpis, risk=risk, updated_age_s=_age(now, kpis.updated_at) if kpis else None),
             router=RouterPanel(router=router, updated_age_s=_age(now, router.updated_at) if router else None),
@@ -230,8 +255,18 @@ class DashboardFacade:
                 updated_age_s=_age(now, diag.updated_at) if diag else None,
             ),
             liveness=self._liveness(now, diag, hub.connected),
-            reconciliation=self._reconciliation(),
+            reconciliation=self._reconciliation if self._reconciliation_open() else None,
         )
+
+    def _pnl_today(self, kpis: KpiSnapshot | None) -> PnlTodayPanel:
+        # The executor's KPI block first; the store's own view when the KPIs carry none.
+        scopes: list[PnlScope] = list(kpis.pnl_today) if kpis and kpis.pnl_today else []
+        source = "kpis_v7"
+        if not scopes and self._store_pnl is not None and self._store_pnl.scopes:
+            scopes, source = list(self._store_pnl.scopes), "positions store"
+        if not scopes:
+            return PnlTodayPanel()
+        return PnlTodayPanel(scopes=scopes, total=sum(s.total for s in scopes), source=source)
 
     def _positions(self, now: datetime, positions: PositionsSnapshot | None,
                    ledger: LedgerUpdate | None) -> PositionsPanel:
@@ -240,15 +275,17 @@ class DashboardFacade:
         entries: dict[tuple[str, str], LedgerEntry] = {}
         for entry in ledger.entries if ledger else []:
             entries.setdefault((entry.symbol, entry.side), entry)
+        stored_by_key = {(p.symbol, p.side): p for p in self._open_positions or []}
         rows = []
         for row in positions.positions:
             if row.qty <= 0 or row.side == "FLAT":
                 continue
             entry = entries.get((row.symbol, row.side))
             levels = ledger.tp_sl_levels.get(row.symbol) if ledger else None
-            tp = entry.tp if entry and entry.tp else (levels.tp if levels else None)
-            sl = entry.sl if entry and entry.sl else (levels.sl if levels else None)
-            opened = entry.opened_at if entry else None
+            stored = stored_by_key.get((row.symbol, row.side))
+            tp = (entry.tp if entry else None) or (levels.tp if levels else None) or (stored.tp if stored else None)
+            sl = (entry.sl if entry else None) or (levels.sl if levels else None) or (stored.sl if stored else None)
+            opened = (entry.opened_at if entry else None) or (stored.entry_time if stored else None)
             rows.append(PositionView(
                 symbol=row.symbol, side=row.side, qty=row.qty, entry_price=row.entry_price,
                 mark_price=row.mark_price, notional=row.notional, unrealized_pnl=row.unrealized_pnl,
@@ -313,8 +350,6 @@ class DashboardFacade:
             supervisor=block.supervisor,
         )
 
-    def _reconciliation(self) -> dict[str, Any] | None:
-        for key, doc in self._docs.items():
-            if key.startswith("reconciliation"):
-                return doc.to_document()
-        return None
+    def _reconciliation_open(self) -> bool:
+        r = self._reconciliation
+        return r is not None and bool(r.issues or r.halted)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from bus.messages import KpiSnapshot, Model, RiskSnapshot, RouterState
+from bus.messages.positions import ReconciliationView
 from bus.messages.state import ActorLiveness, ExitPipeline, NavAnomaly, PnlScope, SupervisorStatus
 
 
@@ -41,6 +42,7 @@ class PositionsPanel(Model):
 class PnlTodayPanel(Model):
     scopes: list[PnlScope] = Field(default_factory=list)
     total: float | None = None  # None: not reported yet
+    source: str | None = None  # "kpis_v7" or "positions store"
 
 
 class NavPoint(Model):
@@ -125,5 +127,5 @@ class DashboardView(Model):
     vetoes: VetoHeatmap
     exit_health: ExitHealthPanel
     liveness: LivenessPanel
-    # A reconciliation document is added by later work; shown as published when present.
-    reconciliation: dict[str, Any] | None = None
+    # The positions store's open exchange/store mismatches; None when there are none (or no store).
+    reconciliation: ReconciliationView | None = None

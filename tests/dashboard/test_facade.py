@@ -123,3 +123,31 @@ def test_the_dashboard_never_touches_state_files() -> None:
         text = path.read_text()
         for needle in ("state_reader", "state_path", "logs/state", "STATE_DIR", "state_dir"):
             assert needle not in text, f"{path.name} mentions {needle}"
+
+
+def test_store_views_fill_gaps_and_show_reconciliation_issues() -> None:
+    from bus.messages.positions import PnlToday, ReconciliationIssue, ReconciliationView, StoredPosition
+    from bus.messages.state import PnlScope
+
+    stored = StoredPosition(mode="SIM", account="paper", symbol="ETHUSDT", side="SHORT", qty=0.5, entry_price=2500.0,
+                            entry_time=NOW - timedelta(hours=2), position_id="p2", tp=2300.0, sl=2700.0,
+                            trade_min_price=2490.0, trade_max_price=2560.0, opened_seq=1, updated_seq=2,
+                            created_at=NOW, updated_at=NOW)
+    issue = ReconciliationIssue(mode="SIM", account="paper", symbol="BTCUSDT", kind="qty_mismatch", policy="warn",
+                                store_side="LONG", store_qty=0.01, exchange_side="LONG", exchange_qty=0.02,
+                                opened_seq=3, last_seen_seq=4, opened_at=NOW)
+    facade = facade_with(samples.positions())  # no ledger, no KPIs
+    assert facade.view().reconciliation is None
+    facade.load_views({
+        "open_positions": [stored.model_dump(mode="json")],
+        "pnl_today": PnlToday(day="2025-06-01", scopes=[PnlScope(mode="SIM", account="paper", realized=5.0,
+                                                                  unrealized=1.0, total=6.0)]).model_dump(mode="json"),
+        "reconciliation": ReconciliationView(policy="warn", issues=[issue]).model_dump(mode="json"),
+    })
+    view = facade.view()
+    eth = next(r for r in view.positions.rows if r.symbol == "ETHUSDT")
+    assert (eth.tp, eth.sl, eth.age_s) == (2300.0, 2700.0, 7200.0)
+    assert view.pnl_today.total == 6.0 and view.pnl_today.source == "positions store"
+    assert view.reconciliation is not None and view.reconciliation.issues[0].kind == "qty_mismatch"
+    facade.load_views({"reconciliation": ReconciliationView(policy="warn").model_dump(mode="json")})
+    assert facade.view().reconciliation is None  # nothing open: nothing shown

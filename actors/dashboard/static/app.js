@@ -109,12 +109,13 @@ function renderPositions(view) {
     box.append(el("p", { class: "muted" }, "Today's P&L: not reported yet."));
     return;
   }
+  const source = view.pnl_today.source === "kpis_v7" ? "" : " (from the positions store)";
   const table = el("table", { id: "pnl-today-table" },
     el("thead", {}, el("tr", {}, el("th", {}, "Today"), el("th", { class: "num" }, "Realized"),
       el("th", { class: "num" }, "Unrealized"), el("th", { class: "num" }, "Fees"),
       el("th", { class: "num" }, "Total"), el("th", { class: "num" }, "Closed trades"))),
     el("tbody", {}, ...view.pnl_today.scopes.map((s) => el("tr", {},
-      el("td", {}, s.mode + " / " + s.account),
+      el("td", {}, s.mode + " / " + s.account + source),
       el("td", { class: "num " + pnlClass(s.realized) }, signed(s.realized)),
       el("td", { class: "num " + pnlClass(s.unrealized) }, signed(s.unrealized)),
       el("td", { class: "num" }, num(s.fees)),
@@ -280,23 +281,31 @@ function renderVetoes(view) {
     el("td", { class: "num" }, h.by_reason[reason] || 0))));
 }
 
-function renderValue(v) {
-  if (v === null || v === undefined) return "–";
-  if (Array.isArray(v)) {
-    return v.length ? el("ul", {}, ...v.map((x) => el("li", {}, renderValue(x)))) : "none";
-  }
-  if (typeof v === "object") {
-    const dl = el("dl", { class: "kv" });
-    for (const [k, x] of Object.entries(v)) dl.append(el("dt", {}, k), el("dd", {}, renderValue(x)));
-    return dl;
-  }
-  return String(v);
-}
-
 function renderReconciliation(view) {
+  const r = view.reconciliation;
   const card = $("reconciliation-card");
-  card.hidden = !view.reconciliation;
-  if (view.reconciliation) $("reconciliation").replaceChildren(renderValue(view.reconciliation));
+  card.hidden = !r;
+  if (!r) return;
+  const box = $("reconciliation");
+  const parts = [];
+  if (r.halted.length) {
+    parts.push(el("p", { class: "neg" }, "Entries halted for " +
+      r.halted.map((s) => s.mode + "/" + s.account).join(", ") + " (policy: halt)."));
+  }
+  parts.push(el("p", { class: "muted" }, "Policy: " + r.policy + ". Symbols listed take no new entries until " +
+    "resolved (`v7 reconcile`)."));
+  parts.push(el("table", { id: "reconciliation-issues" },
+    el("thead", {}, el("tr", {}, ...["Scope", "Symbol", "Mismatch", "Store", "Exchange", "Since", "Detail"]
+      .map((h) => el("th", {}, h)))),
+    el("tbody", {}, ...r.issues.map((i) => el("tr", { "data-symbol": i.symbol, "data-kind": i.kind },
+      el("td", {}, i.mode + "/" + i.account),
+      el("td", {}, i.symbol),
+      el("td", { class: "neg" }, i.kind.replace("_", " ")),
+      el("td", {}, i.store_side ? i.store_side + " " + num(i.store_qty, 4) : "flat"),
+      el("td", {}, i.exchange_side ? i.exchange_side + " " + num(i.exchange_qty, 4) : "flat"),
+      el("td", {}, i.opened_at.slice(0, 19).replace("T", " ")),
+      el("td", {}, i.detail))))));
+  box.replaceChildren(...parts);
 }
 
 function render(view) {
