@@ -124,6 +124,15 @@ class DashboardFacade:
         self._hub_connected = False
         self._version = 0
         self._cache: tuple[int, float, DashboardView, str] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Called (from the feeding thread, outside the lock) after every change; must not block."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     # --- fed by the actor ----------------------------------------------------------------------
 
@@ -150,12 +159,14 @@ class DashboardFacade:
             if isinstance(nav, NavSample):
                 self._add_nav_point(nav)
             self._version += 1
+        self._changed()
 
     def load_views(self, state: dict[str, Any]) -> None:
         """Fresh copies of the store's views (any of STORE_VIEW_KEYS; absent keys stay as they were)."""
         with self._lock:
             self._set_views(state)
             self._version += 1
+        self._changed()
 
     def _set_views(self, state: dict[str, Any]) -> None:
         try:
@@ -180,14 +191,18 @@ class DashboardFacade:
             if isinstance(msg, NavSample):
                 self._add_nav_point(msg)
             self._version += 1
+        self._changed()
 
     def set_hub(self, synced: bool, seq: int, last_seen_mono: float | None, silent_after_s: float,
                 detail: str = "") -> None:
         """The subscriber's view of the hub; `last_seen_mono` is time.monotonic() of its last frame."""
         with self._lock:
             self._hub_report = _HubReport(synced, seq, last_seen_mono, silent_after_s, detail)
-            if self._hub_view().connected != self._hub_connected:
+            flipped = self._hub_view().connected != self._hub_connected
+            if flipped:
                 self._version += 1
+        if flipped:
+            self._changed()
 
     def _hub_view(self) -> HubView:
         r = self._hub_report
