@@ -239,6 +239,15 @@ function renderExit(view) {
   ] : [["Exit pipeline", "not reported yet"]]);
 }
 
+function actorLabel(a) {
+  if (!a.stale) return "alive";
+  if (a.crash_loop) return "crash loop";
+  if (a.supervisor_state && a.supervisor_state !== "RUNNING") return a.supervisor_state.toLowerCase();
+  if (a.last_heartbeat_ts === null) return "never seen";
+  if (a.status === "stopping") return "stopped";
+  return "silent";
+}
+
 const KIND_LABEL = { signals: "Signals", orders: "Orders", exits: "Exits", router: "Router" };
 
 function renderLiveness(view) {
@@ -256,7 +265,8 @@ function renderLiveness(view) {
   fillBody($("liveness-actors"), panel.actors.map((a) => el("tr",
     { "data-actor": a.name, "data-stale": String(a.stale), title: a.reason || "" },
     el("td", {}, a.name),
-    el("td", {}, el("span", { class: "pill " + (a.stale ? "bad" : "ok") }, a.stale ? (a.reason || "stale") : "alive")),
+    el("td", {}, el("span", { class: "pill " + (a.stale ? "bad" : "ok") }, actorLabel(a)),
+      a.stale && a.reason ? el("div", { class: "reason" }, a.reason) : ""),
     el("td", { class: "num" }, a.age_s === null ? "never" : dur(a.age_s) + " ago"),
     el("td", { class: a.crash_loop ? "neg" : "" }, a.supervisor_state || "unknown"))));
   const sup = panel.supervisor;
