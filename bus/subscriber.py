@@ -71,8 +71,9 @@ def request_snapshot(
 ) -> Snapshot:
     """One snapshot round trip on a fresh DEALER (lazy-pirate: never reuse a socket that timed out)."""
     ctx = context or zmq.Context.instance()
+    # Stays IMMEDIATE (as connected): changing it on a connected DEALER makes libzmq abort the
+    # process (socket_base.cpp assertion) if the hub restarts and the pipe reconnects.
     sock = connect(ctx, zmq.DEALER, settings.snapshot_endpoint, settings)
-    sock.setsockopt(zmq.IMMEDIATE, 0)
     try:
         req = next(_req_ids)
         deadline = time.monotonic() + timeout_s
@@ -98,8 +99,9 @@ def request_snapshot(
 def request_status(settings: Settings, timeout_s: float = 3.0, context: zmq.Context | None = None) -> dict[str, Any]:
     """The hub's status map (seq, epoch, pid, degraded, files_failing, keys, journal_bytes, streams)."""
     ctx = context or zmq.Context.instance()
+    # Stays IMMEDIATE (as connected): changing it on a connected DEALER makes libzmq abort the
+    # process (socket_base.cpp assertion) if the hub restarts and the pipe reconnects.
     sock = connect(ctx, zmq.DEALER, settings.snapshot_endpoint, settings)
-    sock.setsockopt(zmq.IMMEDIATE, 0)
     try:
         req = next(_req_ids)
         deadline = time.monotonic() + timeout_s

@@ -59,7 +59,7 @@ class SignalConfig(Section):
     vol_window: int = Field(default=50, ge=5, le=1000, description="Bars of ATR the regime is measured against.")
     atr_low_ratio: float = Field(default=0.8, gt=0.0, description="ATR/average below this: regime 'low'.")
     atr_high_ratio: float = Field(default=1.25, gt=0.0, description="ATR/average above this: regime 'high'.")
-    entry_threshold: float = Field(default=0.35, gt=0.0, le=1.0, description="|score| needed for a signal.")
+    entry_threshold: float = Field(default=0.3, gt=0.0, le=1.0, description="|score| needed for a signal.")
     weights: FactorWeights = Field(default_factory=FactorWeights)
 
     @model_validator(mode="after")
