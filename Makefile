@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export V7_HOME ?= $(CURDIR)
 SUPERVISORD_CONF := $(CURDIR)/supervisord.conf
+# Each checkout gets its own pytest temp root: concurrent runs in one account would otherwise
+# prune each other's live directories (pytest keeps only the newest few under /tmp/pytest-of-USER).
+PYTEST_BASETEMP := /tmp/v7-pytest-$(shell id -u)-$(shell printf '%s' "$(CURDIR)" | md5sum | cut -c1-8)
 
 .PHONY: run stop status restart test chaos bench lint schemas clean venv
 
@@ -28,7 +31,7 @@ run: $(STAMP)
 		$(BIN)/supervisord -c $(SUPERVISORD_CONF); \
 	fi
 	$(BIN)/v7 wait-up --timeout 60
-	@echo "dashboard: http://127.0.0.1:8050   status: make status   stop: make stop"
+	@echo "status: make status   stop: make stop   live updates: .venv/bin/v7 tail"
 
 stop:
 	-$(BIN)/supervisorctl -c $(SUPERVISORD_CONF) shutdown
@@ -41,10 +44,10 @@ restart: stop run
 ## The whole suite (chaos soak excluded; see `make chaos`).
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -m "not slow" tests
+	$(BIN)/pytest -q -m "not slow" --basetemp=$(PYTEST_BASETEMP) tests
 
 chaos: $(STAMP)
-	$(BIN)/pytest -q -m slow tests
+	$(BIN)/pytest -q -m slow --basetemp=$(PYTEST_BASETEMP)-chaos tests
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.subscriber import SnapshotError, request_snapshot, request_status
-from config.settings import ConfigError, Settings, load_settings
+from config.settings import ACTORS, ConfigError, Settings, load_settings
 
 
 def supervisor_proxy(settings: Settings) -> Any:
@@ -91,6 +91,9 @@ def cmd_wait_up(args: argparse.Namespace) -> int:
             for name, state in sorted(states.items()):
                 print(f"{name:<{width}} {state}")
             print(f"state files: {Path(settings.state_path)}")
+            print(f"dashboard:   http://{settings.dashboard.host}:{settings.dashboard.port}")
+            last_port = settings.port_base + len(ACTORS) - 1
+            print(f"metrics:     http://{settings.metrics_host}:{settings.port_base}..{last_port}/metrics")
             return 0
         time.sleep(0.5)
     print(f"not up after {args.timeout:.0f}s: hub={'up' if hub else 'down'} programs={states}", file=sys.stderr)
