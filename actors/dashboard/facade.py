@@ -152,14 +152,31 @@ class DashboardFacade:
             except ValidationError as exc:
                 log.warning("snapshot document %s does not validate (%s); not shown", key,
                             exc.errors(include_url=False)[0]["msg"])
+        history = self._nav_history(state.get("nav_history"))
         with self._lock:
             self._docs = docs
             self._set_views(state)
+            if history is not None:
+                # The hub keeps the curve, so a restarted dashboard (or a resync) starts with it.
+                self._nav.clear()
+                self._nav.extend(history)
             nav = docs.get("nav_state")
             if isinstance(nav, NavSample):
                 self._add_nav_point(nav)
             self._version += 1
         self._changed()
+
+    @staticmethod
+    def _nav_history(raw: Any) -> list[NavPoint] | None:
+        if not isinstance(raw, list):
+            return None
+        points = []
+        for item in raw:
+            try:
+                points.append(NavPoint.model_validate(item))
+            except ValidationError:
+                continue
+        return points[-NAV_POINTS_KEPT:]
 
     def load_views(self, state: dict[str, Any]) -> None:
         """Fresh copies of the store's views (any of STORE_VIEW_KEYS; absent keys stay as they were)."""
@@ -270,7 +287,7 @@ class DashboardFacade:
                 updated_age_s=_age(now, diag.updated_at) if diag else None,
             ),
             liveness=self._liveness(now, diag, hub.connected),
-            reconciliation=self._reconciliation if self._reconciliation_open() else None,
+            reconciliation=self._reconciliation,
         )
 
     def _pnl_today(self, kpis: KpiSnapshot | None) -> PnlTodayPanel:
@@ -365,6 +382,3 @@ class DashboardFacade:
             supervisor=block.supervisor,
         )
 
-    def _reconciliation_open(self) -> bool:
-        r = self._reconciliation
-        return r is not None and bool(r.issues or r.halted)

@@ -6,8 +6,9 @@ function of the committed messages in seq order: no clocks, no I/O.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -17,9 +18,27 @@ from bus.messages import STATE_DOCUMENTS, Message
 HEARTBEATS_KEY = "heartbeats"
 PENDING_INTENTS_KEY = "pending_intents"
 PENDING_INTENTS_MAX = 10_000
+# NAV over time for charts (the dashboard survives its own restart with the curve intact):
+# one point per NAV_HISTORY_STEP_S of the samples' own timestamps, the newest NAV_HISTORY_MAX.
+NAV_HISTORY_KEY = "nav_history"
+NAV_HISTORY_STEP_S = 5.0
+NAV_HISTORY_MAX = 8640  # 12 hours at one point per 5 s
 
 # Types whose full content the in-memory state keeps (others only move the stream and seq).
-_KEPT_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event"})
+_KEPT_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event", "nav_sample"})
+
+
+def _epoch(value: Any) -> float | None:
+    """An ISO 8601 timestamp as unix seconds (a naive one is UTC); None if unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 StreamKey = tuple[str, int]
 
@@ -106,6 +125,7 @@ class WriterState:
         self.streams: OrderedDict[StreamKey, Stream] = OrderedDict()
         self.heartbeats: dict[str, dict[str, Any]] = {}
         self.pending_intents: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.nav_history: deque[dict[str, float]] = deque(maxlen=NAV_HISTORY_MAX)
         self.dedup_streams_max = dedup_streams_max
 
     # --- documents -----------------------------------------------------------------------------
@@ -184,11 +204,27 @@ class WriterState:
         elif kind == "order_event" and msg.get("intent_done"):
             # The router marks the last event of an intent; until then a restarted router resumes it.
             self.pending_intents.pop(str(msg.get("intent_id")), None)
+        elif kind == "nav_sample":
+            self._record_nav(msg)
+
+    def _record_nav(self, msg: dict[str, Any]) -> None:
+        t = _epoch(msg.get("updated_at"))
+        if t is None:
+            return
+        point = {"t": t, "nav": float(msg["nav_total"]), "peak": float(msg["peak_nav"]), "dd_pct": float(msg["dd_pct"])}
+        history = self.nav_history
+        if history and t < history[-1]["t"]:
+            return  # a sample older than the curve (clock step) would fold it back on itself
+        # The newest sample of each step-wide bucket stands for it.
+        if history and t // NAV_HISTORY_STEP_S == history[-1]["t"] // NAV_HISTORY_STEP_S:
+            history[-1] = point
+        else:
+            history.append(point)
 
     # --- snapshot service ----------------------------------------------------------------------
 
     def keys(self) -> list[str]:
-        return [*STATE_DOCUMENTS, HEARTBEATS_KEY, PENDING_INTENTS_KEY]
+        return [*STATE_DOCUMENTS, HEARTBEATS_KEY, PENDING_INTENTS_KEY, NAV_HISTORY_KEY]
 
     def view(self, key: str) -> Any:
         if key in STATE_DOCUMENTS:
@@ -197,6 +233,8 @@ class WriterState:
             return self.heartbeats
         if key == PENDING_INTENTS_KEY:
             return list(self.pending_intents.values())
+        if key == NAV_HISTORY_KEY:
+            return list(self.nav_history)
         raise KeyError(key)
 
     # --- persistence (snapshot file) -----------------------------------------------------------
@@ -208,6 +246,7 @@ class WriterState:
             "streams": [[src, inc, s.max_sseq, s.seq_of_max] for (src, inc), s in self.streams.items()],
             "heartbeats": self.heartbeats,
             "pending_intents": list(self.pending_intents.values()),
+            "nav_history": list(self.nav_history),
         }
 
     @classmethod
@@ -220,4 +259,5 @@ class WriterState:
         state.heartbeats = dict(data.get("heartbeats") or {})
         for intent in data.get("pending_intents") or []:
             state.pending_intents[str(intent["intent_id"])] = intent
+        state.nav_history.extend(data.get("nav_history") or [])
         return state

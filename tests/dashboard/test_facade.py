@@ -150,4 +150,5 @@ def test_store_views_fill_gaps_and_show_reconciliation_issues() -> None:
     assert view.pnl_today.total == 6.0 and view.pnl_today.source == "positions store"
     assert view.reconciliation is not None and view.reconciliation.issues[0].kind == "qty_mismatch"
     facade.load_views({"reconciliation": ReconciliationView(policy="warn").model_dump(mode="json")})
-    assert facade.view().reconciliation is None  # nothing open: nothing shown
+    agreed = facade.view().reconciliation  # nothing open: shown as reconciled, not hidden
+    assert agreed is not None and agreed.issues == [] and agreed.halted == []

@@ -298,6 +298,17 @@ function renderReconciliation(view) {
   if (!r) return;
   const box = $("reconciliation");
   const parts = [];
+  if (!r.issues.length && !r.halted.length) {
+    const checks = Object.entries(r.last_report_seq || {});
+    card.classList.remove("alert");
+    box.replaceChildren(
+      el("p", { class: "pos" }, "Reconciled: the positions store and the exchange agree."),
+      el("p", { class: "muted" }, "Policy: " + r.policy + ". " + (checks.length
+        ? "Last exchange report: " + checks.map(([scope, seq]) => scope + " at seq " + seq).join(", ") + "."
+        : "No exchange report received yet.")));
+    return;
+  }
+  card.classList.add("alert");
   if (r.halted.length) {
     parts.push(el("p", { class: "neg" }, "Entries halted for " +
       r.halted.map((s) => s.mode + "/" + s.account).join(", ") + " (policy: halt)."));
