@@ -128,7 +128,7 @@ class PaperSettings(Section):
     (10 s bars x 30 = 5-minute bars by default), so paper trades open and close while you
     watch; volatility stays the annualised figure a trader knows."""
 
-    seed: int = 7
+    seed: int = Field(default=23, description="Market path seed (23: every default symbol trends early on).")
     tick_s: float = Field(default=0.25, ge=0.01, le=10.0, description="Wall seconds per simulation step.")
     bar_s: float = Field(default=10.0, ge=0.1, le=3600.0, description="Wall seconds per OHLC bar.")
     time_scale: float = Field(default=30.0, ge=1.0, le=10_000.0, description="Market seconds per wall second.")

@@ -191,9 +191,14 @@ class Executor(Actor):
         self.m.adopted.inc(len(result.adopted))
         nav = self._nav_doc()
         held = {p.symbol for p in positions}
-        for symbol in symbols:
-            if symbol in tops and symbol in instruments:
-                self._consider_entry(symbol, tops[symbol], instruments[symbol], positions, held, nav, now)
+        if nav is None:
+            # Before sync's first sample there is nothing to size with; deciding now would only
+            # spend this bar's signal on a stale_nav veto. (A NAV that goes stale later is vetoed.)
+            self.status_detail = "waiting for the first NAV sample"
+        else:
+            for symbol in symbols:
+                if symbol in tops and symbol in instruments:
+                    self._consider_entry(symbol, tops[symbol], instruments[symbol], positions, held, nav, now)
         self._publish(now, rows, positions, nav)
 
     def _pull_fills(self, now: datetime) -> None:
