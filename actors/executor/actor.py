@@ -8,8 +8,10 @@
    carrying its TP/SL and TTL;
 5. publish positions_state, positions_ledger, risk_snapshot, factor_diagnostics, kpis_v7.
 
-Recovery goes through `restore()`: the ledger document, pending entry intents and veto counts
-from the hub's snapshot.
+Recovery goes through `restore()`: the open positions of this scope from the positions store
+(position ids, TP/SL, TTL), pending entry intents and veto counts from the hub's snapshot.
+The store link (store_link.py) also reconciles the store with the exchange, blocks entries
+the store says to block, and supplies today's P&L per mode and account.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from actors.executor.metrics import ExecutorMetrics
 from actors.executor.performance import FillBook, Performance, utc_midnight
 from actors.executor.positions import PositionDataError, collect_positions_rows
 from actors.executor.risk import RiskDecision, RiskInputs, evaluate_entry, var_cvar
+from actors.executor.store_link import StoreLink
 from actors.executor.strategy import FactorModel, SymbolView
 from bus.codec import BusError
 from bus.messages import (
@@ -44,6 +47,7 @@ from bus.messages import (
     Veto,
     utc_now,
 )
+from bus.messages.positions import stored_in_scope
 from bus.messages.state import LedgerEntry, PositionRow, RiskCaps, SymbolFactors
 from bus.subscriber import Update
 from config.risk import load_risk_limits
@@ -89,7 +93,8 @@ class Executor(Actor):
     name = "executor"
     default_loop_s = 1.0
     wants_updates = True
-    subscribe_keys = ("positions_ledger", "nav_state", "router_state", "risk_snapshot", "pending_intents")
+    subscribe_keys = ("positions_ledger", "nav_state", "router_state", "risk_snapshot", "pending_intents",
+                      "open_positions", "active_scope", "reconciliation", "pnl_today")
     subscribe_topics = ("nav_sample", "order_event")
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
@@ -107,6 +112,8 @@ class Executor(Actor):
         self.decided_bar: dict[str, datetime] = {}
         self.views: dict[str, SymbolView] = {}
         self.ready = False
+        self.store = StoreLink(settings)
+        self._scope_checked = False
         self.m = ExecutorMetrics(self.registry)
 
     # --- recovery ------------------------------------------------------------------------------
@@ -132,11 +139,16 @@ class Executor(Actor):
         assert self.subscriber is not None
         snapshot = self.subscriber.snapshot_state
         pending = pending_from_snapshot(snapshot.get("pending_intents") or [])
+        self.store.absorb(snapshot)
         if not self.ready:
-            ledger = self.subscriber.document("positions_ledger")
+            stored = stored_in_scope(snapshot.get("open_positions"), self.settings.mode, self.settings.account)
+            if stored is not None:  # the positions store: the truth about what is open
+                entries = [p.ledger_entry() for p in stored]
+            else:
+                ledger = self.subscriber.document("positions_ledger")
+                entries = ledger.entries if isinstance(ledger, LedgerUpdate) else []
             risk = self.subscriber.document("risk_snapshot")
-            self.restore(ledger.entries if isinstance(ledger, LedgerUpdate) else [], pending,
-                         risk.vetoes if isinstance(risk, RiskSnapshot) else None)
+            self.restore(entries, pending, risk.vetoes if isinstance(risk, RiskSnapshot) else None)
             return
         # After a hub restart: forget entries the hub finished while we were not listening.
         live = {i.intent_id for i in pending}
@@ -157,8 +169,11 @@ class Executor(Actor):
         if not self.ready:
             self.status_detail = "waiting for the hub snapshot"
             return
+        if not self._scope_checked:
+            self._make_scope_active()
         now = utc_now()
         symbols = list(self.settings.symbols)
+        report = self.store.report_due()
         try:
             positions = self.exchange.fetch_positions()
             tops = self.exchange.fetch_tops(symbols)
@@ -172,10 +187,15 @@ class Executor(Actor):
             if self.status != "degraded":
                 log.warning("exchange data unavailable (%s); publishing nothing until it is back", exc)
             self.status, self.status_detail = "degraded", f"exchange: {exc}"[:500]
+            if report is not None:  # an exchange we cannot read is reported as such, never as flat
+                self.publish(self.store.report(now, None, report, error=str(exc)))
             return
         if self.status == "degraded":
             log.info("exchange data back")
         self.status, self.status_detail = "running", ""
+        self.store.refresh()
+        if report is not None:
+            self.publish(self.store.report(now, positions, report))
         self.views = {s: v for s in symbols if (v := self.model.evaluate(s, bars[s])) is not None}
         self._expire_pending(now)
         result = self.book.reconcile(positions, self._pending_symbols(), self.views, instruments, now,
@@ -252,6 +272,10 @@ class Executor(Actor):
         self.publish(Signal(ts=now, signal_id=signal_id, symbol=symbol, direction=view.direction, score=view.score,
                             factors=view.factors))
         self.m.signals.labels(symbol, view.direction).inc()
+        blocked = self.store.entry_block(symbol)
+        if blocked is not None:
+            self._veto(signal_id, symbol, RiskDecision(*blocked), now)
+            return
         dd_state = nav.dd_state if nav else "NORMAL"
         target = self.config.entry.position_nav_pct * self.model.conviction(view.score)
         if dd_state == "CAUTION":
@@ -317,8 +341,9 @@ class Executor(Actor):
         fee_pnl_ratio = round(fees / abs(realized), 6) if abs(realized) > 1e-9 else None
         dd_state = nav.dd_state if nav else "NORMAL"
 
-        self.publish(PositionsSnapshot(updated_at=now, positions=rows))
-        self.publish(self.book.ledger(positions, now))
+        scope = {"mode": self.settings.mode, "account": self.settings.account}
+        self.publish(PositionsSnapshot(updated_at=now, positions=rows, **scope))  # type: ignore[arg-type]
+        self.publish(self.book.ledger(positions, now).model_copy(update=scope))
         self.publish(RiskSnapshot(
             updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var), cvar_nav_pct=_round(cvar),
             fee_pnl_ratio=fee_pnl_ratio, caps=RiskCaps(**self.limits.caps.model_dump()),
@@ -333,7 +358,7 @@ class Executor(Actor):
         if nav is not None:
             self.publish(build_kpis(
                 now, nav, rows, symbols, today, _round(var), _round(cvar), regime, fee_pnl_ratio, self._router_doc(),
-                self.performance.expectancy, self.performance.sharpe_state,
+                self.performance.expectancy, self.performance.sharpe_state, self.store.pnl_scopes(),
             ))
             self.m.nav.set(nav.nav_total)
             self.m.drawdown.set(nav.dd_pct)
@@ -341,6 +366,20 @@ class Executor(Actor):
         self.m.pending_entries.set(len(self.pending))
         self.m.exposure.set(gross)
         self.m.unrealized.set(sum(r.unrealized_pnl for r in rows))
+
+    def _make_scope_active(self) -> None:
+        """Trade only in the active scope: make ours active on start (a switch closes nothing)."""
+        switch = self.store.scope_switch_needed()
+        if switch is not None:
+            log.warning("active scope is %s/%s; switching it to %s/%s", self.store.active.mode,  # type: ignore[union-attr]
+                        self.store.active.account, switch.mode, switch.account)  # type: ignore[union-attr]
+            try:
+                self.publish_durable(switch, timeout=10.0)
+            except (TimeoutError, BusError) as exc:
+                log.error("scope switch not confirmed (%s); retrying next loop", exc)
+                return
+            self.store.refresh()
+        self._scope_checked = True
 
     def teardown(self) -> None:
         self.exchange.close()

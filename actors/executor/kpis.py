@@ -15,6 +15,7 @@ from bus.messages import KpiSnapshot, NavSample, RouterState
 from bus.messages.state import (
     NavKpis,
     PerformanceKpis,
+    PnlScope,
     PortfolioKpis,
     PositionRow,
     RiskKpis,
@@ -36,8 +37,10 @@ def build_kpis(
     router: RouterState | None,
     expectancy: float | None,
     sharpe_state: str | None,
+    pnl_today: Sequence[PnlScope] = (),
 ) -> KpiSnapshot:
-    """`today[symbol]` is (realized before fees, fees) since UTC midnight."""
+    """`today[symbol]` is (realized before fees, fees) since UTC midnight; `pnl_today` is the positions
+    store's P&L of the day per mode and account (realized + unrealized at mark)."""
     nav_total = nav.nav_total
     by_symbol = {r.symbol: r for r in rows}
     per_symbol = {}
@@ -65,4 +68,5 @@ def build_kpis(
             reject_rate=router.reject_rate,
         ) if router else RouterKpis(),
         performance=PerformanceKpis(expectancy=expectancy, sharpe_state=sharpe_state),
+        pnl_today=list(pnl_today),
     )

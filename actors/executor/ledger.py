@@ -5,8 +5,8 @@ opened is flat again. Each loop `reconcile()` lines the plans up with the exchan
 a position nobody planned (opened by hand, or by an earlier run whose ledger was lost) is
 adopted with an ATR bracket around its entry, so no open position ever goes without TP/SL.
 
-`restore()` is the one way to rebuild the book after a restart: today from the hub's
-positions_ledger document, later from the positions store's open positions.
+`restore()` is the one way to rebuild the book after a restart: from the positions store's
+open positions (the hub's positions_ledger document without one).
 """
 
 from __future__ import annotations

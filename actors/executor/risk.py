@@ -9,6 +9,9 @@ turns a reason into a `Veto` message and a counter. Reasons, in the order they a
     symbol_exposure_cap      no room under the per-symbol cap (fraction of NAV)
     portfolio_exposure_cap   no room under the portfolio gross cap
     min_notional             the sized order is below the minimum notional
+
+(Checked before these, by the store link: scope_inactive, reconciliation_halt,
+reconciliation_mismatch; see store_link.py.)
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from actors.exit_scanner.metrics import ExitMetrics
 from actors.exit_scanner.registry import Registry
 from bus.codec import BusError
 from bus.messages import ExitScanStatus, ExitTrigger, LedgerUpdate, OrderEvent, OrderIntent, utc_now
+from bus.messages.positions import stored_in_scope
 from bus.messages.state import LedgerEntry
 from bus.subscriber import Update
 from config.settings import Settings
@@ -42,7 +43,7 @@ class ExitScanner(Actor):
     name = "exit_scanner"
     default_loop_s = 0.5
     wants_updates = True
-    subscribe_keys = ("positions_ledger", "pending_intents")
+    subscribe_keys = ("positions_ledger", "pending_intents", "open_positions")
     subscribe_topics = ("order_intent", "exit_trigger", "order_event", "ledger_update")
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
@@ -89,7 +90,11 @@ class ExitScanner(Actor):
         ledger = self.subscriber.document("positions_ledger")
         entries = ledger.entries if isinstance(ledger, LedgerUpdate) else []
         if not self.ready:
-            self.restore(entries, pending)
+            # The positions store has every open position of our scope with its TP/SL and TTL,
+            # whatever the last ledger file said; the ledger is the fallback without a store.
+            stored = stored_in_scope(self.subscriber.snapshot_state.get("open_positions"), self.settings.mode,
+                                     self.settings.account)
+            self.restore([p.ledger_entry() for p in stored] if stored is not None else entries, pending)
             return
         self.ledger = entries
         live = {raw.get("intent_id") for raw in pending}

@@ -3,7 +3,7 @@
 Levels are registered from entry intents as they are committed (before the position even
 exists), and taken from the executor's ledger for positions the registry does not know
 (adopted positions, or a scanner that restarted). `restore()` is the one recovery entry
-point: today from the hub's ledger document, later from the positions store.
+point: from the positions store's open positions (the hub's ledger document without one).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from bus.messages.base import Identifier, Message, Model, Price, Quantity, ShortText, Symbol, UtcTime, utc_now
-from bus.messages.state import PnlScope
+from bus.messages.state import LedgerEntry, PnlScope
 from bus.messages.trading import Direction, Mode
 
 ReconcilePolicy = Literal["warn", "adopt_exchange", "halt"]
@@ -172,6 +172,20 @@ class StoredPosition(Model):
     created_at: UtcTime
     updated_at: UtcTime
 
+    def ledger_entry(self) -> LedgerEntry:
+        """This position as a ledger entry: how the executor and exit scanner restore from the store."""
+        return LedgerEntry(symbol=self.symbol, side=self.side, position_id=self.position_id, qty=self.qty,
+                           entry_price=self.entry_price, tp=self.tp, sl=self.sl, ttl_ts=self.ttl_ts,
+                           opened_at=self.entry_time)
+
+
+def stored_in_scope(raw: list[dict] | None, mode: str, account: str) -> list[StoredPosition] | None:
+    """The `open_positions` view of one scope; None if the hub did not serve it."""
+    if raw is None:
+        return None
+    positions = (StoredPosition.model_validate(p) for p in raw)
+    return [p for p in positions if (p.mode, p.account) == (mode, account)]
+
 
 class ActiveScope(Model):
     mode: Mode
@@ -280,4 +294,5 @@ __all__ = [
     "ScopeSwitch",
     "StoredPosition",
     "SymbolKey",
+    "stored_in_scope",
 ]

@@ -23,6 +23,7 @@ from bus.messages.base import (
 )
 
 DdState = Literal["NORMAL", "CAUTION", "DEFENSIVE"]
+ScopeMode = Literal["SIM", "LIVE"]
 PositionSide = Literal["LONG", "SHORT", "FLAT"]
 
 
@@ -66,6 +67,8 @@ class PositionsSnapshot(Message):
     v: Literal[1] = 1
     updated_at: UtcTime = Field(default_factory=utc_now)
     positions: list[PositionRow] = Field(default_factory=list, max_length=1000)
+    mode: ScopeMode | None = Field(default=None, description="Trading mode these rows are for (null: the active one).")
+    account: Identifier | None = Field(default=None, description="Account these rows are for (null: the active one).")
 
 
 # --- positions_ledger.json ------------------------------------------------------------------------
@@ -105,6 +108,8 @@ class LedgerUpdate(Message):
     entries: list[LedgerEntry] = Field(default_factory=list, max_length=1000)
     tp_sl_levels: dict[Symbol, TpSlLevels] = Field(default_factory=dict)
     metadata: LedgerMetadata
+    mode: ScopeMode | None = Field(default=None, description="Trading mode of these entries (null: the active one).")
+    account: Identifier | None = Field(default=None, description="Account of these entries (null: the active one).")
 
     @model_validator(mode="after")
     def _count_matches(self) -> LedgerUpdate:

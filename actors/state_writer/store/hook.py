@@ -292,12 +292,21 @@ class PositionStore:
 
     # --- marks and trade extremes --------------------------------------------------------------
 
+    def _scope_of(self, msg: PositionsSnapshot | LedgerUpdate, seq: int) -> tuple[str, str] | None:
+        """The scope a snapshot or ledger is for: its own, else the active one (not older than the switch)."""
+        if msg.mode is not None and msg.account is not None:
+            return msg.mode, msg.account
+        if seq <= self.active.since_seq:
+            return None
+        return self.active.mode, self.active.account
+
     def _on_marks(self, c: Committed) -> None:
-        """Marks of the active scope widen its positions' extremes (exact, in memory)."""
+        """Marks widen the positions' extremes (exact, in memory)."""
         msg: PositionsSnapshot = c.msg  # type: ignore[assignment]
-        if c.seq <= self.active.since_seq:
+        scope = self._scope_of(msg, c.seq)
+        if scope is None:
             return
-        mode, account = self.active.mode, self.active.account
+        mode, account = scope
         for row in msg.positions:
             p = self.positions.get((mode, account, row.symbol))
             # A mark older than the position belongs to an earlier trade (possible only in replay).
@@ -412,9 +421,12 @@ class PositionStore:
     # --- TP/SL from the ledger ------------------------------------------------------------------
 
     def _on_ledger(self, unit: Unit, c: Committed) -> None:
-        """TP/SL/TTL changes of the active scope's positions. A missing level never erases one."""
+        """TP/SL/TTL changes of the ledger's positions. A missing level never erases one."""
         msg: LedgerUpdate = c.msg  # type: ignore[assignment]
-        mode, account = self.active.mode, self.active.account
+        scope = self._scope_of(msg, c.seq)
+        if scope is None:
+            return
+        mode, account = scope
         for entry in msg.entries:
             p = self.positions.get((mode, account, entry.symbol))
             if p is None or p.position_id != entry.position_id:
