@@ -21,11 +21,14 @@ PENDING_INTENTS_MAX = 10_000
 # NAV over time for charts (the dashboard survives its own restart with the curve intact):
 # one point per NAV_HISTORY_STEP_S of the samples' own timestamps, the newest NAV_HISTORY_MAX.
 NAV_HISTORY_KEY = "nav_history"
+# The newest operator peak reset, so a sync that was down when it was committed still applies it.
+NAV_PEAK_RESET_KEY = "nav_peak_reset"
 NAV_HISTORY_STEP_S = 5.0
 NAV_HISTORY_MAX = 8640  # 12 hours at one point per 5 s
 
 # Types whose full content the in-memory state keeps (others only move the stream and seq).
-_KEPT_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event", "nav_sample"})
+_KEPT_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event", "nav_sample",
+                         "nav_peak_reset"})
 
 
 def _epoch(value: Any) -> float | None:
@@ -126,6 +129,7 @@ class WriterState:
         self.heartbeats: dict[str, dict[str, Any]] = {}
         self.pending_intents: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.nav_history: deque[dict[str, float]] = deque(maxlen=NAV_HISTORY_MAX)
+        self.nav_peak_reset: dict[str, Any] | None = None
         self.dedup_streams_max = dedup_streams_max
 
     # --- documents -----------------------------------------------------------------------------
@@ -206,6 +210,8 @@ class WriterState:
             self.pending_intents.pop(str(msg.get("intent_id")), None)
         elif kind == "nav_sample":
             self._record_nav(msg)
+        elif kind == "nav_peak_reset":
+            self.nav_peak_reset = {**msg, "seq": seq}
 
     def _record_nav(self, msg: dict[str, Any]) -> None:
         t = _epoch(msg.get("updated_at"))
@@ -224,7 +230,7 @@ class WriterState:
     # --- snapshot service ----------------------------------------------------------------------
 
     def keys(self) -> list[str]:
-        return [*STATE_DOCUMENTS, HEARTBEATS_KEY, PENDING_INTENTS_KEY, NAV_HISTORY_KEY]
+        return [*STATE_DOCUMENTS, HEARTBEATS_KEY, PENDING_INTENTS_KEY, NAV_HISTORY_KEY, NAV_PEAK_RESET_KEY]
 
     def view(self, key: str) -> Any:
         if key in STATE_DOCUMENTS:
@@ -235,6 +241,8 @@ class WriterState:
             return list(self.pending_intents.values())
         if key == NAV_HISTORY_KEY:
             return list(self.nav_history)
+        if key == NAV_PEAK_RESET_KEY:
+            return self.nav_peak_reset
         raise KeyError(key)
 
     # --- persistence (snapshot file) -----------------------------------------------------------
@@ -247,6 +255,7 @@ class WriterState:
             "heartbeats": self.heartbeats,
             "pending_intents": list(self.pending_intents.values()),
             "nav_history": list(self.nav_history),
+            "nav_peak_reset": self.nav_peak_reset,
         }
 
     @classmethod
@@ -260,4 +269,5 @@ class WriterState:
         for intent in data.get("pending_intents") or []:
             state.pending_intents[str(intent["intent_id"])] = intent
         state.nav_history.extend(data.get("nav_history") or [])
+        state.nav_peak_reset = data.get("nav_peak_reset")
         return state

@@ -14,7 +14,9 @@ from actors.base import Actor
 from actors.sync.metrics import SyncMetrics
 from actors.sync.mirror import Mirror
 from actors.sync.nav_guard import PeakTracker, dd_state_for
-from bus.messages import STATE_DOCUMENTS, NavSample, utc_now
+from bus.messages import STATE_DOCUMENTS, NavPeakReset, NavSample, utc_now
+from bus.messages.state import PeakResetRecord
+from bus.subscriber import Update
 from config.risk import load_risk_limits
 from config.settings import Settings
 from exchange.client import connect_exchange
@@ -29,8 +31,9 @@ class Sync(Actor):
     name = "sync"
     default_loop_s = 1.0
     wants_updates = True
-    subscribe_keys = tuple(STATE_DOCUMENTS)  # the mirror carries every document
-    subscribe_topics = ()  # the subscriber keeps the documents current; no per-message work here
+    # The mirror carries every document; the hub's last peak reset covers a reset sent while we were down.
+    subscribe_keys = (*STATE_DOCUMENTS, "nav_peak_reset")
+    subscribe_topics = ("nav_peak_reset",)
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.limits = load_risk_limits(settings)
@@ -40,6 +43,8 @@ class Sync(Actor):
         self.mirror = Mirror(settings.mirror_path)
         self.m = SyncMetrics(self.registry)
         self.ready = False
+        self.peak_reset: PeakResetRecord | None = None  # the reset the current peak comes from
+        self.pending_reset: tuple[int, NavPeakReset] | None = None  # applied at the next NAV reading
 
     def on_resync(self) -> None:
         assert self.subscriber is not None
@@ -47,8 +52,23 @@ class Sync(Actor):
             doc = self.subscriber.document("nav_state")
             if isinstance(doc, NavSample):
                 self.tracker.restore(doc)
+                self.peak_reset = doc.peak_reset
                 log.info("restored peak NAV %.2f (%d anomalies so far)", doc.peak_nav, doc.anomaly_count)
             self.ready = True
+        raw = self.subscriber.snapshot_state.get("nav_peak_reset")
+        if isinstance(raw, dict):
+            fields = {k: v for k, v in raw.items() if k != "seq"}
+            self._take_reset(int(raw["seq"]), NavPeakReset.model_validate(fields))
+
+    def on_update(self, update: Update) -> None:
+        if isinstance(update.msg, NavPeakReset):
+            self._take_reset(update.seq, update.msg)
+
+    def _take_reset(self, seq: int, msg: NavPeakReset) -> None:
+        applied = self.peak_reset.seq if self.peak_reset else 0
+        queued = self.pending_reset[0] if self.pending_reset else 0
+        if seq > max(applied, queued):
+            self.pending_reset = (seq, msg)
 
     def step(self) -> None:
         if not self.ready:
@@ -72,6 +92,8 @@ class Sync(Actor):
         self.status, self.status_detail = "running", ""
         now = utc_now()
         nav = balance.margin_balance
+        if self.pending_reset is not None:
+            self._apply_reset(nav)
         anomaly = self.tracker.update(nav, now)
         if anomaly is not None:
             self.m.anomalies.labels(anomaly.reason).inc()
@@ -83,13 +105,24 @@ class Sync(Actor):
             updated_at=now, nav_total=round(nav, 8), aum=round(nav, 8), wallet_balance=balance.wallet_balance,
             unrealized_pnl=balance.unrealized_pnl, peak_nav=round(self.tracker.peak, 8), dd_pct=round(dd_pct, 10),
             dd_state=dd_state, sources_ok=anomaly is None, anomalies=list(self.tracker.anomalies),
-            anomaly_count=self.tracker.anomaly_count,
+            anomaly_count=self.tracker.anomaly_count, peak_reset=self.peak_reset,
         ))
         self.m.samples.inc()
         self.m.nav.set(nav)
         self.m.peak.set(self.tracker.peak)
         self.m.drawdown.set(dd_pct)
         self.m.dd_state.set(DD_STATE_CODES[dd_state])
+
+    def _apply_reset(self, nav: float) -> None:
+        assert self.pending_reset is not None
+        seq, msg = self.pending_reset
+        self.pending_reset = None
+        peak = msg.peak_nav if msg.peak_nav is not None else nav
+        log.warning("peak NAV reset from %.2f to %.2f by %s (seq %d): %s", self.tracker.peak, peak, msg.operator,
+                    seq, msg.reason)
+        self.tracker.reset(peak)
+        self.peak_reset = PeakResetRecord(seq=seq, ts=msg.ts, peak_nav=peak, reason=msg.reason, operator=msg.operator)
+        self.m.peak_resets.inc()
 
     def teardown(self) -> None:
         self.exchange.close()

@@ -14,6 +14,8 @@ class SyncMetrics:
                               registry=registry)
         self.anomalies = Counter("v7_sync_nav_anomalies", "NAV readings rejected by the anomaly guard.",
                                  ["reason"], registry=registry)
+        self.peak_resets = Counter("v7_sync_peak_resets", "Operator peak NAV resets applied (nav_peak_reset).",
+                                   registry=registry)
         self.samples = Counter("v7_sync_nav_samples", "NAV samples published.", registry=registry)
         self.exchange_errors = Counter("v7_sync_exchange_unavailable", "Samples skipped: exchange not answering.",
                                        registry=registry)

@@ -65,6 +65,10 @@ class PeakTracker:
         self.peak = max(self.peak, nav)
         return None
 
+    def reset(self, peak: float) -> None:
+        """An operator's decision (nav_peak_reset): the peak becomes `peak`, anomalies stay on record."""
+        self.peak = peak
+
     def drawdown(self, nav: float) -> float:
         if self.peak <= 0:
             return 0.0

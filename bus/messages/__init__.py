@@ -6,7 +6,7 @@ Add a new type by defining it in one of the modules here and listing it in `MESS
 from __future__ import annotations
 
 from bus.messages.base import Message, Model, utc_now
-from bus.messages.control import Heartbeat
+from bus.messages.control import Heartbeat, NavPeakReset
 from bus.messages.positions import LegacyImport, ReconciliationReport, ReconciliationResolution, ScopeSwitch
 from bus.messages.state import (
     FactorDiagnostics,
@@ -52,6 +52,7 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     ReconciliationReport,
     ReconciliationResolution,
     LegacyImport,
+    NavPeakReset,
 )
 
 # type tag -> {version -> model}
@@ -80,6 +81,7 @@ __all__ = [
     "LegacyImport",
     "Message",
     "Model",
+    "NavPeakReset",
     "NavSample",
     "OrderEvent",
     "OrderIntent",

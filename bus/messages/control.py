@@ -1,10 +1,10 @@
-"""Process-level messages: heartbeats."""
+"""Process-level and operator messages: heartbeats, NAV peak reset."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from bus.messages.base import Identifier, Message, ShortText, UtcTime, utc_now
 
@@ -23,3 +23,22 @@ class Heartbeat(Message):
     loops: int = Field(default=0, ge=0)
     status: Literal["starting", "running", "degraded", "stopping"] = "running"
     detail: ShortText = ""
+
+
+class NavPeakReset(Message):
+    """Operator command: move peak NAV, audited (`v7 nav reset-peak`).
+
+    The anomaly guard never lets the peak follow a NAV far above it, which is right for a
+    ghost reading and wrong for a real deposit: after one, every reading stays anomalous and
+    entries stay vetoed until an operator resets the peak. Sync applies the newest reset at
+    its next NAV sample and records it in nav_state (`peak_reset`).
+    """
+
+    TYPE = "nav_peak_reset"
+    DURABLE = True
+    type: Literal["nav_peak_reset"] = "nav_peak_reset"
+    v: Literal[1] = 1
+    ts: UtcTime = Field(default_factory=utc_now)
+    peak_nav: float | None = Field(default=None, gt=0.0, description="New peak; None means the next NAV reading.")
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    operator: Identifier = "operator"

@@ -17,6 +17,7 @@ from bus.messages.base import (
     Model,
     Price,
     Quantity,
+    ShortText,
     Symbol,
     UtcTime,
     utc_now,
@@ -205,6 +206,16 @@ class NavAnomaly(Model):
     reason: Literal["multiplier", "gap"]
 
 
+class PeakResetRecord(Model):
+    """The operator reset (nav_peak_reset) that set the current peak."""
+
+    seq: int = Field(ge=1, description="Hub seq of the nav_peak_reset message.")
+    ts: UtcTime
+    peak_nav: float = Field(gt=0.0)
+    reason: ShortText
+    operator: Identifier
+
+
 class NavSample(Message):
     """NAV/AUM with peak and drawdown (seed 001 anomaly guard). Replaces nav_state.json."""
 
@@ -223,6 +234,7 @@ class NavSample(Message):
     sources_ok: bool = True
     anomalies: list[NavAnomaly] = Field(default_factory=list, max_length=100)
     anomaly_count: int = Field(default=0, ge=0)
+    peak_reset: PeakResetRecord | None = Field(default=None, description="Last operator reset of the peak.")
 
 
 # --- risk_snapshot.json ---------------------------------------------------------------------------
