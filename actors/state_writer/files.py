@@ -72,10 +72,31 @@ class StateFileWriter:
             self._cond.notify()
 
     def write_now(self, documents: dict[str, dict[str, Any]]) -> None:
-        """Synchronous write of every given document (start-up and shutdown)."""
+        """Synchronous write of every given document (start-up). A document the disk refuses
+        stays pending for the writer thread, which retries it (the old file stays meanwhile)."""
+        failed: dict[str, bytes] = {}
         for key, doc in documents.items():
-            self._write(key, render(doc), sync_dir=False)
-        fsync_dir(self.directory)
+            data = render(doc)
+            try:
+                self._write(key, data, sync_dir=False)
+            except OSError as exc:
+                failed[key] = data
+                self._report(key, exc)
+        try:
+            fsync_dir(self.directory)
+        except OSError as exc:
+            log.error("state directory %s not synced (%s)", self.directory, exc)
+        with self._cond:
+            self.failing = bool(failed)
+            for key, data in failed.items():
+                self._pending.setdefault(key, data)
+            self._cond.notify()
+
+    def _report(self, key: str, exc: OSError) -> None:
+        if not self.failing:
+            log.error("state file %s not written (%s); last good file stays", key, exc)
+        if self._on_error:
+            self._on_error(key, exc)
 
     def drain(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -116,11 +137,10 @@ class StateFileWriter:
                     self._write(key, data)
                 except OSError as exc:
                     failed[key] = data
-                    if not self.failing:
-                        log.error("state file %s not written (%s); last good file stays", key, exc)
-                    if self._on_error:
-                        self._on_error(key, exc)
+                    self._report(key, exc)
             with self._cond:
+                if self.failing and not failed:
+                    log.warning("state files written again; the files are current")
                 self.failing = bool(failed)
                 for key, data in failed.items():
                     self._pending.setdefault(key, data)

@@ -1,9 +1,10 @@
 """Extension point: components that apply committed messages inside the commit path.
 
 A hook sees every committed batch after the journal fsync and before the ACK, so whatever it
-persists (the positions store) is durable before any sender hears "ACK". If `apply` raises,
-the writer exits without ACKing; on restart the journal replays to the hook every record
-after `applied_seq()`, so hooks must be idempotent by seq.
+persists (the positions store) is durable before any sender hears "ACK". If `apply` raises
+(disk full, database gone), the writer stops ACKing and retries: `reopen()`, then the journal
+replays to the hook every record after `applied_seq()`, until that succeeds; start-up does the
+same catch-up. Hooks must therefore be idempotent by seq.
 
 `open()` runs once under the state-directory lock, before recovery (so a second writer that
 is refused the lock never touches the hook's storage). `applied_seq()` is also how far back
@@ -38,5 +39,8 @@ class CommitHook(Protocol):
     def apply(self, batch: list[Committed]) -> None: ...
 
     def view(self, key: str) -> Any: ...
+
+    def reopen(self) -> None:
+        """Drop in-memory state and load it again from storage (after a failed `apply`)."""
 
     def close(self) -> None: ...

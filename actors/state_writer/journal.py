@@ -128,13 +128,18 @@ class Journal:
                     fh.truncate(torn.offset)
                     os.fsync(fh.fileno())
 
-    def records(self) -> Iterator[Record]:
-        """Every complete record, read only: stops at a torn tail without cutting it (for tools
-        and tests looking at a journal another process may be writing)."""
-        for path in self.segments():
+    def records(self, after_seq: int = 0) -> Iterator[Record]:
+        """Every complete record with seq > after_seq, read only: stops at a torn tail without
+        cutting it (for tools and tests looking at a journal another process may be writing, and
+        for the writer's own catch-up of a commit hook)."""
+        segments = self.segments()
+        for index, path in enumerate(segments):
+            if index + 1 < len(segments) and int(segments[index + 1].stem) <= after_seq + 1:
+                continue  # wholly at or before after_seq
             try:
                 for record, _end in self._read_segment(path, is_last=True):
-                    yield record
+                    if record.seq > after_seq:
+                        yield record
             except (_TornTail, JournalCorrupt):
                 return
 

@@ -37,10 +37,15 @@ class StateDirLock:
             holder = self._read_pid(fd)
             os.close(fd)
             raise StateDirLocked(self.directory, holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        os.fsync(fd)
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.fsync(fd)
+        except OSError:
+            # The flock is the guard; the pid only names the holder. A full disk must not stop
+            # the writer from starting (it then serves degraded until the disk takes writes).
+            pass
 
     @staticmethod
     def _read_pid(fd: int) -> int | None:

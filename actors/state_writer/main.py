@@ -26,7 +26,6 @@ EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 EXIT_BIND = 4
 EXIT_CORRUPT = 5
-EXIT_HOOK_FAILED = 6
 EXIT_STORE = 7
 
 
@@ -69,7 +68,4 @@ def run(settings: Settings) -> int:
         writer.run(stop)
     finally:
         writer.shutdown()
-    if writer.fatal is not None:
-        print(f"v7 state_writer: {writer.fatal}", file=sys.stderr)
-        return EXIT_HOOK_FAILED
     return 0

@@ -24,6 +24,10 @@ class WriterMetrics:
         self.journal_errors = Counter(
             "v7_writer_journal_errors", "Failed journal appends (nothing ACKed), by errno name.",
             ["reason"], registry=registry)
+        self.hook_errors = Counter(
+            "v7_writer_hook_errors", "Commit-hook (positions store) failures and failed catch-ups, nothing "
+            "ACKed meanwhile, by reason (SQLITE_FULL, SQLITE_READONLY, an errno name, or the error type).",
+            ["reason"], registry=registry)
         self.file_write = Histogram(
             "v7_writer_file_write_seconds", "Atomic state-file write latency, by file.", ["file"],
             buckets=_FAST, registry=registry)
@@ -48,7 +52,8 @@ class WriterMetrics:
             "v7_writer_ingest_depth", "Frames taken in the last ingest drain (backlog indicator).",
             registry=registry)
         self.degraded = Gauge(
-            "v7_writer_degraded", "1 while the writer cannot make messages durable (not ACKing).",
+            "v7_writer_degraded", "1 while the writer cannot make messages durable (not ACKing): journal or "
+            "commit hook (positions store) refusing writes.",
             registry=registry)
         self.journal_bytes = Gauge("v7_writer_journal_bytes", "Bytes in journal segments.", registry=registry)
         self.snapshots = Counter("v7_writer_snapshots_written", "Snapshots written.", registry=registry)

@@ -3,6 +3,10 @@
 Replay feeds hooks (the positions store) every record after their own `applied_seq()`, so a
 hook that crashed mid-batch catches up from the journal. Documents come back from the
 journal as raw wire dicts and are normalised through their models once at the end.
+
+A hook that refuses the replay (disk full, database gone) does not stop recovery: the
+writer's own state is rebuilt all the same, `Recovered.hook_error` says why the hooks are
+behind, and the writer serves without ACKing until `catch_up_hooks` succeeds.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Recovered:
     state: WriterState
     snapshot_seq: int
     replayed: int
+    hook_error: Exception | None = None  # the hooks are behind the journal (retry with catch_up_hooks)
 
 
 def apply_hooks(hooks: list[CommitHook], batch: list[Committed], *, replay: bool = False) -> None:
@@ -46,6 +51,7 @@ def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int) -
     start_after = min(state.seq, hook_from)
     replayed = 0
     hook_batch: list[Committed] = []
+    hook_error: Exception | None = None
     expected = start_after + 1
     for record in journal.replay(after_seq=start_after):
         if record.seq != expected:
@@ -61,14 +67,14 @@ def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int) -
             cls = REGISTRY[msg["type"]][msg["v"]]
             state.apply(record.seq, env["src"], env["inc"], env["sseq"], msg, cls.STATE_KEY)
             replayed += 1
-        if hooks and record.seq > hook_from:
+        if hooks and hook_error is None and record.seq > hook_from:
             full = codec.decode_envelope(record.payload, max_bytes=1 << 30)
             hook_batch.append(Committed(record.seq, full.src, full.inc, full.sseq, full.msg))
             if len(hook_batch) >= _HOOK_BATCH:
-                apply_hooks(hooks, hook_batch, replay=True)
+                hook_error = _apply_replay(hooks, hook_batch)
                 hook_batch = []
-    if hook_batch:
-        apply_hooks(hooks, hook_batch, replay=True)
+    if hook_batch and hook_error is None:
+        hook_error = _apply_replay(hooks, hook_batch)
     state.seq = max(state.seq, journal.last_seq)
     journal.last_seq = state.seq
     for key, doc in state.documents().items():
@@ -76,4 +82,39 @@ def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int) -
             state.replace_document(key, STATE_DOCUMENTS[key].model_validate(doc).to_document())
         except ValueError as exc:  # pydantic's ValidationError: an older schema must not stop recovery
             log.error("recovered %s does not validate (%s); keeping it as journaled", key, exc)
-    return Recovered(state, snapshot_seq, replayed)
+    return Recovered(state, snapshot_seq, replayed, hook_error)
+
+
+def _apply_replay(hooks: list[CommitHook], batch: list[Committed]) -> Exception | None:
+    try:
+        apply_hooks(hooks, batch, replay=True)
+    except Exception as exc:  # the hook's storage refused; the writer's own state still recovers
+        log.error("commit hook refused the replay at seq %d..%d: %r", batch[0].seq, batch[-1].seq, exc)
+        return exc
+    return None
+
+
+def catch_up_hooks(journal: Journal, hooks: list[CommitHook], upto_seq: int) -> int:
+    """Feed every hook the journaled records after its `applied_seq()` up to `upto_seq` (the
+    writer's seq), read only; returns how many records were read. Raises what a hook raises."""
+    if not hooks:
+        return 0
+    start_after = min(h.applied_seq() for h in hooks)
+    expected = start_after + 1
+    batch: list[Committed] = []
+    for record in journal.records(after_seq=start_after):
+        if record.seq > upto_seq:
+            break
+        if record.seq != expected:
+            raise JournalCorrupt(f"journal jumps from seq {expected - 1} to {record.seq} during the hook catch-up")
+        expected += 1
+        full = codec.decode_envelope(record.payload, max_bytes=1 << 30)
+        batch.append(Committed(record.seq, full.src, full.inc, full.sseq, full.msg))
+        if len(batch) >= _HOOK_BATCH:
+            apply_hooks(hooks, batch, replay=True)
+            batch = []
+    if batch:
+        apply_hooks(hooks, batch, replay=True)
+    if expected <= upto_seq:
+        raise JournalCorrupt(f"journal ends at seq {expected - 1}, the writer is at {upto_seq}")
+    return upto_seq - start_after

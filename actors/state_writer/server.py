@@ -9,6 +9,15 @@ snapshot ROUTER  state documents (and hook views) at one seq; `status`
 Start-up: lock the state directory, load the newest snapshot, replay the journal tail,
 rewrite every state file, then bind and serve. SIGTERM: drain, fsync, write files,
 snapshot, release the lock.
+
+Storage that refuses writes (disk full, read-only, database gone) never stops the process:
+the writer stops ACKing ("degraded", with the reason in status, heartbeats, logs and
+metrics), keeps serving snapshots and heartbeats, and retries until the condition clears.
+A failed journal write discards its batch (senders resend it). A commit hook that fails
+after the journal write holds its batch: the hook is reopened and caught up from the
+journal, then the held batch is ACKed and published, so nothing is answered twice and the
+update stream has no gap. A process restart would do the same catch-up, but supervisord
+gives up on a program that keeps failing to start, and the condition may last minutes.
 """
 
 from __future__ import annotations
@@ -27,12 +36,12 @@ import zmq
 from prometheus_client import CollectorRegistry, start_http_server
 
 from actors.state_writer.files import StateFileWriter
-from actors.state_writer.hooks import CommitHook, Committed
-from actors.state_writer.ingest import DETAIL_MAX, Replies, judge
+from actors.state_writer.hooks import CommitHook
+from actors.state_writer.ingest import DETAIL_MAX, Judged, judge
 from actors.state_writer.journal import Journal
 from actors.state_writer.lock import StateDirLock
 from actors.state_writer.metrics import WriterMetrics
-from actors.state_writer.recovery import apply_hooks, recover
+from actors.state_writer.recovery import apply_hooks, catch_up_hooks, recover
 from actors.state_writer.snapshot import retained_from, write_snapshot
 from actors.state_writer.state import WriterState
 from bus import codec
@@ -45,6 +54,8 @@ from config.settings import Settings
 log = logging.getLogger(__name__)
 
 _DEGRADED_BACKOFF_S = 0.5
+_STORE_RETRY_MAX_S = 2.0  # a failing commit hook is retried at 0.5, 1, 2, 2, ... s
+_SNAPSHOT_RETRY_S = 5.0  # after a failed snapshot write
 _SHUTDOWN_DRAIN_S = 2.0
 _SNAPSHOT_REQUESTS_PER_WAKE = 256
 
@@ -60,9 +71,23 @@ def _topic(cls: type[Message]) -> bytes:
     return cls.TYPE.encode()
 
 
-class HookFailed(Exception):
-    """A commit hook raised inside the commit path. The batch is journaled but not ACKed;
-    the writer stops (non-zero exit) and the journal replays into the hook on restart."""
+def failure_reason(exc: BaseException) -> str:
+    """A short, stable name for why storage refused: SQLite's error name, an errno name, or the
+    type of the innermost error (wrappers such as SQLAlchemy's keep the driver's error in `orig`)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 8:
+        e = todo.pop(0)
+        if e is None or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        name = getattr(e, "sqlite_errorname", None)
+        if isinstance(name, str):
+            return name
+        if isinstance(e, OSError) and e.errno:
+            return errno.errorcode.get(e.errno, "EIO")
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+    return type(seen[-1]).__name__
 
 
 class StateWriter:
@@ -88,8 +113,12 @@ class StateWriter:
         )
         self.state = WriterState(settings.writer.dedup_streams_max)
         self.epoch = time.time_ns()
-        self.degraded_reason: str | None = None
-        self.fatal: str | None = None
+        self.journal_error: str | None = None  # errno name while journal appends fail
+        self.store_error: str | None = None  # why the commit hooks are behind the journal
+        self._held: Judged | None = None  # journaled, applied in memory, hooks failed: not yet ACKed
+        self._store_retry_at = 0.0
+        self._store_backoff_s = _DEGRADED_BACKOFF_S
+        self._snapshot_retry_at = 0.0
         self._dirty: set[str] = set()
         self._snapshot_seq = 0
         self._snapshot_at = time.monotonic()
@@ -113,7 +142,7 @@ class StateWriter:
             self.state = recovered.state
             self._snapshot_seq = recovered.snapshot_seq
             self.journal.open_for_append()
-            self.files.write_now(self.state.documents())
+            self.files.write_now(self.state.documents())  # a refused write stays pending (files thread)
             self.metrics.recovery_seconds.set(time.monotonic() - started)
             self.metrics.replayed.set(recovered.replayed)
             self.metrics.journal_truncated.set(self.journal.truncated_bytes)
@@ -132,6 +161,9 @@ class StateWriter:
         self.metrics.seq.set(self.state.seq)
         self.metrics.journal_bytes.set(self.journal.size_bytes())
         self.metrics.streams.set(len(self.state.streams))
+        self.metrics.files_failing.set(1 if self.files.failing else 0)
+        if recovered.hook_error is not None:
+            self._store_failed(recovered.hook_error, "start-up replay")
         self.started = True
         log.info("state writer pid %d serving at seq %d (replayed %d in %.2fs) ingest=%s",
                  os.getpid(), self.state.seq, recovered.replayed, time.monotonic() - started,
@@ -148,6 +180,11 @@ class StateWriter:
 
     # --- the loop ------------------------------------------------------------------------------
 
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why nothing is being ACKed right now (None: healthy)."""
+        return self.journal_error or self.store_error
+
     def run(self, stop: threading.Event) -> None:
         tick_s = self.settings.writer.tick_ms / 1000.0
         hb_s = self.settings.bus.heartbeat_s
@@ -157,24 +194,24 @@ class StateWriter:
         ingest_registered = False
         next_tick = time.monotonic() + tick_s
         next_hb = time.monotonic()
-        while not stop.is_set() and self.fatal is None:
+        while not stop.is_set():
             now = time.monotonic()
-            want_ingest = now >= self._resume_at
+            if self.store_error is not None and now >= self._store_retry_at:
+                self._retry_store()
+                now = time.monotonic()
+            want_ingest = now >= self._resume_at and self.store_error is None
             if want_ingest != ingest_registered:
                 if want_ingest:
                     poller.register(self.ingest, zmq.POLLIN)
                 else:
                     poller.unregister(self.ingest)
                 ingest_registered = want_ingest
-            wake = min(next_tick, next_hb, next_tick if want_ingest else self._resume_at)
+            wake = min(next_tick, next_hb)
+            if not want_ingest:
+                wake = min(wake, self._store_retry_at if self.store_error is not None else self._resume_at)
             events = dict(poller.poll(max(0, int((wake - now) * 1000)) + 1))
             if self.ingest in events:
-                try:
-                    self._ingest()
-                except HookFailed as exc:
-                    self.fatal = str(exc)
-                    log.critical("%s; stopping without ACKing (the journal replays it on restart)", exc)
-                    return
+                self._ingest()
             if self.snapshots in events:
                 self._serve_snapshots()
             if self.updates in events and self._on_subscriptions():
@@ -215,8 +252,55 @@ class StateWriter:
         if not frames_in:
             return 0
         batch = judge(frames_in, self.state, self.settings.bus.max_frame_bytes)
+        if not batch.accepted:
+            self._answer(batch, committed=False)
+            return 0
+        if not self._journal_batch(batch):
+            self._answer(batch, committed=False)  # refusals still answered; the rest is resent
+            return 0
+        self._apply(batch)
+        try:
+            # Hooks (the positions store) commit before anything is ACKed.
+            apply_hooks(self.hooks, [c for _i, _f, c in batch.accepted])
+        except Exception as exc:  # any hook failure: durable in the journal, held unanswered
+            self._held = batch
+            self._store_failed(exc, f"seq {batch.accepted[0][2].seq}..{batch.accepted[-1][2].seq}")
+            return 0
+        self._answer(batch, committed=True)
+        return len(batch.accepted)
+
+    def _journal_batch(self, batch: Judged) -> bool:
+        started = time.perf_counter()
+        try:
+            self.journal.append([(c.seq, frame) for _i, frame, c in batch.accepted])
+        except OSError as exc:
+            self._enter_degraded(exc)
+            return False
+        self.metrics.journal_fsync.observe(time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(batch.accepted))
+        if self.journal_error is not None:
+            log.warning("journal writable again after %s; resuming ACKs", self.journal_error)
+            self.journal_error = None
+            self.metrics.degraded.set(1 if self.degraded_reason else 0)
+        return True
+
+    def _apply(self, batch: Judged) -> None:
+        apply, dirty = self.state.apply_message, self._dirty
+        for _i, _f, c in batch.accepted:
+            apply(c.seq, c.src, c.inc, c.sseq, c.msg)
+            if c.msg.STATE_KEY is not None:
+                dirty.add(c.msg.STATE_KEY)
+        self.metrics.seq.set(self.state.seq)
+        self.metrics.streams.set(len(self.state.streams))
+
+    def _answer(self, batch: Judged, *, committed: bool) -> None:
+        """Send every answer of a judged batch; if `committed`, ACK and publish its messages."""
         accepted, replies = batch.accepted, batch.replies
-        committed = bool(accepted) and self._commit(accepted, replies)
+        if committed:
+            for identity, _frame, c in accepted:
+                replies[identity].append([ACK, c.sseq, c.seq])
+            for cls, count in Counter(type(c.msg) for _i, _f, c in accepted).items():
+                self.metrics.messages.labels(cls.TYPE).inc(count)
         if committed or not accepted:  # a failed journal write discards the whole batch's view
             batch.view.commit()
             for identity, reply in batch.deferred:
@@ -236,53 +320,53 @@ class StateWriter:
                 send(pack_seq(c.seq), _SNDMORE)
                 send(frame)
             self.metrics.published.inc(len(accepted))
-        return len(accepted) if committed else 0
-
-    def _commit(self, accepted: list[tuple[bytes, bytes, Committed]], replies: Replies) -> bool:
-        started = time.perf_counter()
-        try:
-            self.journal.append([(c.seq, frame) for _i, frame, c in accepted])
-        except OSError as exc:
-            self._enter_degraded(exc)
-            return False
-        self.metrics.journal_fsync.observe(time.perf_counter() - started)
-        self.metrics.batch_size.observe(len(accepted))
-        if self.degraded_reason is not None:
-            log.warning("journal writable again after %s; resuming ACKs", self.degraded_reason)
-            self.degraded_reason = None
-            self.metrics.degraded.set(0)
-        batch = [c for _i, _f, c in accepted]
-        apply, dirty = self.state.apply_message, self._dirty
-        for c in batch:
-            apply(c.seq, c.src, c.inc, c.sseq, c.msg)
-            if c.msg.STATE_KEY is not None:
-                dirty.add(c.msg.STATE_KEY)
-        counts = Counter(type(c.msg) for c in batch)
-        # Hooks (the positions store) commit before anything is ACKed.
-        try:
-            apply_hooks(self.hooks, batch)
-        except Exception as exc:  # any hook failure: durable in the journal, never ACKed here
-            raise HookFailed(f"commit hook failed at seq {batch[0].seq}..{batch[-1].seq}: {exc!r}") from exc
-        for identity, _frame, c in accepted:
-            replies[identity].append([ACK, c.sseq, c.seq])
-        for cls, count in counts.items():
-            self.metrics.messages.labels(cls.TYPE).inc(count)
-        self.metrics.seq.set(self.state.seq)
-        self.metrics.streams.set(len(self.state.streams))
-        return True
 
     def _enter_degraded(self, exc: OSError) -> None:
         reason = errno.errorcode.get(exc.errno or 0, "EIO")
         self.metrics.journal_errors.labels(reason).inc()
-        if self.degraded_reason != reason:
+        if self.journal_error != reason:
             log.error("journal append failed (%s: %s); not ACKing until it succeeds, retrying every %.1fs",
                       reason, exc, _DEGRADED_BACKOFF_S)
-        self.degraded_reason = reason
+        self.journal_error = reason
         self.metrics.degraded.set(1)
         # Stop reading ingest for a moment; unanswered senders resend, and the next batch retries.
         self._resume_at = time.monotonic() + _DEGRADED_BACKOFF_S
 
-    def _reply(self, replies: Replies) -> None:
+    def _store_failed(self, exc: BaseException, where: str) -> None:
+        reason = f"store:{failure_reason(exc)}"
+        self.metrics.hook_errors.labels(failure_reason(exc)).inc()
+        if self.store_error is None:
+            log.error("commit hook failed at %s (%r); not ACKing; reopening it and replaying the journal "
+                      "until it commits", where, exc)
+            self._store_backoff_s = _DEGRADED_BACKOFF_S
+        elif self.store_error != reason:
+            log.error("commit hook still failing, now %s (%r)", reason, exc)
+        else:
+            log.debug("commit hook still failing: %r", exc)
+        self.store_error = reason
+        self.metrics.degraded.set(1)
+        self._store_retry_at = time.monotonic() + self._store_backoff_s
+        self._store_backoff_s = min(self._store_backoff_s * 2, _STORE_RETRY_MAX_S)
+
+    def _retry_store(self) -> None:
+        """Reopen the hooks and replay the journal into them; on success answer the held batch."""
+        started = time.monotonic()
+        try:
+            for hook in self.hooks:
+                hook.reopen()
+            replayed = catch_up_hooks(self.journal, self.hooks, self.state.seq)
+        except Exception as exc:  # still refused: stay degraded, try again later
+            self._store_failed(exc, "catch-up")
+            return
+        log.warning("commit hooks caught up to seq %d (%d records in %.2fs) after %s; resuming ACKs",
+                    self.state.seq, replayed, time.monotonic() - started, self.store_error)
+        self.store_error = None
+        self.metrics.degraded.set(1 if self.degraded_reason else 0)
+        held, self._held = self._held, None
+        if held is not None:
+            self._answer(held, committed=True)
+
+    def _reply(self, replies: dict[bytes, list[list[Any]]]) -> None:
         for identity, items in replies.items():
             try:
                 self.ingest.send_multipart([identity, codec.pack(items)], zmq.NOBLOCK)
@@ -370,9 +454,9 @@ class StateWriter:
         self.metrics.files_failing.set(1 if self.files.failing else 0)
         w = self.settings.writer
         pending = self.state.seq - self._snapshot_seq
-        if pending >= w.snapshot_every_messages or (
+        if time.monotonic() >= self._snapshot_retry_at and (pending >= w.snapshot_every_messages or (
             pending > 0 and time.monotonic() - self._snapshot_at >= w.snapshot_every_s
-        ):
+        )):
             self.snapshot()
 
     def snapshot(self) -> None:
@@ -386,8 +470,9 @@ class StateWriter:
             keep_after = min([retained_from(directory), *(h.applied_seq() for h in self.hooks)])
             self.journal.compact(keep_after)
         except OSError as exc:
-            log.error("snapshot at seq %d failed: %s (journal kept)", self.state.seq, exc)
-            self._snapshot_at = time.monotonic()
+            log.error("snapshot at seq %d failed: %s (journal kept; retried in %.0fs)",
+                      self.state.seq, exc, _SNAPSHOT_RETRY_S)
+            self._snapshot_retry_at = time.monotonic() + _SNAPSHOT_RETRY_S
             return
         self._snapshot_seq = self.state.seq
         self._snapshot_at = time.monotonic()
@@ -407,27 +492,26 @@ class StateWriter:
         """Drain what is queued, make it durable, write the files, snapshot, release the lock."""
         if not self.started:
             return
-        if self.fatal is None:
-            deadline = time.monotonic() + _SHUTDOWN_DRAIN_S
-            while time.monotonic() < deadline and self.degraded_reason is None:
-                if not self.ingest.poll(50, zmq.POLLIN):
-                    break
-                try:
-                    self._ingest()
-                except HookFailed as exc:
-                    self.fatal = str(exc)
-                    log.critical("%s during shutdown drain", exc)
-                    break
+        deadline = time.monotonic() + _SHUTDOWN_DRAIN_S
+        while time.monotonic() < deadline and self.degraded_reason is None:
+            if not self.ingest.poll(50, zmq.POLLIN):
+                break
+            self._ingest()
         if self._dirty:
             self.files.submit({k: doc for k in self._dirty if (doc := self.state.document(k)) is not None})
             self._dirty.clear()
-        if not self.files.drain(timeout=10):
+        # A disk that is refusing writes will not take them in the next seconds either; the
+        # stop must stay well inside supervisord's stopwaitsecs.
+        if not self.files.drain(timeout=1 if self.files.failing else 10):
             log.error("state files still pending at shutdown (disk failing?); the journal has them")
         self.files.stop()
-        # After a hook failure the journal alone is the truth: no snapshot, replay on restart.
-        if self.fatal is None and self.state.seq > self._snapshot_seq:
+        # While storage is refusing, the journal alone is the truth: no snapshot, replay on restart.
+        if self.degraded_reason is None and self.state.seq > self._snapshot_seq:
             self.snapshot()
-        self.journal.close()
+        try:
+            self.journal.close()
+        except OSError as exc:  # a read-only disk refuses the final fsync; every ACKed record was synced
+            log.error("journal close: %s", exc)
         for hook in self.hooks:
             try:
                 hook.close()
@@ -438,7 +522,8 @@ class StateWriter:
             self._metrics_server[0].shutdown()
         self.lock.release()
         self.started = False
-        log.info("state writer stopped at seq %d", self.state.seq)
+        log.info("state writer stopped at seq %d%s", self.state.seq,
+                 f" (commit hooks behind: {self.store_error}; replayed on start)" if self.store_error else "")
 
     def _close_sockets(self) -> None:
         for sock in self._sockets:

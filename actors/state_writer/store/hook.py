@@ -16,7 +16,8 @@ nothing is applied twice. Batches the store ignores move the committed seqs forw
 once per `CHECKPOINT_S`, so the writer can still compact its journal.
 
 If the database refuses a batch, `apply` raises and the store refuses every later batch:
-the writer stops without ACKing, and on restart the journal replays from `applied_seq()`.
+the writer stops ACKing, and retries by `reopen()` (memory reloaded from the database) and a
+replay of the journal from `applied_seq()`, the same catch-up a restart does.
 Bad input is not a reason to raise: odd fills and unknown positions become audit events
 and reconciliation issues.
 """
@@ -93,7 +94,7 @@ Key = tuple[str, str, str]
 
 
 class StoreFailed(StoreError):
-    """An earlier batch could not be committed; nothing more is applied or ACKed until restart."""
+    """An earlier batch could not be committed; nothing more is applied until `reopen()` (or a restart)."""
 
 
 class PositionStore:
@@ -103,23 +104,11 @@ class PositionStore:
         self.url = settings.database_url
         self.cfg = settings.store
         self.metrics = StoreMetrics(registry or CollectorRegistry())
-        self.active = ActiveScope(mode=settings.mode, account=settings.account, since_seq=0)
-        self.positions: dict[Key, Position] = {}
-        self.issues: dict[Key, Issue] = {}
-        self.last_report_seq: dict[str, int] = {}
-        self.schema_version = 0
+        self._default_scope = (settings.mode, settings.account)
         self._engine: Engine | None = None
         self._lock: StoreLock | None = None
-        self._persisted: set[Key] = set()
-        self._intents: OrderedDict[str, EntryInfo] = OrderedDict()
-        self._inflight: OrderedDict[str, Key] = OrderedDict()  # intent id -> scope and symbol, until done
-        self._last_fill_ts: dict[Key, datetime] = {}
-        self._db_seq = 0  # store_meta.applied_seq as committed
-        self._durable_from = 0  # min(applied_seq, replay_from_seq) as committed
-        self._seen_seq = 0  # last seq applied in memory
-        self._checkpoint_mono = 0.0
-        self._failed: BaseException | None = None
-        self._scopes_seen: set[tuple[str, str]] = set()
+        self._scopes_seen: set[tuple[str, str]] = set()  # gauges to zero when a scope empties
+        self._reset()
         self._handlers: dict[str, Callable[[Unit, Committed], None]] = {
             OrderIntent.TYPE: self._on_intent,
             Fill.TYPE: self._on_fill,
@@ -129,6 +118,24 @@ class PositionStore:
             ReconciliationResolution.TYPE: self._on_resolution,
             LegacyImport.TYPE: self._on_legacy_import,
         }
+
+    def _reset(self) -> None:
+        """Everything held in memory, as before `open()` loads it from the database."""
+        mode, account = self._default_scope
+        self.active = ActiveScope(mode=mode, account=account, since_seq=0)  # type: ignore[arg-type]
+        self.positions: dict[Key, Position] = {}
+        self.issues: dict[Key, Issue] = {}
+        self.last_report_seq: dict[str, int] = {}
+        self.schema_version = 0
+        self._persisted: set[Key] = set()
+        self._intents: OrderedDict[str, EntryInfo] = OrderedDict()
+        self._inflight: OrderedDict[str, Key] = OrderedDict()  # intent id -> scope and symbol, until done
+        self._last_fill_ts: dict[Key, datetime] = {}
+        self._db_seq = 0  # store_meta.applied_seq as committed
+        self._durable_from = 0  # min(applied_seq, replay_from_seq) as committed
+        self._seen_seq = 0  # last seq applied in memory
+        self._checkpoint_mono = 0.0
+        self._failed: BaseException | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -148,16 +155,25 @@ class PositionStore:
             self._engine, self._lock = engine, lock
             self._load()
         except SQLAlchemyError as exc:
+            self._engine = self._lock = None
             lock.release()
             engine.dispose()
             raise StoreError(f"positions database {self._safe_url()}: {exc}") from None
         except BaseException:
+            self._engine = self._lock = None
             lock.release()
             engine.dispose()
             raise
         log.info("positions store open: %s schema v%d applied_seq=%d open=%d issues=%d active=%s/%s",
                  self._safe_url(), self.schema_version, self._db_seq, len(self.positions), len(self.issues),
                  self.active.mode, self.active.account)
+
+    def reopen(self) -> None:
+        """After a failed commit: forget memory (it may hold half of that batch) and load the
+        database again, as a restart would; the writer then replays the journal after `applied_seq()`."""
+        self.close()
+        self._reset()
+        self.open()
 
     def _safe_url(self) -> str:
         from sqlalchemy.engine import make_url

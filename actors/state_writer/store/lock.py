@@ -45,9 +45,12 @@ class StoreLock:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise StoreLocked(f"positions database {self._path} is in use by state writer pid {holder}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # the flock is the guard; the pid only names the holder (a full disk refuses it)
 
     def _acquire_advisory(self) -> None:
         key = f"v7-positions-store:{self._schema}"
