@@ -83,8 +83,11 @@ def test_zero_qty_rows_are_allowed_with_zero_prices(shared_hub: Instance, sender
 @pytest.mark.parametrize("entry, mark", [(0.0, 43000.0), (42000.0, 0.0)])
 def test_non_zero_row_without_prices_is_rejected_whole(shared_hub: Instance, sender: Sender,
                                                        entry: float, mark: float) -> None:
-    seq = sender.send_and_wait(positions(position("BTCUSDT", realized=4.0)), timeout=10)
-    before = _file_after(shared_hub, "positions_state.json", lambda d: d["positions"][0]["realized_pnl"] == 4.0)
+    # A marker of its own per run: the hub is shared, and a file already showing the previous
+    # run's value would be read before this run's write lands (then `after != before`).
+    marker = 4.0 + entry / 1e6
+    seq = sender.send_and_wait(positions(position("BTCUSDT", realized=marker)), timeout=10)
+    before = _file_after(shared_hub, "positions_state.json", lambda d: d["positions"][0]["realized_pnl"] == marker)
     # Build the bad row past the model's own check, the way a buggy or foreign client would.
     good = position("ETHUSDT", 1.0, 2000.0, 2100.0)
     bad = position("BTCUSDT", realized=99.0).model_copy(update={"entry_price": entry, "mark_price": mark})
