@@ -104,6 +104,11 @@ def decode_message(obj: Any) -> Message:
         raise BusError(code, f"{type_tag}: {first['msg']}", _field_path(first["loc"]) or None) from None
     except RecursionError:
         raise BusError(ErrorCode.INVALID_FIELD, f"{type_tag}: nested too deeply") from None
+    except Exception as exc:
+        # A validator that raises something pydantic does not translate (OverflowError, TypeError...)
+        # has still refused the input: it is a NACK, never an exception that stops the hub.
+        raise BusError(ErrorCode.INVALID_FIELD, f"{type_tag}: validation failed ({type(exc).__name__}: "
+                                                f"{str(exc)[:200]})") from None
 
 
 def _header(obj: Any) -> Header:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 
 def utc_now() -> datetime:
@@ -29,7 +30,13 @@ def _to_utc(value: datetime) -> datetime:
         return value.replace(tzinfo=UTC)
     if value.tzinfo is UTC or value.utcoffset() == _ZERO:
         return value  # already UTC ("Z" parses to an offset-0 tzinfo): no new object needed
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:00-14:00 is a valid ISO time whose UTC form is in year 10000. pydantic
+        # passes only ValueError through as a validation error: an OverflowError escaping here
+        # took the state writer down (and every resend would again).
+        raise PydanticCustomError("datetime_range", "time outside year 1..9999 once converted to UTC") from None
 
 
 # ISO 8601 on the wire and in files ("2025-01-01T00:00:00.123456Z"); a naive time is taken as UTC.
