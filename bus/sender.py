@@ -15,6 +15,9 @@ On that answer, or when the oldest message is overdue, the sender rewinds: it se
 oldest message alone (which `oldest == sseq` always admits), waits for its answer, then
 sends the rest in order. On a new connection it resends everything unanswered, in order.
 
+A message too large for one frame (`bus.max_frame_bytes`) is refused at once with
+`BusError(frame_too_large)` by every method below; it is never queued.
+
 - `send(msg)`: non-blocking. Telemetry is dropped (and counted) when the outbox is full;
   a durable message evicts the oldest telemetry or, failing that, waits for room.
 - `send_and_wait(msg)`: blocks until answered; returns the hub seq, raises `BusError` on
@@ -97,6 +100,9 @@ class Sender:
         self._ctx = context or zmq.Context.instance()
         self._outbox_max = outbox_max or settings.sender.outbox_max
         self._resend_after = resend_after_s or settings.sender.resend_after_s
+        # The largest message that fits in one frame with this sender's envelope around it.
+        self._max_packed = settings.bus.max_frame_bytes - len(
+            codec.build_envelope(source, self.incarnation, codec.U64_MAX, codec.U64_MAX, 0.0, b""))
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._outbox: OrderedDict[int, _Pending] = OrderedDict()  # ascending sseq
@@ -185,6 +191,12 @@ class Sender:
         if self._stop.is_set():
             raise RuntimeError(f"sender {self.source} is closed")
         packed = codec.pack_message(msg)  # outside the lock: encoding is the expensive part
+        if len(packed) > self._max_packed:
+            # Refused here, not queued: the hub would NACK it, or, over its hard cap, drop the
+            # connection without an answer; resent on every reconnect, it would then hold back
+            # every later message of this sender for ever.
+            raise BusError(ErrorCode.FRAME_TOO_LARGE,
+                           f"{msg.TYPE} is {len(packed)} bytes packed; at most {self._max_packed} fit in a frame")
         ts = time.time()
         with self._room:
             deadline = None if wait_room_s is None else time.monotonic() + wait_room_s

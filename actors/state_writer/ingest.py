@@ -82,6 +82,15 @@ def judge(frames_in: list[list[bytes]], state: WriterState, max_bytes: int) -> J
                 # Defaults were filled in here (some, like `updated_at`, are the time of arrival):
                 # journal and publish the completed message, so a replay rebuilds the same state.
                 frame = codec.build_envelope(src, inc, sseq, head.oldest, head.ts, codec.pack_message(msg))
+                if len(frame) > max_bytes:
+                    # Defaults can multiply a frame's size ({} per map entry becomes every field):
+                    # what is journaled and published must still fit every subscriber's limit.
+                    replies[identity].append([NACK, sseq, ErrorCode.FRAME_TOO_LARGE.value, None,
+                                              f"completed with its defaults the message is {len(frame)} bytes, "
+                                              f"over {max_bytes}; send every field"])
+                    nacks[msg.TYPE, ErrorCode.FRAME_TOO_LARGE.value] += 1
+                    view.refused(src, inc, sseq)
+                    continue
             take(src, inc, sseq, next_seq)
             accepted.append((identity, frame, Committed(next_seq, src, inc, sseq, msg)))
             next_seq += 1

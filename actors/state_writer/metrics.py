@@ -59,7 +59,18 @@ class WriterMetrics:
         self.snapshots = Counter("v7_writer_snapshots_written", "Snapshots written.", registry=registry)
         self.snapshot_requests = Counter(
             "v7_writer_snapshot_requests", "Snapshot requests served.", registry=registry)
+        self.snapshot_errors = Counter(
+            "v7_writer_snapshot_errors", "Snapshot and status requests answered with an error, by code.",
+            ["code"], registry=registry)
         self.published = Counter("v7_writer_published", "Updates published.", registry=registry)
+        self.ingest_disconnects = Counter(
+            "v7_writer_ingest_disconnects",
+            "Ingest connections closed: peers that went away, and peers cut off by libzmq for a frame over "
+            "the hard cap (4x bus.max_frame_bytes).", registry=registry)
+        self.ingest_handshake_failures = Counter(
+            "v7_writer_ingest_handshake_failures",
+            "Ingest connections refused before ZMTP was established (not ZeroMQ, bad greeting, CURVE refused).",
+            registry=registry)
         self.unroutable = Counter(
             "v7_writer_unroutable_replies", "Replies whose peer had gone.", registry=registry)
         self.recovery_seconds = Gauge(

@@ -34,6 +34,7 @@ from typing import Any
 
 import zmq
 from prometheus_client import CollectorRegistry, start_http_server
+from zmq.utils.monitor import recv_monitor_message
 
 from actors.state_writer.files import StateFileWriter
 from actors.state_writer.hooks import CommitHook
@@ -173,6 +174,11 @@ class StateWriter:
         s = self.settings
         self.ingest = bind(self.ctx, zmq.ROUTER, s.ingest_endpoint, s)
         self._sockets.append(self.ingest)
+        # libzmq closes a connection that sends a frame over ZMQ_MAXMSGSIZE (or no ZMTP at all)
+        # without telling the application; its monitor events are the only trace, so count them.
+        self.ingest_monitor = self.ingest.get_monitor_socket(
+            zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        self._sockets.append(self.ingest_monitor)
         self.updates = bind(self.ctx, zmq.XPUB, s.updates_endpoint, s)
         self._sockets.append(self.updates)
         self.snapshots = bind(self.ctx, zmq.ROUTER, s.snapshot_endpoint, s)
@@ -191,6 +197,7 @@ class StateWriter:
         poller = zmq.Poller()
         poller.register(self.snapshots, zmq.POLLIN)
         poller.register(self.updates, zmq.POLLIN)
+        poller.register(self.ingest_monitor, zmq.POLLIN)
         ingest_registered = False
         next_tick = time.monotonic() + tick_s
         next_hb = time.monotonic()
@@ -214,6 +221,8 @@ class StateWriter:
                 self._ingest()
             if self.snapshots in events:
                 self._serve_snapshots()
+            if self.ingest_monitor in events:
+                self._on_ingest_events()
             if self.updates in events and self._on_subscriptions():
                 self._heartbeat()
             now = time.monotonic()
@@ -223,6 +232,14 @@ class StateWriter:
             if now >= next_hb:
                 self._heartbeat()
                 next_hb = now + hb_s
+
+    def _on_ingest_events(self) -> None:
+        while self.ingest_monitor.poll(0):
+            event = recv_monitor_message(self.ingest_monitor)["event"]
+            if event == zmq.EVENT_DISCONNECTED:
+                self.metrics.ingest_disconnects.inc()
+            else:
+                self.metrics.ingest_handshake_failures.inc()
 
     def _on_subscriptions(self) -> bool:
         """Read XPUB subscription frames; True if someone subscribed (send a heartbeat now)."""
@@ -394,9 +411,11 @@ class StateWriter:
             identity = frames[0]
             try:
                 reply = self._snapshot_reply(frames)
-            except Exception as exc:  # a hook view that fails must not take the hub down
+            except Exception as exc:  # one bad request must not stop the loop (views are caught inside)
                 log.exception("snapshot request failed")
                 reply = {"req": None, "error": ErrorCode.INTERNAL.value, "detail": repr(exc)[:DETAIL_MAX]}
+            if "error" in reply:
+                self.metrics.snapshot_errors.labels(reply["error"]).inc()
             try:
                 self.snapshots.send_multipart([identity, codec.pack(reply)], zmq.NOBLOCK)
             except zmq.ZMQError:
@@ -429,8 +448,14 @@ class StateWriter:
         unknown = [k[:64] for k in keys if k not in known]
         if unknown:
             return {"req": req_id, "error": ErrorCode.BAD_REQUEST.value, "detail": f"unknown keys {unknown[:8]}"}
+        try:
+            views = {k: self._view(k) for k in keys}
+        except Exception as exc:  # a hook view that fails must not take the hub down
+            log.exception("snapshot request for %s failed", keys[:8])
+            # The req id is echoed: without it the client cannot match the answer and waits it out.
+            return {"req": req_id, "error": ErrorCode.INTERNAL.value, "detail": repr(exc)[:DETAIL_MAX]}
         self.metrics.snapshot_requests.inc()
-        return {"req": req_id, "seq": self.state.seq, "epoch": self.epoch, "state": {k: self._view(k) for k in keys}}
+        return {"req": req_id, "seq": self.state.seq, "epoch": self.epoch, "state": views}
 
     def status(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,9 @@ NAV_HISTORY_KEY = "nav_history"
 NAV_PEAK_RESET_KEY = "nav_peak_reset"
 NAV_HISTORY_STEP_S = 5.0
 NAV_HISTORY_MAX = 8640  # 12 hours at one point per 5 s
+# Actors whose last heartbeat is kept. A real group has about ten; a client inventing a new
+# actor name per heartbeat grew this map (and every snapshot) without bound.
+HEARTBEAT_ACTORS_MAX = 1024
 
 # Types whose full content the in-memory state keeps (others only move the stream and seq).
 _KEPT_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event", "nav_sample",
@@ -126,7 +129,7 @@ class WriterState:
         # is deferred to the tick, so a burst of updates to one document costs one dump)
         self._documents: dict[str, dict[str, Any] | Message] = {}
         self.streams: OrderedDict[StreamKey, Stream] = OrderedDict()
-        self.heartbeats: dict[str, dict[str, Any]] = {}
+        self.heartbeats: OrderedDict[str, dict[str, Any]] = OrderedDict()  # least recently heard first
         self.pending_intents: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.nav_history: deque[dict[str, float]] = deque(maxlen=NAV_HISTORY_MAX)
         self.nav_peak_reset: dict[str, Any] | None = None
@@ -199,7 +202,11 @@ class WriterState:
     def _apply_kept(self, seq: int, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "heartbeat":
-            self.heartbeats[str(msg.get("actor"))] = {**msg, "seq": seq}
+            actor = str(msg.get("actor"))
+            self.heartbeats.pop(actor, None)
+            self.heartbeats[actor] = {**msg, "seq": seq}
+            while len(self.heartbeats) > HEARTBEAT_ACTORS_MAX:
+                self.heartbeats.popitem(last=False)
         elif kind in ("order_intent", "exit_trigger"):
             intent_id = str(msg.get("intent_id"))
             self.pending_intents[intent_id] = {**msg, "seq": seq}
@@ -265,7 +272,7 @@ class WriterState:
         state._documents = dict(data.get("documents") or {})
         for src, inc, max_sseq, seq_of_max in data.get("streams") or []:
             state.streams[(src, inc)] = Stream(max_sseq, seq_of_max, max_sseq)
-        state.heartbeats = dict(data.get("heartbeats") or {})
+        state.heartbeats = OrderedDict(data.get("heartbeats") or {})
         for intent in data.get("pending_intents") or []:
             state.pending_intents[str(intent["intent_id"])] = intent
         state.nav_history.extend(data.get("nav_history") or [])

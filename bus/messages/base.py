@@ -47,8 +47,16 @@ Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,24}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=2048)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-Price = Annotated[float, Field(ge=0.0)]
-Quantity = Annotated[float, Field(ge=0.0)]
+# Quantities, prices and money are bounded far from float overflow: the positions store adds
+# fills up and multiplies qty by price, and two fills of 1e308 made a position of qty inf whose
+# view failed every open_positions snapshot, also after a restart (it was in the database).
+# Products of two bounded values and sums of a billion of them stay finite.
+MAX_AMOUNT = 1e15
+Price = Annotated[float, Field(ge=0.0, le=MAX_AMOUNT)]
+Quantity = Annotated[float, Field(ge=0.0, le=MAX_AMOUNT)]
+PositivePrice = Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]
+PositiveQuantity = Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]
+Money = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
 
 
 class Model(BaseModel):

@@ -22,7 +22,19 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from bus.messages.base import Identifier, Message, Model, Price, Quantity, ShortText, Symbol, UtcTime, utc_now
+from bus.messages.base import (
+    Identifier,
+    Message,
+    Model,
+    PositivePrice,
+    PositiveQuantity,
+    Price,
+    Quantity,
+    ShortText,
+    Symbol,
+    UtcTime,
+    utc_now,
+)
 from bus.messages.state import LedgerEntry, PnlScope
 from bus.messages.trading import Direction, Mode
 
@@ -53,9 +65,9 @@ class ExchangePosition(Model):
 
     symbol: Symbol
     side: Direction
-    qty: float = Field(gt=0.0)
-    entry_price: float = Field(gt=0.0)
-    mark_price: float | None = Field(default=None, gt=0.0)
+    qty: PositiveQuantity
+    entry_price: PositivePrice
+    mark_price: PositivePrice | None = None
 
 
 class ReconciliationReport(Message):
@@ -115,12 +127,12 @@ class ReconciliationResolution(Message):
 class LegacyPosition(Model):
     symbol: Symbol
     side: Direction
-    qty: float = Field(gt=0.0)
-    entry_price: float = Field(gt=0.0)
-    mark_price: float | None = Field(default=None, gt=0.0)
+    qty: PositiveQuantity
+    entry_price: PositivePrice
+    mark_price: PositivePrice | None = None
     opened_at: UtcTime | None = None
-    tp: float | None = Field(default=None, gt=0.0)
-    sl: float | None = Field(default=None, gt=0.0)
+    tp: PositivePrice | None = None
+    sl: PositivePrice | None = None
 
 
 class LegacyImport(Message):

@@ -15,6 +15,8 @@ from bus.messages.base import (
     Identifier,
     Message,
     Model,
+    Money,
+    PositivePrice,
     Price,
     Quantity,
     ShortText,
@@ -40,8 +42,8 @@ class PositionRow(Model):
     entry_price: Price
     mark_price: Price
     notional: Price = Field(description="abs(qty * mark_price) in quote currency.")
-    realized_pnl: float = 0.0
-    unrealized_pnl: float = Field(description="(mark - entry) * qty * direction, direction +1 LONG / -1 SHORT.")
+    realized_pnl: Money = 0.0
+    unrealized_pnl: Money = Field(description="(mark - entry) * qty * direction, direction +1 LONG / -1 SHORT.")
     leverage: float | None = Field(default=None, ge=0.0)
     margin: float | None = Field(default=None, ge=0.0)
 
@@ -81,15 +83,15 @@ class LedgerEntry(Model):
     position_id: Identifier
     qty: Quantity
     entry_price: Price
-    tp: float | None = Field(default=None, gt=0.0)
-    sl: float | None = Field(default=None, gt=0.0)
+    tp: PositivePrice | None = None
+    sl: PositivePrice | None = None
     ttl_ts: UtcTime | None = None
     opened_at: UtcTime | None = None
 
 
 class TpSlLevels(Model):
-    tp: float | None = Field(default=None, gt=0.0)
-    sl: float | None = Field(default=None, gt=0.0)
+    tp: PositivePrice | None = None
+    sl: PositivePrice | None = None
 
 
 class LedgerMetadata(Model):

@@ -15,7 +15,11 @@ from bus.messages.base import (
     Fraction,
     Identifier,
     Message,
+    Money,
+    PositivePrice,
+    PositiveQuantity,
     Price,
+    Quantity,
     ShortText,
     Symbol,
     UtcTime,
@@ -67,13 +71,13 @@ class OrderIntent(Message):
     account: Identifier = "paper"
     symbol: Symbol
     side: OrderSide
-    qty: float = Field(gt=0.0)
+    qty: PositiveQuantity
     reduce_only: bool = False
     purpose: Literal["entry", "exit_tp", "exit_sl", "exit_ttl", "exit_manual", "reconcile"] = "entry"
     position_id: Identifier | None = None
     arrival_mid: Price | None = None
-    tp: float | None = Field(default=None, gt=0.0)
-    sl: float | None = Field(default=None, gt=0.0)
+    tp: PositivePrice | None = None
+    sl: PositivePrice | None = None
     ttl_ts: UtcTime | None = Field(default=None, description="Position time-to-live (exit at or after).")
     expires_at: UtcTime | None = Field(default=None, description="Routing deadline for the intent itself.")
     signal_id: Identifier | None = None
@@ -102,8 +106,8 @@ class OrderEvent(Message):
     post_only: bool = False
     reduce_only: bool = False
     price: Price | None = None
-    qty: float = Field(gt=0.0)
-    filled_qty: float = Field(default=0.0, ge=0.0)
+    qty: PositiveQuantity
+    filled_qty: Quantity = 0.0
     reason: ShortText = ""
     intent_done: bool = Field(default=False, description="True on the last event of the intent.")
 
@@ -123,15 +127,15 @@ class Fill(Message):
     account: Identifier = "paper"
     symbol: Symbol
     side: OrderSide
-    qty: float = Field(gt=0.0)
-    price: float = Field(gt=0.0)
-    fee: float = 0.0
+    qty: PositiveQuantity
+    price: PositivePrice
+    fee: Money = 0.0
     fee_asset: Identifier = "USDT"
     liquidity: Literal["maker", "taker"]
     reduce_only: bool = False
     arrival_mid: Price | None = None
     position_id: Identifier | None = Field(default=None, description="The position the intent opened or closes.")
-    realized_pnl: float | None = Field(
+    realized_pnl: Money | None = Field(
         default=None, description="PnL the exchange says this fill realized (closing part, before fees).")
 
 
@@ -150,7 +154,7 @@ class RouterEvent(Message):
     ]
     detail: ShortText = ""
     price: Price | None = None
-    qty: float | None = Field(default=None, ge=0.0)
+    qty: Quantity | None = None
 
 
 class ExitTrigger(Message):
@@ -168,9 +172,9 @@ class ExitTrigger(Message):
     position_id: Identifier
     reason: Literal["TP", "SL", "TTL"]
     side: OrderSide = Field(description="Side of the closing order (SELL closes a LONG).")
-    qty: float = Field(gt=0.0)
-    mark_price: float = Field(gt=0.0)
-    level: float | None = Field(default=None, gt=0.0, description="The TP or SL level crossed.")
+    qty: PositiveQuantity
+    mark_price: PositivePrice
+    level: PositivePrice | None = Field(default=None, description="The TP or SL level crossed.")
 
 
 class ExitScanStatus(Message):

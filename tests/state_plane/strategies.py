@@ -200,3 +200,27 @@ def hostile_values() -> st.SearchStrategy[Any]:
         st.lists(st.integers(), max_size=3),
         st.dictionaries(st.text(max_size=4), st.integers(), max_size=3),
     )
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key/index path inside a wire value (where a hostile value can be put)."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            out += paths(item, (*prefix, index))
+    return out
+
+
+def replace_at(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    """A copy of `value` with the item at `path` replaced by `new`."""
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: replace_at(value[head], rest, new)}
+    copy = list(value)
+    copy[head] = replace_at(copy[head], rest, new)
+    return copy

@@ -28,7 +28,7 @@ from bus import codec
 from bus.codec import BusError
 from bus.messages import MESSAGE_TYPES, Message
 from bus.protocol import ErrorCode
-from tests.state_plane.strategies import U64_MAX, hostile_values, wire_message
+from tests.state_plane.strategies import U64_MAX, hostile_values, paths, replace_at, wire_message
 
 # What a message (as opposed to its envelope) may be refused with.
 MESSAGE_CODES = {ErrorCode.MALFORMED, ErrorCode.UNKNOWN_TYPE, ErrorCode.UNSUPPORTED_VERSION,
@@ -92,36 +92,14 @@ def test_time_that_overflows_in_utc_is_refused_not_raised() -> None:
         codec.decode_message({**raw, "started_at": "0001-01-01T00:00:00+14:00"})
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out += _paths(item, (*prefix, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out += _paths(item, (*prefix, index))
-    return out
-
-
-def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        return {**value, head: _replace(value[head], rest, new)}
-    copy = list(value)
-    copy[head] = _replace(copy[head], rest, new)
-    return copy
-
-
 @st.composite
 def _hostile_message(draw: st.DrawFn) -> dict[str, Any]:
     raw = draw(any_message)
-    paths = _paths(raw)
+    where = paths(raw)
     new = draw(hostile_values())
-    if draw(st.booleans()) or not paths:
+    if draw(st.booleans()) or not where:
         return {**raw, draw(st.text(max_size=12) | st.sampled_from(["type", "v", "qty", "price"])): new}
-    return _replace(raw, draw(st.sampled_from(paths)), new)
+    return replace_at(raw, draw(st.sampled_from(where)), new)
 
 
 def _hostile_property(raw: dict[str, Any]) -> None:
@@ -240,3 +218,21 @@ def _state_property(raws: list[dict[str, Any]]) -> None:
 @given(st.lists(any_message, min_size=1, max_size=6))
 def test_live_apply_equals_replay_and_survives_a_snapshot(raws: list[dict[str, Any]]) -> None:
     _state_property(raws)
+
+
+def test_heartbeats_kept_for_a_bounded_number_of_actors() -> None:
+    from actors.state_writer.state import HEARTBEAT_ACTORS_MAX
+
+    state = WriterState()
+    total = HEARTBEAT_ACTORS_MAX * 3
+    for seq in range(1, total + 1):
+        raw = {"type": "heartbeat", "v": 1, "actor": f"actor-{seq}", "pid": 1, "interval_s": 1.0,
+               "started_at": "2025-01-01T00:00:00Z"}
+        state.apply_message(seq, "hb", 1, seq, codec.decode_message(raw))
+        if seq % 7 == 0:  # an actor heard again stays
+            state.apply_message(seq, "hb", 1, seq, codec.decode_message({**raw, "actor": "steady"}))
+    assert len(state.heartbeats) == HEARTBEAT_ACTORS_MAX
+    assert "steady" in state.heartbeats and f"actor-{total}" in state.heartbeats
+    assert "actor-1" not in state.heartbeats
+    restored = WriterState.load(msgpack.unpackb(msgpack.packb(state.dump()), raw=False))
+    assert list(restored.heartbeats) == list(state.heartbeats)
