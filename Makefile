@@ -9,7 +9,7 @@ SUPERVISORD_CONF := $(CURDIR)/supervisord.conf
 # prune each other's live directories (pytest keeps only the newest few under /tmp/pytest-of-USER).
 PYTEST_BASETEMP := /tmp/v7-pytest-$(shell id -u)-$(shell printf '%s' "$(CURDIR)" | md5sum | cut -c1-8)
 
-.PHONY: run stop status restart test chaos bench lint schemas clean venv
+.PHONY: run stop status restart test chaos bench bench-long lint schemas clean venv
 
 venv: $(STAMP)
 
@@ -51,6 +51,10 @@ chaos: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## The scale benchmark with the 1M-message journal and RSS runs (tens of minutes).
+bench-long: $(STAMP)
+	$(BIN)/python -m bench.scale --long
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

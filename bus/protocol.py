@@ -55,8 +55,9 @@ ERROR_CODE_HELP: Final[dict[ErrorCode, str]] = {
                          "(`field` names it). Also a message without a string `type`.",
     ErrorCode.BAD_FRAMES: "Wrong number of frames: ingest and snapshot requests are exactly one frame "
                           "(no empty delimiter frame; use DEALER, not REQ).",
-    ErrorCode.FRAME_TOO_LARGE: "The frame exceeds `bus.max_frame_bytes` (default 1 MiB). Frames over 4x that "
-                               "are dropped by the socket and the connection is closed, without a NACK.",
+    ErrorCode.FRAME_TOO_LARGE: "The frame, or the message completed with its defaults, exceeds "
+                               "`bus.max_frame_bytes` (default 1 MiB). Frames over 4x that are dropped by the "
+                               "socket and the connection is closed, without a NACK (section 2).",
     ErrorCode.UNKNOWN_TYPE: "`msg.type` names no message type this hub knows.",
     ErrorCode.UNSUPPORTED_VERSION: "`msg.v` is not a version this hub supports for that type (the detail lists "
                                    "the supported versions).",
