@@ -19,7 +19,6 @@ default sizes; `make bench-long` adds the 1M-message runs).
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import sqlite3
@@ -43,7 +42,7 @@ from config.settings import Settings, load_settings
 
 V7 = str(Path(sys.executable).parent / "v7")
 BATCH = 2048  # the writer's default batch_max
-SNAPSHOT_EVERY = 100_000  # the writer's default snapshot_every_messages
+SNAPSHOT_EVERY = load_settings({"V7_HOME": tempfile.gettempdir()}).writer.snapshot_every_messages  # as shipped
 SYMBOLS = [f"SYM{i}USDT" for i in range(10)]
 
 
@@ -112,7 +111,7 @@ def make_journal(settings: Settings, total: int, rss: list[tuple[int, float]] | 
 
 
 def _total_for(size: int) -> int:
-    """Stop one short of the next snapshot after `size` (the longest tail the cadence allows)."""
+    """`size` messages and then one short of the next snapshot (the longest tail the cadence allows)."""
     return size + SNAPSHOT_EVERY - 1 if size >= SNAPSHOT_EVERY else size
 
 
@@ -242,13 +241,15 @@ def _watch_db(path: Path, want: int, seen: dict[int, float], stop: threading.Eve
     db.close()
 
 
-def _watch_file(path: Path, want: int, seen: dict[int, float], stop: threading.Event) -> None:
-    """A reader polling positions_state.json: when does the snapshot sent with fill i show up?"""
+def _watch_file(directory: Path, want: int, seen: dict[int, float], stop: threading.Event) -> None:
+    """A reader polling positions_state.json (through the read-only loader): when does the
+    snapshot sent with fill i show up?"""
+    from bus.state_reader import load_positions_state
+
     last = -1
     while len(seen) < want and not stop.is_set():
         try:
-            doc = json.loads(path.read_text())
-            mark = int(doc["positions"][0]["realized_pnl"])
+            mark = int(load_positions_state(directory)["positions"][0]["realized_pnl"])
         except (OSError, ValueError, KeyError, IndexError):
             time.sleep(0.001)
             continue
@@ -277,8 +278,8 @@ def end_to_end(rate: float, seconds: float, table: list[str]) -> None:
         stop = threading.Event()
         watchers = [threading.Thread(target=_watch_db, args=(Path(settings.database_url.removeprefix("sqlite:///")),
                                                             count, in_db, stop), daemon=True),
-                    threading.Thread(target=_watch_file, args=(settings.state_path / "positions_state.json", count,
-                                                              in_file, stop), daemon=True)]
+                    threading.Thread(target=_watch_file, args=(Path(w.home, "logs", "state"), count, in_file, stop),
+                                     daemon=True)]
         for t in watchers:
             t.start()
         sender = Sender(settings, "router")

@@ -67,7 +67,7 @@ class SenderSettings(Section):
 class WriterSettings(Section):
     tick_ms: int = Field(default=100, ge=5, le=10_000, description="File-write coalescing period.")
     batch_max: int = Field(default=2048, ge=1, description="Most messages per group commit.")
-    snapshot_every_messages: int = Field(default=100_000, ge=100)
+    snapshot_every_messages: int = Field(default=20_000, ge=100)
     snapshot_every_s: float = Field(default=60.0, gt=0.0)
     journal_segment_bytes: int = Field(default=64 << 20, ge=4096)
     dedup_streams_max: int = Field(default=4096, ge=16)
