@@ -129,6 +129,10 @@ def _header(obj: Any) -> Header:
         raise BusError(ErrorCode.MALFORMED, "envelope 'oldest' must be an integer in 1..sseq", "oldest")
     if (type(ts) is not float and type(ts) is not int) or not math.isfinite(ts):
         raise BusError(ErrorCode.MALFORMED, "envelope 'ts' must be a finite number", "ts")
+    if "msg" not in obj:
+        # Checked apart from the header keys: a map with an extra key in its place has the right
+        # size, and a missing 'msg' raised KeyError out of decode_header, which stopped the hub.
+        raise BusError(ErrorCode.MALFORMED, "envelope has no 'msg'", "msg")
     if len(obj) != _ENVELOPE_SIZE:
         extra = sorted(str(k)[:32] for k in set(obj) - ENVELOPE_KEYS)
         raise BusError(ErrorCode.MALFORMED, f"envelope keys must be exactly {sorted(ENVELOPE_KEYS)}; extra {extra}")

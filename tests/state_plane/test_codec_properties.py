@@ -236,3 +236,11 @@ def test_heartbeats_kept_for_a_bounded_number_of_actors() -> None:
     assert "actor-1" not in state.heartbeats
     restored = WriterState.load(msgpack.unpackb(msgpack.packb(state.dump()), raw=False))
     assert list(restored.heartbeats) == list(state.heartbeats)
+
+
+def test_envelope_with_another_key_instead_of_msg_is_malformed() -> None:
+    # Found by test_mutated_valid_frame: six keys, no 'msg' -> KeyError out of decode_header.
+    frame = msgpack.packb({"src": "m", "inc": 1, "sseq": 1, "oldest": 1, "ts": 1.0, "lsg": {}})
+    with pytest.raises(BusError) as err:
+        codec.decode_envelope(frame)
+    assert (err.value.code, err.value.field) == (ErrorCode.MALFORMED, "msg")
