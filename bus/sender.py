@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 _ERROR_BACKOFF_S = 0.5
 _NOBLOCK = int(zmq.NOBLOCK)  # a plain int: pyzmq's flag enums are slow on the hot path
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+_MONITOR_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED
 _TRANSMIT_BATCH = 512  # frames built per lock hold; keeps callers from waiting on the I/O thread
 
 
@@ -77,6 +80,7 @@ class SenderStats:
     rewinds: int = 0
     dropped_telemetry: int = 0
     io_errors: int = 0
+    handshake_failures: int = 0
     nack_codes: dict[str, int] = field(default_factory=dict)
 
 
@@ -110,6 +114,7 @@ class Sender:
         self._probe: int | None = None  # during a rewind: the one sseq in flight
         self._queue_gen = 0  # bumped whenever the queue is rebuilt
         self._connected = False
+        self._handshake_failing = False
         self._next_sseq = 1
         self._wake_armed = False
         self.stats = SenderStats()
@@ -264,7 +269,7 @@ class Sender:
     def _open(self) -> tuple[zmq.Socket, zmq.Socket]:
         sock = client_socket(self._ctx, zmq.DEALER, self.endpoint, self._settings)
         # The monitor must exist before connect, or a fast handshake goes unseen and we never send.
-        monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        monitor = sock.get_monitor_socket(_MONITOR_EVENTS)
         sock.connect(self.endpoint)
         return sock, monitor
 
@@ -330,9 +335,18 @@ class Sender:
                     # A new connection: whatever was in flight on the old one may be lost, and
                     # nothing stale can arrive on this one, so everything goes again, in order.
                     self._connected = True
+                    self._handshake_failing = False
                     self._end_probe()
                 elif event["event"] == zmq.EVENT_DISCONNECTED:
                     self._connected = False
+                elif event["event"] & _HANDSHAKE_FAILED:
+                    # E.g. CURVE keys the hub does not accept: retried by ZeroMQ, said once here.
+                    self.stats.handshake_failures += 1
+                    if not self._handshake_failing:
+                        self._handshake_failing = True
+                        log.error("sender %s: handshake with %s failed (%s); nothing can be delivered until "
+                                  "it succeeds (check CURVE keys and the hub's allow-list)", self.source,
+                                  self.endpoint, zmq.Event(event["event"]).name)
 
     def _resend_if_overdue(self) -> None:
         with self._lock:

@@ -52,6 +52,8 @@ class _SenderCollector(Collector):
              stats.out_of_order),
             ("v7_sender_rewinds", "Times the sender restarted delivery from its oldest message.", stats.rewinds),
             ("v7_sender_io_errors", "Sender I/O loop failures (logged; connection reopened).", stats.io_errors),
+            ("v7_sender_handshake_failures", "Failed handshakes with the hub (CURVE keys refused?).",
+             stats.handshake_failures),
             ("v7_sender_dropped_telemetry", "Telemetry dropped because the outbox was full.",
              stats.dropped_telemetry),
         ):

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import Future
 
 import msgpack
+import pytest
 
 from actors.state_writer.journal import Journal
 from bus.messages import STATE_DOCUMENTS
@@ -23,8 +24,6 @@ from bus.subscriber import request_status
 from tests.harness import instance
 from tests.state_plane.helpers import ledger, position, positions
 
-SENDERS = 3
-PER_SENDER = 1200
 WINDOW = 64  # durable messages in flight per sender
 
 
@@ -53,9 +52,9 @@ class FileReader(threading.Thread):
                     self.bad.append(f"{key}: {exc!r} in {raw[:200]!r}")
 
 
-def _stream(sender: Sender, ident: int, out: dict[float, Future[int]]) -> None:
+def _stream(sender: Sender, ident: int, count: int, out: dict[float, Future[int]]) -> None:
     inflight: list[Future[int]] = []
-    for i in range(PER_SENDER):
+    for i in range(count):
         marker = ident * 1_000_000 + i
         msg = ledger(1) if i % 10 == 9 else positions(position(realized=float(marker)))
         future = sender.submit(msg)
@@ -67,19 +66,32 @@ def _stream(sender: Sender, ident: int, out: dict[float, Future[int]]) -> None:
 
 
 def test_kill_9_mid_stream_loses_nothing_acked(tmp_path) -> None:
+    _kill_9_run(tmp_path, senders=3, per_sender=1200, kills=2)
+
+
+@pytest.mark.slow
+def test_kill_9_soak(tmp_path) -> None:
+    """`make chaos`: more senders, more messages, a kill -9 every few hundred ACKs."""
+    _kill_9_run(tmp_path, senders=5, per_sender=4000, kills=12)
+
+
+def _kill_9_run(tmp_path, senders: int, per_sender: int, kills: int) -> None:
+    total = senders * per_sender
     # No snapshot or compaction during the run, so the whole journal can be audited afterwards.
-    with instance(tmp_path, "[writer]\ntick_ms = 20\nsnapshot_every_s = 3600\n") as inst:
+    toml = "[writer]\ntick_ms = 20\nsnapshot_every_s = 3600\nsnapshot_every_messages = 1000000\n"
+    with instance(tmp_path, toml) as inst:
         inst.start("state_writer")
         inst.wait_hub()
         reader = FileReader(inst.state_dir)
         reader.start()
-        senders = [Sender(inst.settings, f"crash-{n}", resend_after_s=0.5) for n in range(SENDERS)]
+        clients = [Sender(inst.settings, f"crash-{n}", resend_after_s=0.5) for n in range(senders)]
         futures: dict[float, Future[int]] = {}
-        threads = [threading.Thread(target=_stream, args=(s, n + 1, futures)) for n, s in enumerate(senders)]
+        threads = [threading.Thread(target=_stream, args=(s, n + 1, per_sender, futures))
+                   for n, s in enumerate(clients)]
         for t in threads:
             t.start()
         try:
-            for kill_at in (SENDERS * PER_SENDER // 4, SENDERS * PER_SENDER // 2):
+            for kill_at in (total * (k + 1) // (kills + 2) for k in range(kills)):
                 inst.wait_for(lambda k=kill_at: sum(f.done() for f in list(futures.values())) >= k, 60,
                               f"{kill_at} ACKs")
                 seq_before = request_status(inst.settings, timeout_s=5)["seq"]
@@ -92,8 +104,8 @@ def test_kill_9_mid_stream_loses_nothing_acked(tmp_path) -> None:
                 t.join(timeout=120)
             acked = {marker: f.result(timeout=60) for marker, f in futures.items()}
         finally:
-            for s in senders:
-                s.close(flush_timeout=10)
+            for client in clients:
+                client.close(flush_timeout=10)
             reader.stop.set()
             reader.join(timeout=10)
         final_seq = request_status(inst.settings)["seq"]
@@ -112,7 +124,7 @@ def test_kill_9_mid_stream_loses_nothing_acked(tmp_path) -> None:
                 marker = env["msg"]["positions"][0]["realized_pnl"]
                 marker_seq[marker] = record.seq
                 last_positions = marker
-        assert len(seen) == SENDERS * PER_SENDER
+        assert len(seen) == total
         assert set(marker_seq) == set(acked)
         wrong = {m: (seq, marker_seq[m]) for m, seq in acked.items() if seq and seq != marker_seq[m]}
         assert not wrong, f"ACKs naming the wrong seq: {list(wrong.items())[:5]}"

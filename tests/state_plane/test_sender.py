@@ -180,3 +180,36 @@ def test_concurrent_callers_never_share_an_sseq(wire) -> None:
         stop.set()
         server.join(5)
         assert sorted(set(sseqs)) == list(range(1, 241))
+
+
+def test_refused_handshake_is_counted_and_said(tmp_path, caplog) -> None:
+    """A hub that does not accept our CURVE handshake: the sender says why instead of waiting mute."""
+    import zmq.auth
+
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    zmq.auth.create_certificates(keys, "hub")
+    zmq.auth.create_certificates(keys, "impostor")
+    zmq.auth.create_certificates(keys, "client")
+    endpoint = f"tcp://127.0.0.1:{free_port_base(1)}"
+    hub = zmq.Context.instance().socket(zmq.ROUTER)
+    hub.setsockopt(zmq.LINGER, 0)
+    hub_public, hub_secret = zmq.auth.load_certificate(keys / "hub.key_secret")
+    hub.curve_publickey, hub.curve_secretkey, hub.curve_server = hub_public, hub_secret, True
+    hub.bind(endpoint)
+    # The client believes the hub's key is the impostor's: the CURVE handshake cannot succeed.
+    settings = load_settings({"V7_HOME": str(tmp_path), "V7_BUS__INGEST": endpoint,
+                              "V7_BUS__CURVE_SERVER_PUBLIC_CERT": str(keys / "impostor.key"),
+                              "V7_BUS__CURVE_CLIENT_CERT": str(keys / "client.key_secret")})
+    try:
+        with caplog.at_level("ERROR", logger="bus.sender"), Sender(settings, "refused-keys") as sender:
+            sender.send(positions(position()))
+            deadline = time.monotonic() + 10
+            while sender.stats.handshake_failures == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert sender.stats.handshake_failures >= 1
+            assert not sender.connected and sender.outbox_depth == 1  # kept, not dropped
+            sender.close(flush_timeout=0)
+        assert "handshake with" in caplog.text and "failed" in caplog.text
+    finally:
+        hub.close(0)
