@@ -62,62 +62,53 @@ class SnapshotError(Exception):
 _req_ids = itertools.count(1)
 
 
+def _ask(settings: Settings, request: dict[str, Any], timeout_s: float, context: zmq.Context | None,
+         max_bytes: int = 256 << 20) -> dict[str, Any]:
+    """One request/reply on the snapshot endpoint, on a fresh DEALER (lazy pirate: a socket that
+    timed out is never reused). Raises SnapshotError on no answer or an error answer."""
+    ctx = context or zmq.Context.instance()
+    # Stays IMMEDIATE (as connected): changing it on a connected DEALER makes libzmq abort the
+    # process (socket_base.cpp assertion) if the hub restarts and the pipe reconnects.
+    sock = connect(ctx, zmq.DEALER, settings.snapshot_endpoint, settings)
+    try:
+        req = next(_req_ids)
+        deadline = time.monotonic() + timeout_s
+        # With IMMEDIATE and no hub there is no pipe, and a plain send would block forever.
+        if not sock.poll(int(timeout_s * 1000), zmq.POLLOUT):
+            raise SnapshotError(f"hub not reachable at {settings.snapshot_endpoint} within {timeout_s}s")
+        sock.send(codec.pack({**request, "req": req}), zmq.NOBLOCK)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):
+                raise SnapshotError(f"no {request['op']} reply from {settings.snapshot_endpoint} in {timeout_s}s")
+            reply = codec.unpack(sock.recv(), max_bytes=max_bytes)
+            if isinstance(reply, dict) and reply.get("req") == req:
+                break
+    finally:
+        sock.close(0)
+    if "error" in reply:
+        raise SnapshotError(f"{request['op']} refused: {reply['error']} {reply.get('detail', '')}".rstrip())
+    reply.pop("req", None)
+    return reply
+
+
 def request_snapshot(
     settings: Settings,
     keys: Iterable[str] | None = None,
     timeout_s: float = 3.0,
     context: zmq.Context | None = None,
-    op: str = "snapshot",
 ) -> Snapshot:
-    """One snapshot round trip on a fresh DEALER (lazy-pirate: never reuse a socket that timed out)."""
-    ctx = context or zmq.Context.instance()
-    # Stays IMMEDIATE (as connected): changing it on a connected DEALER makes libzmq abort the
-    # process (socket_base.cpp assertion) if the hub restarts and the pipe reconnects.
-    sock = connect(ctx, zmq.DEALER, settings.snapshot_endpoint, settings)
+    """The state documents (all, or `keys`) and the seq they are valid at."""
+    reply = _ask(settings, {"op": "snapshot", "keys": list(keys) if keys is not None else None}, timeout_s, context)
     try:
-        req = next(_req_ids)
-        deadline = time.monotonic() + timeout_s
-        # The DEALER was connected with IMMEDIATE: with no hub there is no pipe and a plain send
-        # would block forever. Wait for the pipe within the same deadline.
-        if not sock.poll(int(timeout_s * 1000), zmq.POLLOUT):
-            raise SnapshotError(f"hub not reachable at {settings.snapshot_endpoint} within {timeout_s}s")
-        sock.send(codec.pack({"op": op, "req": req, "keys": list(keys) if keys is not None else None}), zmq.NOBLOCK)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):
-                raise SnapshotError(f"no snapshot reply from {settings.snapshot_endpoint} in {timeout_s}s")
-            reply = codec.unpack(sock.recv(), max_bytes=256 << 20)
-            if isinstance(reply, dict) and reply.get("req") == req:
-                break
-        if "error" in reply:
-            raise SnapshotError(f"snapshot refused: {reply['error']}")
         return Snapshot(seq=int(reply["seq"]), epoch=int(reply.get("epoch", 0)), state=reply.get("state") or {})
-    finally:
-        sock.close(0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"malformed snapshot reply: {exc!r}") from None
 
 
 def request_status(settings: Settings, timeout_s: float = 3.0, context: zmq.Context | None = None) -> dict[str, Any]:
     """The hub's status map (seq, epoch, pid, degraded, files_failing, keys, journal_bytes, streams)."""
-    ctx = context or zmq.Context.instance()
-    # Stays IMMEDIATE (as connected): changing it on a connected DEALER makes libzmq abort the
-    # process (socket_base.cpp assertion) if the hub restarts and the pipe reconnects.
-    sock = connect(ctx, zmq.DEALER, settings.snapshot_endpoint, settings)
-    try:
-        req = next(_req_ids)
-        deadline = time.monotonic() + timeout_s
-        if not sock.poll(int(timeout_s * 1000), zmq.POLLOUT):  # no hub: no pipe (see request_snapshot)
-            raise SnapshotError(f"hub not reachable at {settings.snapshot_endpoint} within {timeout_s}s")
-        sock.send(codec.pack({"op": "status", "req": req}), zmq.NOBLOCK)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not sock.poll(int(left * 1000), zmq.POLLIN):
-                raise SnapshotError(f"no status reply from {settings.snapshot_endpoint} in {timeout_s}s")
-            reply = codec.unpack(sock.recv())
-            if isinstance(reply, dict) and reply.get("req") == req:
-                reply.pop("req", None)
-                return reply
-    finally:
-        sock.close(0)
+    return _ask(settings, {"op": "status"}, timeout_s, context, max_bytes=1 << 20)
 
 
 _JOIN_BUFFER_MAX = 100_000
