@@ -20,7 +20,7 @@ import sys
 from bus.codec import BusError
 from bus.messages.positions import ReconciliationResolution, ReconciliationView
 from cli.positions import fetch_views, send_to_writer
-from config.settings import ConfigError, load_settings
+from config.settings import ConfigError, Settings, load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.set_defaults(func=cmd_resolve)
 
 
-def _view(settings) -> ReconciliationView | None:  # type: ignore[no-untyped-def]
+def _view(settings: Settings) -> ReconciliationView | None:
     views = fetch_views(settings, ["reconciliation"])
     return None if views is None else ReconciliationView.model_validate(views["reconciliation"])
 

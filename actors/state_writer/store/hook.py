@@ -5,8 +5,8 @@ batch that changes the store is one transaction, and that transaction also moves
 `store_meta.applied_seq` to the batch's last seq; a batch that changes nothing (heartbeats,
 marks inside the trade's range) touches no database at all.
 
-Trade extremes are exact in memory. They reach the database with every write of their row
-(fill, TP/SL change, close) and otherwise at most once per position per
+Trade extremes and the last mark are exact in memory. They reach the database with every
+write of their row (fill, TP/SL change, close) and otherwise at most once per position per
 `store.extremes_flush_s`. Until written, `replay_from_seq` stays below the first mark that
 moved them. `applied_seq()` tells the writer how far back to keep and replay the journal:
 min(applied_seq, replay_from_seq) as committed, so after a crash the marks the database had
@@ -25,6 +25,7 @@ and reconciliation issues.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -285,6 +286,12 @@ class PositionStore:
                 else:
                     self.metrics.checkpoints.inc()
             self._seen_seq = last
+        except SQLAlchemyError as exc:
+            self._failed = exc
+            self.metrics.failures.inc()
+            log.error("positions store: batch ending at seq %d not committed: %s", todo[-1].seq, exc)
+            raise StoreFailed(f"database refused the batch ending at seq {todo[-1].seq}: "
+                              f"{str(exc).splitlines()[0]}") from exc
         except BaseException as exc:
             self._failed = exc
             self.metrics.failures.inc()
@@ -328,8 +335,9 @@ class PositionStore:
             # A mark older than the position belongs to an earlier trade (possible only in replay).
             if p is None or row.mark_price <= 0 or c.seq <= p.opened_seq:
                 continue
+            moved = p.mark_price != row.mark_price
             p.mark_price = row.mark_price
-            if p.observe(row.mark_price) and p.dirty_since_seq is None:
+            if (p.observe(row.mark_price) or moved) and p.dirty_since_seq is None:
                 p.dirty_since_seq = c.seq
 
     # --- orders in flight (what a reconciliation report cannot have seen settled) ---------------
@@ -395,6 +403,12 @@ class PositionStore:
                      f.trade_id, f.mode, f.account, f.symbol, c.seq)
             return
         key = (f.mode, f.account, f.symbol)
+        if not math.isfinite(f.qty * f.price * 2.0):  # sums of such a fill would overflow to inf
+            self.metrics.fills.labels("anomaly").inc()
+            unit.event("fill_anomaly", c.seq, f.ts, mode=f.mode, account=f.account, symbol=f.symbol,
+                       trade_id=f.trade_id, reason="qty x price overflows; not applied", fill_qty=f.qty,
+                       fill_price=f.price)
+            return
         entry = self._entry_info(unit, f)
         result = apply_fill(
             self.positions.get(key), mode=f.mode, account=f.account, symbol=f.symbol, side=f.side, qty=f.qty,
