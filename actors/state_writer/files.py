@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.state_writer.atomic import TEMP_MARK, atomic_write, fsync_dir
+from actors.base.atomic_file import TEMP_MARK, atomic_write, fsync_dir
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from actors.state_writer.atomic import fsync_dir
+from actors.base.atomic_file import fsync_dir
 
 log = logging.getLogger(__name__)
 

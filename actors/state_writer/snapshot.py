@@ -15,7 +15,7 @@ from typing import Any
 
 import msgpack
 
-from actors.state_writer.atomic import atomic_write
+from actors.base.atomic_file import atomic_write
 
 log = logging.getLogger(__name__)
 

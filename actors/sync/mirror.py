@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from actors.base.atomic_file import atomic_write
+
 log = logging.getLogger(__name__)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class Mirror:
@@ -49,7 +36,7 @@ class Mirror:
         for key, doc in changed.items():
             data = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).encode() + b"\n"
             try:
-                _replace(self.directory / f"{key}.json", data)
+                atomic_write(self.directory / f"{key}.json", data)
             except OSError as exc:
                 self.errors += 1
                 log.error("mirror of %s not written: %s", key, exc)

@@ -23,7 +23,7 @@ WRITE_FUNCTIONS = {
     ("sqlite3", "connect"), ("auth", "create_certificates"), ("json", "dump"), ("pickle", "dump"),
 }
 WRITE_FLAGS = {"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"}
-WRITER_HELPERS = ("actors.state_writer.atomic", "actors.state_writer.files")
+WRITER_HELPERS = ("actors.state_writer.files", "actors.state_writer.snapshot", "actors.state_writer.journal")
 EXEMPT = ("actors/state_writer/", "tests/", ".venv/", "build/")
 
 
@@ -102,7 +102,7 @@ def test_the_guard_catches_writers(tmp_path: Path) -> None:
         "b.py": "from pathlib import Path\ndef f(settings):\n    (settings.state_dir / 'x.json').write_text('{}')\n",
         "c.py": "import os\ndef f(s):\n    fd = os.open(s.state_path / 'x', os.O_WRONLY | os.O_CREAT)\n",
         "d.py": "import os\nSTATE_DIR = 'x'\ndef f(a, b):\n    os.replace(a, b)\n",
-        "e.py": "from actors.state_writer.atomic import atomic_write\n",
+        "e.py": "from actors.state_writer.files import StateFileWriter\n",
         "f.py": "def f(p, m):\n    with p.open(m) as fh:\n        pass\nSTATE = 'logs/state'\n",
     }
     for name, text in offenders.items():

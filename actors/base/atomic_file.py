@@ -1,5 +1,8 @@
 """Atomic file replacement: a reader sees the old file or the new one, never a torn one.
 
+Used by the state writer (state files, snapshots) and by sync's mirror; it knows nothing
+about where state lives, which is the state writer's business alone.
+
 temp file in the same directory -> write -> flush -> fsync -> os.replace -> fsync the directory.
 Mode 0644. On any error the temp file is removed and the old file stays untouched.
 """
