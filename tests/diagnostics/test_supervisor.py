@@ -6,13 +6,6 @@ an isolated V7_HOME, in the foreground (-n) so it is cleaned up by its pid.
 
 from __future__ import annotations
 
-import configparser
-import contextlib
-import io
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +13,9 @@ import pytest
 
 from cli.ops import supervisor_proxy, supervisor_states
 from tests.diagnostics.helpers import fast_instance, scrape, wait_diagnostics
-from tests.harness import REPO, Instance
+from tests.harness import Instance
+from tests.supervised import supervised
 
-SUPERVISORD = str(Path(sys.executable).parent / "supervisord")
 CRASHY = """
 [program:crashy]
 command=/bin/sh -c "exit 3"
@@ -34,48 +27,9 @@ stdout_logfile=%(ENV_V7_HOME)s/logs/supervisor/%(program_name)s.log
 """
 
 
-def supervisor_config(programs: tuple[str, ...]) -> str:
-    """The repository's supervisord.conf with only `programs` (as defined there) plus a crashing one."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string((REPO / "supervisord.conf").read_text() + CRASHY)
-    keep = {*programs, "crashy"}
-    for section in parser.sections():
-        if section.startswith("program:") and section.removeprefix("program:") not in keep:
-            parser.remove_section(section)
-        elif section.startswith("group:"):
-            listed = [p.strip() for p in parser[section]["programs"].replace("\n", ",").split(",") if p.strip()]
-            parser[section]["programs"] = ",".join(p for p in listed if p in keep) or "crashy"  # never empty
-    out = io.StringIO()
-    parser.write(out)
-    return out.getvalue().replace("%(here)s", str(REPO))
-
-
-@contextlib.contextmanager
-def supervised(inst: Instance, programs: tuple[str, ...]) -> Iterator[subprocess.Popen]:
-    conf = supervisor_config(programs)
-    path = inst.home / "supervisord.conf"
-    path.write_text(conf)
-    (inst.home / "run").mkdir(mode=0o700, exist_ok=True)
-    (inst.home / "logs" / "supervisor").mkdir(parents=True, exist_ok=True)
-    log = (inst.home / "logs" / "supervisord.out").open("wb")
-    proc = subprocess.Popen([SUPERVISORD, "-n", "-c", str(path)], env=inst.env, cwd=REPO, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)  # supervisord stops its programs, then exits
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        log.close()
-
-
 @pytest.fixture
 def group(tmp_path: Path) -> Iterator[Instance]:
-    with fast_instance(tmp_path) as inst, supervised(inst, ("state_writer", "diagnostics", "dashboard")):
+    with fast_instance(tmp_path) as inst, supervised(inst, ("state_writer", "diagnostics", "dashboard"), CRASHY):
         yield inst
 
 

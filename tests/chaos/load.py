@@ -1,0 +1,163 @@
+"""Chaos load: several senders streaming fills, positions and telemetry until told to stop.
+
+    python -m tests.chaos.load --senders 3 --rate 30 --out FILE --stop-file FILE   (V7_HOME set)
+
+Sender k trades its own account `chaos<k>` (mode SIM) so its positions are known exactly:
+each cycle sends an order intent and its fill (durable, pipelined), every few cycles a
+positions snapshot of that account (durable), and a heartbeat every cycle (telemetry, may be
+dropped while the hub is down). The senders never stop for the hub: while it is down they keep
+queueing until their outbox is full.
+
+When the stop file appears every sender flushes (the hub is expected to be up by then) and the
+ACK ledger is written to --out: for each durable message its type, its key (trade id, intent
+id, or the snapshot's updated_at) and the hub seq its ACK named (0: answered "duplicate", the
+message was committed by an earlier attempt), or the NACK code, or "unanswered".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bus.codec import BusError
+from bus.messages import Fill, Heartbeat, Message, OrderIntent, PositionsSnapshot
+from bus.messages.state import PositionRow
+from bus.sender import Sender
+from config.settings import load_settings
+
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+WINDOW = 256  # durable messages in flight per sender before it waits for the oldest answer
+POSITIONS_EVERY = 5  # cycles
+
+
+@dataclass
+class Ledger:
+    source: str
+    account: str
+    sent: int = 0
+    telemetry_sent: int = 0
+    telemetry_dropped: int = 0
+    resent: int = 0
+    acked: list[tuple[str, str, int]] = field(default_factory=list)  # (type, key, seq)
+    fills: list[dict[str, object]] = field(default_factory=list)  # ACKed fills, in send order
+    nacked: list[tuple[str, str, str]] = field(default_factory=list)
+    unanswered: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _key(msg: Message) -> str:
+    if isinstance(msg, Fill):
+        return msg.trade_id
+    if isinstance(msg, OrderIntent):
+        return msg.intent_id
+    assert isinstance(msg, PositionsSnapshot)
+    return msg.updated_at.isoformat()
+
+
+class LoadSender(threading.Thread):
+    def __init__(self, index: int, rate: float, stop: threading.Event, seed: int) -> None:
+        super().__init__(daemon=True, name=f"chaos-load-{index}")
+        self.settings = load_settings()
+        self.source = f"chaos-load-{index}"
+        self.account = f"chaos{index}"
+        self.period = 1.0 / rate
+        self.stop_event = stop
+        self.rng = random.Random(seed)
+        self.book: dict[str, tuple[float, float]] = {}  # symbol -> (signed qty, last price) as sent
+        self.sender = Sender(self.settings, self.source, resend_after_s=1.0)
+        self.pending: list[tuple[Message, Future[int]]] = []
+        self.ledger = Ledger(self.source, self.account)
+        self.started_at = datetime.now(UTC)
+
+    def _submit(self, msg: Message) -> None:
+        self.pending.append((msg, self.sender.submit(msg)))
+        self.ledger.sent += 1
+        while sum(not f.done() for _, f in self.pending[-WINDOW * 2:]) > WINDOW and not self.stop_event.is_set():
+            time.sleep(0.01)
+
+    def _cycle(self, i: int) -> None:
+        symbol = self.rng.choice(SYMBOLS)
+        side = self.rng.choice(("BUY", "SELL"))
+        qty = round(self.rng.uniform(0.1, 1.0), 3)
+        price = round(self.rng.uniform(90.0, 110.0), 2)
+        intent_id = f"{self.source}-{i}"
+        self._submit(OrderIntent(intent_id=intent_id, symbol=symbol, side=side, qty=qty, mode="SIM",
+                                 account=self.account, position_id=f"{self.account}-{symbol}-{i}"))
+        self._submit(Fill(trade_id=f"{intent_id}-t", order_id=f"{intent_id}-o", intent_id=intent_id, mode="SIM",
+                          account=self.account, symbol=symbol, side=side, qty=qty, price=price, liquidity="taker"))
+        net, _ = self.book.get(symbol, (0.0, price))
+        self.book[symbol] = (net + (qty if side == "BUY" else -qty), price)
+        if i % POSITIONS_EVERY == 0:
+            rows = [PositionRow(symbol=s, side="LONG" if n > 0 else "SHORT", qty=abs(n), entry_price=p, mark_price=p,
+                                notional=abs(n) * p, unrealized_pnl=0.0)
+                    for s, (n, p) in sorted(self.book.items()) if abs(n) > 1e-9]
+            self._submit(PositionsSnapshot(positions=rows, mode="SIM", account=self.account))
+        beat = Heartbeat(actor=self.source, pid=0, started_at=self.started_at, interval_s=self.period, loops=i)
+        self.ledger.telemetry_sent += 1
+        self.sender.send(beat)
+
+    def run(self) -> None:
+        i = 0
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            i += 1
+            self._cycle(i)
+            next_at += self.period
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def settle(self, timeout: float) -> Ledger:
+        self.sender.flush(timeout)
+        for msg, future in self.pending:
+            key = _key(msg)
+            if not future.done():
+                self.ledger.unanswered.append((msg.TYPE, key))
+                continue
+            exc = future.exception()
+            if exc is not None:
+                code = exc.code.value if isinstance(exc, BusError) else repr(exc)
+                self.ledger.nacked.append((msg.TYPE, key, str(code)))
+                continue
+            seq = future.result()
+            self.ledger.acked.append((msg.TYPE, key, seq))
+            if isinstance(msg, Fill):
+                self.ledger.fills.append({"trade_id": msg.trade_id, "symbol": msg.symbol, "side": msg.side,
+                                          "qty": msg.qty, "price": msg.price, "seq": seq})
+        self.ledger.telemetry_dropped = self.sender.stats.dropped_telemetry
+        self.ledger.resent = self.sender.stats.resent
+        self.sender.close(flush_timeout=1)
+        return self.ledger
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--senders", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=30.0, help="cycles a second per sender")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--flush-timeout", type=float, default=120.0)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--stop-file", type=Path, required=True)
+    args = parser.parse_args()
+    stop = threading.Event()
+    senders = [LoadSender(k, args.rate, stop, args.seed * 1000 + k) for k in range(args.senders)]
+    for s in senders:
+        s.start()
+    while not args.stop_file.exists():
+        time.sleep(0.1)
+    stop.set()
+    for s in senders:
+        s.join(timeout=30)
+    ledgers = [asdict(s.settle(args.flush_timeout)) for s in senders]
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(ledgers))
+    tmp.replace(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,363 @@
+"""Chaos: the whole group under supervisord, steady load, kill -9 of random actors (the state
+writer included), supervisord restarting them. Nothing ACKed is lost and the disk never lies.
+
+Running the whole time, each in a process of its own:
+- the group itself (paper exchange, executor, router, exit scanner, sync, diagnostics,
+  dashboard and the state writer), trading fast on the paper exchange;
+- `tests.chaos.load`: several more senders streaming fills, order intents, positions
+  snapshots (durable, pipelined) and heartbeats (telemetry) for accounts of their own;
+- `tests.chaos.reader`: reads and validates every state file 50 times a second;
+- `tests.chaos.watch`: a bus subscriber recording every snapshot and update it applies.
+
+After the storm the trading programs are stopped, and the record is audited:
+- every state-file read parsed and validated (no torn, empty, partial or zeroed file);
+- every message a sender saw ACKed is in the journal at the seq its ACK named;
+- the journal's seq is gap-free and no message is in it twice;
+- the subscriber's updates are gap-free between snapshots, never repeated, and each is the
+  message the journal holds at that seq;
+- open positions in the store equal the positions the committed (ACKed) fills add up to,
+  for the load's accounts and the trading group's alike;
+- the SQLite store passes PRAGMA integrity_check, and no temp file is left behind.
+
+The short storm runs in `make test`; `make chaos` runs the long one. Each prints its counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bus.messages import Fill, OrderIntent, PositionsSnapshot
+from bus.subscriber import SnapshotError, request_status
+from cli.ops import supervisor_proxy
+from config.settings import ACTORS
+from tests.chaos.audit import integrity, temp_files
+from tests.harness import REPO, Instance, instance
+from tests.store.helpers import open_positions
+from tests.supervised import supervised
+from tests.trading.group import Committed, committed, configure_fast
+
+V7_BIN = REPO / ".venv" / "bin" / "v7"
+TRADING_SCOPE = ("SIM", "paper")
+
+
+@dataclass
+class Report:
+    seconds: float = 0.0
+    kills: dict[str, int] = field(default_factory=dict)
+    journal_messages: int = 0
+    load_sent: int = 0
+    load_acked: int = 0
+    load_duplicates: int = 0
+    telemetry_sent: int = 0
+    telemetry_dropped: int = 0
+    resent: int = 0
+    reads: int = 0
+    read_violations: int = 0
+    subscriber_updates: int = 0
+    subscriber_snapshots: int = 0
+    open_positions: int = 0
+    violations: list[str] = field(default_factory=list)
+
+
+def test_chaos_short(tmp_path: Path) -> None:
+    report = _storm(tmp_path, seconds=40, senders=3, rate=25, kill_every_s=3.0, seed=11)
+    _print(report)
+    assert not report.violations, report.violations[:20]
+
+
+@pytest.mark.slow
+def test_chaos_long(tmp_path: Path) -> None:
+    """`make chaos`: five minutes, more senders, a kill every two seconds."""
+    report = _storm(tmp_path, seconds=300, senders=5, rate=40, kill_every_s=2.0, seed=29)
+    _print(report)
+    assert not report.violations, report.violations[:20]
+
+
+def _print(report: Report) -> None:
+    counts = {k: v for k, v in asdict(report).items() if k != "violations"}
+    print(f"\nchaos report: {json.dumps(counts)} violations={len(report.violations)}")
+
+
+# --- the storm -----------------------------------------------------------------------------------------
+
+
+def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_every_s: float,
+           seed: int) -> Report:
+    if not V7_BIN.exists():
+        pytest.skip(f"{V7_BIN} missing: supervisord.conf runs the repository's own .venv (make venv)")
+    report = Report()
+    rng = random.Random(seed)
+    with instance(tmp_path) as inst:
+        configure_fast(inst)  # fast paper trading; the journal is never compacted, so it can be audited
+        out = inst.home / "chaos"
+        out.mkdir()
+        stop_load, stop_watch = out / "stop-load", out / "stop-watch"
+        with supervised(inst), _processes() as started:
+            up = inst.run_cli("wait-up", "--timeout", "120", timeout=150)
+            assert up.returncode == 0, up.stdout + up.stderr
+            rpc = supervisor_proxy(inst.settings).supervisor
+            started.append(_spawn(inst, "tests.chaos.reader", "--state-dir", str(inst.state_dir),
+                                  "--out", str(out / "reads.json"), "--stop-file", str(stop_watch)))
+            started.append(_spawn(inst, "tests.chaos.watch", "--out", str(out / "watch.json"),
+                                  "--stop-file", str(stop_watch)))
+            load = _spawn(inst, "tests.chaos.load", "--senders", str(senders), "--rate", str(rate),
+                          "--seed", str(seed), "--out", str(out / "load.json"), "--stop-file", str(stop_load))
+            started.append(load)
+
+            begun = time.monotonic()
+            kills: Counter[str] = Counter()
+            others = [a for a in ACTORS if a != "state_writer"]
+            deck: list[str] = []
+            while time.monotonic() - begun < seconds:
+                time.sleep(kill_every_s)
+                # Every third victim is the state writer; the others come from a shuffled deck
+                # of the other programs, so each of them is hit in turn, in a random order.
+                if kills.total() % 3 == 2:
+                    victim = "state_writer"
+                else:
+                    deck = deck or rng.sample(others, len(others))
+                    victim = deck.pop()
+                _kill_and_wait_restart(inst, rpc, victim)
+                kills[victim] += 1
+            report.seconds = round(time.monotonic() - begun, 1)
+            report.kills = dict(sorted(kills.items()))
+
+            # Quiet down: the load flushes (every durable message answered), trading stops.
+            stop_load.touch()
+            load.wait(timeout=300)
+            assert load.returncode == 0, inst.logs("load")[-3000:]
+            rpc.stopProcessGroup("v7", True)
+            _wait_seq_settles(inst)
+            stop_watch.touch()
+            for proc in started:
+                proc.wait(timeout=60)
+
+            records = committed(inst)
+            ledgers = json.loads((out / "load.json").read_text())
+            reads = json.loads((out / "reads.json").read_text())
+            watch = json.loads((out / "watch.json").read_text())
+            report.violations += _audit_journal(records, report)
+            report.violations += _audit_load(records, ledgers, report)
+            report.violations += _audit_subscriber(records, watch, report)
+            report.reads, report.read_violations = reads["reads"], reads["violations"]
+            report.violations += [f"bad read: {e}" for e in reads["examples"]]
+            if reads["reads"] < seconds * 10:
+                report.violations.append(f"the reader only managed {reads['reads']} reads")
+            report.violations += _audit_positions(inst, records, ledgers, report)
+            verdict = integrity(inst.home / "logs" / "positions.db")
+            if verdict != "ok":
+                report.violations.append(f"integrity_check: {verdict}")
+            if leftovers := temp_files(inst.state_dir):
+                report.violations.append(f"temp files left in the state directory: {leftovers}")
+            (out / "report.json").write_text(json.dumps(asdict(report), indent=1))
+    return report
+
+
+@contextlib.contextmanager
+def _processes():
+    """The helper processes this test starts, killed by pid (with their groups) whatever happens."""
+    procs: list[subprocess.Popen] = []
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def _spawn(inst: Instance, module: str, *args: str) -> subprocess.Popen:
+    log = inst.log_path(module.rsplit(".", 1)[-1])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as fh:
+        return subprocess.Popen([sys.executable, "-m", module, *args], env=inst.env, cwd=REPO, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _info(rpc: Any, name: str) -> dict[str, Any]:
+    group = "hub" if name == "state_writer" else "v7"
+    return rpc.getProcessInfo(f"{group}:{name}")
+
+
+def _kill_and_wait_restart(inst: Instance, rpc: Any, name: str) -> None:
+    """kill -9 the program's process, then wait until supervisord has it RUNNING again."""
+    before = _info(rpc, name)
+    assert before["statename"] == "RUNNING", before
+    os.kill(before["pid"], signal.SIGKILL)
+
+    def back() -> bool:
+        try:
+            now = _info(rpc, name)
+        except (OSError, xmlrpc.client.Error):
+            return False
+        return now["statename"] == "RUNNING" and now["pid"] != before["pid"]
+
+    inst.wait_for(back, 90, f"supervisord to restart {name}", interval=0.2)
+    if name == "state_writer":
+        inst.wait_hub(timeout=60)
+
+
+def _wait_seq_settles(inst: Instance) -> None:
+    """Until the hub's seq stops moving (everything in flight is committed)."""
+    last, still_since = -1, time.monotonic()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            seq = request_status(inst.settings, timeout_s=3)["seq"]
+        except SnapshotError:
+            seq = -1
+        if seq != last:
+            last, still_since = seq, time.monotonic()
+        elif time.monotonic() - still_since > 2.0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the hub's seq never settled after the trading programs stopped")
+
+
+# --- the audits ----------------------------------------------------------------------------------------
+
+
+def _audit_journal(records: list[Committed], report: Report) -> list[str]:
+    bad = []
+    seqs = [r.seq for r in records]
+    if seqs != list(range(1, len(records) + 1)):
+        missing = sorted(set(range(1, (max(seqs) if seqs else 0) + 1)) - set(seqs))
+        bad.append(f"journal seq not gap-free: {len(missing)} missing, e.g. {missing[:5]}")
+    seen: dict[tuple[str, int, int], int] = {}
+    for r in records:
+        ident = (r.env.src, r.env.inc, r.env.sseq)
+        if ident in seen:
+            bad.append(f"{ident} committed twice: seq {seen[ident]} and {r.seq}")
+        seen[ident] = r.seq
+    report.journal_messages = len(records)
+    return bad
+
+
+def _key(msg: Any) -> str | None:
+    if isinstance(msg, Fill):
+        return msg.trade_id
+    if isinstance(msg, OrderIntent):
+        return msg.intent_id
+    if isinstance(msg, PositionsSnapshot):
+        return msg.updated_at.isoformat()
+    return None
+
+
+def _audit_load(records: list[Committed], ledgers: list[dict[str, Any]], report: Report) -> list[str]:
+    """Every ACK a load sender saw names a journal record holding that very message."""
+    bad = []
+    by_seq = {r.seq: r for r in records}
+    keys = {(r.msg.TYPE, _key(r.msg), r.env.src) for r in records}
+    for ledger in ledgers:
+        src = ledger["source"]
+        report.load_sent += ledger["sent"]
+        report.telemetry_sent += ledger["telemetry_sent"]
+        report.telemetry_dropped += ledger["telemetry_dropped"]
+        report.resent += ledger["resent"]
+        bad += [f"{src}: NACK {n}" for n in ledger["nacked"]]
+        bad += [f"{src}: never answered {u}" for u in ledger["unanswered"]]
+        for kind, key, seq in ledger["acked"]:
+            report.load_acked += 1
+            if seq == 0:  # "duplicate": an earlier attempt was committed; its seq is not named
+                report.load_duplicates += 1
+                if (kind, key, src) not in keys:
+                    bad.append(f"{src}: {kind} {key} answered duplicate but is not in the journal")
+                continue
+            record = by_seq.get(seq)
+            if record is None or (record.msg.TYPE, _key(record.msg), record.env.src) != (kind, key, src):
+                found = None if record is None else (record.msg.TYPE, _key(record.msg), record.env.src)
+                bad.append(f"{src}: {kind} {key} ACKed as seq {seq}, journal has {found}")
+    return bad
+
+
+def _audit_subscriber(records: list[Committed], watch: dict[str, Any], report: Report) -> list[str]:
+    """Between snapshots the updates are seq+1 each time; snapshots never go back; each update is the journal's."""
+    bad = []
+    by_seq = {r.seq: r for r in records}
+    last = None
+    applied: set[int] = set()
+    for event in watch["history"]:
+        if event[0] == "S":
+            seq = event[1]
+            if last is not None and seq < last:
+                bad.append(f"subscriber snapshot went back: {seq} after {last}")
+            last = seq
+            report.subscriber_snapshots += 1
+            continue
+        _, seq, src, inc, sseq = event
+        if seq in applied:
+            bad.append(f"subscriber got seq {seq} twice")
+        applied.add(seq)
+        if last is None or seq != last + 1:
+            bad.append(f"subscriber applied seq {seq} after {last} (gap)")
+        last = seq
+        record = by_seq.get(seq)
+        if record is None or (record.env.src, record.env.inc, record.env.sseq) != (src, inc, sseq):
+            bad.append(f"subscriber's seq {seq} is {(src, inc, sseq)}, the journal's is "
+                       f"{None if record is None else (record.env.src, record.env.inc, record.env.sseq)}")
+    report.subscriber_updates = len(applied)
+    if records and (last or 0) < records[-1].seq:
+        bad.append(f"subscriber ended at seq {last}, the journal at {records[-1].seq}")
+    return bad
+
+
+def _net_of_fills(fills: list[Fill]) -> dict[tuple[str, str, str], tuple[str, float]]:
+    """(mode, account, symbol) -> (side, qty): the store's position rules (flip, reduce-only) on qty alone."""
+    book: dict[tuple[str, str, str], float] = {}
+    seen: set[str] = set()
+    for f in fills:
+        if f.trade_id in seen:
+            continue
+        seen.add(f.trade_id)
+        key = (f.mode, f.account, f.symbol)
+        net = book.get(key, 0.0)
+        signed = f.qty if f.side == "BUY" else -f.qty
+        if f.reduce_only and (abs(net) < 1e-12 or (net > 0) == (signed > 0)):
+            continue  # an anomaly: nothing applied
+        total = net + signed
+        if f.reduce_only and abs(net) > 1e-12 and (total > 0) != (net > 0):
+            total = 0.0  # a reduce-only fill closes, never flips
+        book[key] = total
+    return {k: ("LONG" if n > 0 else "SHORT", abs(n)) for k, n in book.items() if abs(n) > 1e-9}
+
+
+def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dict[str, Any]],
+                     report: Report) -> list[str]:
+    bad = []
+    fills = [r.msg for r in records if isinstance(r.msg, Fill)]
+    expected = _net_of_fills(fills)
+    stored = {k: (p.side, p.qty) for k, p in open_positions(inst).items()}
+    report.open_positions = len(stored)
+    for key in sorted(set(expected) | set(stored)):
+        want, have = expected.get(key), stored.get(key)
+        if want is None or have is None or want[0] != have[0] or abs(want[1] - have[1]) > 1e-6 * max(want[1], 1):
+            bad.append(f"position {key}: the committed fills add up to {want}, the store has {have}")
+    # The load's own account of its ACKed fills says the same for its accounts.
+    for ledger in ledgers:
+        mine = [Fill(trade_id=f["trade_id"], order_id="x", intent_id="x", mode="SIM", account=ledger["account"],
+                     symbol=f["symbol"], side=f["side"], qty=f["qty"], price=f["price"], liquidity="taker")
+                for f in ledger["fills"]]
+        for key, want in _net_of_fills(mine).items():
+            if stored.get(key, (None, 0.0))[0] != want[0] or abs(stored[key][1] - want[1]) > 1e-6 * max(want[1], 1):
+                bad.append(f"{ledger['source']}: its ACKed fills add up to {want} in {key}, the store has "
+                           f"{stored.get(key)}")
+        flat = {k for k in stored if k[1] == ledger["account"]} - set(_net_of_fills(mine))
+        bad += [f"{ledger['source']}: store has {k} open, its ACKed fills net to flat" for k in flat]
+    if not any(k[:2] == TRADING_SCOPE for k in {(f.mode, f.account) for f in fills}):
+        bad.append("the trading group made no fills during the storm")
+    return bad
