@@ -14,6 +14,8 @@ from typing import Any
 import msgpack
 
 from actors.state_writer.journal import Journal
+from bus.messages import Fill, Message, OrderIntent, PositionsSnapshot
+from tests.trading.group import Committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +55,35 @@ def db_rows(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 def temp_files(state_dir: Path) -> list[str]:
     """Leftover temp files of atomic writes (a partial file would be one of these)."""
     return sorted(p.name for p in state_dir.glob(".*.tmp.*"))
+
+
+def message_key(msg: Message) -> str | None:
+    """What a load sender calls a durable message in its ACK ledger (tests.chaos.load)."""
+    if isinstance(msg, Fill):
+        return msg.trade_id
+    if isinstance(msg, OrderIntent):
+        return msg.intent_id
+    if isinstance(msg, PositionsSnapshot):
+        return msg.updated_at.isoformat()
+    return None
+
+
+def ack_violations(records: list[Committed], ledgers: list[dict[str, Any]]) -> list[str]:
+    """Every ACK a load sender saw names the journal record holding that very message; none NACKed or unanswered."""
+    bad = []
+    by_seq = {r.seq: r for r in records}
+    keys = {(r.msg.TYPE, message_key(r.msg), r.env.src) for r in records}
+    for ledger in ledgers:
+        src = ledger["source"]
+        bad += [f"{src}: NACK {n}" for n in ledger["nacked"]]
+        bad += [f"{src}: never answered {u}" for u in ledger["unanswered"]]
+        for kind, key, seq in ledger["acked"]:
+            if seq == 0:  # "duplicate": an earlier attempt was committed; its seq is not named
+                if (kind, key, src) not in keys:
+                    bad.append(f"{src}: {kind} {key} answered duplicate but is not in the journal")
+                continue
+            record = by_seq.get(seq)
+            found = None if record is None else (record.msg.TYPE, message_key(record.msg), record.env.src)
+            if found != (kind, key, src):
+                bad.append(f"{src}: {kind} {key} ACKed as seq {seq}, the journal has {found} there")
+    return bad

@@ -21,6 +21,7 @@ import json
 import random
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -31,9 +32,10 @@ from bus.messages import Fill, Heartbeat, Message, OrderIntent, PositionsSnapsho
 from bus.messages.state import PositionRow
 from bus.sender import Sender
 from config.settings import load_settings
+from tests.chaos.audit import message_key
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-WINDOW = 256  # durable messages in flight per sender before it waits for the oldest answer
+WINDOW = 256  # default: durable messages in flight per sender before it waits for answers
 POSITIONS_EVERY = 5  # cycles
 
 
@@ -45,41 +47,41 @@ class Ledger:
     telemetry_sent: int = 0
     telemetry_dropped: int = 0
     resent: int = 0
+    max_outbox: int = 0  # the most messages its outbox held at once
     acked: list[tuple[str, str, int]] = field(default_factory=list)  # (type, key, seq)
     fills: list[dict[str, object]] = field(default_factory=list)  # ACKed fills, in send order
     nacked: list[tuple[str, str, str]] = field(default_factory=list)
     unanswered: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _key(msg: Message) -> str:
-    if isinstance(msg, Fill):
-        return msg.trade_id
-    if isinstance(msg, OrderIntent):
-        return msg.intent_id
-    assert isinstance(msg, PositionsSnapshot)
-    return msg.updated_at.isoformat()
-
-
 class LoadSender(threading.Thread):
-    def __init__(self, index: int, rate: float, stop: threading.Event, seed: int) -> None:
+    def __init__(self, index: int, rate: float, stop: threading.Event, seed: int, window: int = WINDOW) -> None:
         super().__init__(daemon=True, name=f"chaos-load-{index}")
         self.settings = load_settings()
         self.source = f"chaos-load-{index}"
         self.account = f"chaos{index}"
         self.period = 1.0 / rate
+        self.window = window
         self.stop_event = stop
         self.rng = random.Random(seed)
         self.book: dict[str, tuple[float, float]] = {}  # symbol -> (signed qty, last price) as sent
         self.sender = Sender(self.settings, self.source, resend_after_s=1.0)
         self.pending: list[tuple[Message, Future[int]]] = []
+        self.inflight: deque[Future[int]] = deque()  # unanswered, oldest first
         self.ledger = Ledger(self.source, self.account)
         self.started_at = datetime.now(UTC)
 
     def _submit(self, msg: Message) -> None:
-        self.pending.append((msg, self.sender.submit(msg)))
+        future = self.sender.submit(msg)
+        self.pending.append((msg, future))
+        self.inflight.append(future)
         self.ledger.sent += 1
-        while sum(not f.done() for _, f in self.pending[-WINDOW * 2:]) > WINDOW and not self.stop_event.is_set():
-            time.sleep(0.01)
+        self.ledger.max_outbox = max(self.ledger.max_outbox, self.sender.outbox_depth)
+        while not self.stop_event.is_set() and len(self.inflight) > self.window:
+            while self.inflight and self.inflight[0].done():
+                self.inflight.popleft()
+            if len(self.inflight) > self.window:
+                time.sleep(0.01)
 
     def _cycle(self, i: int) -> None:
         symbol = self.rng.choice(SYMBOLS)
@@ -101,6 +103,7 @@ class LoadSender(threading.Thread):
         beat = Heartbeat(actor=self.source, pid=0, started_at=self.started_at, interval_s=self.period, loops=i)
         self.ledger.telemetry_sent += 1
         self.sender.send(beat)
+        self.ledger.max_outbox = max(self.ledger.max_outbox, self.sender.outbox_depth)
 
     def run(self) -> None:
         i = 0
@@ -114,7 +117,7 @@ class LoadSender(threading.Thread):
     def settle(self, timeout: float) -> Ledger:
         self.sender.flush(timeout)
         for msg, future in self.pending:
-            key = _key(msg)
+            key = message_key(msg)
             if not future.done():
                 self.ledger.unanswered.append((msg.TYPE, key))
                 continue
@@ -139,12 +142,15 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=3)
     parser.add_argument("--rate", type=float, default=30.0, help="cycles a second per sender")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--window", type=int, default=WINDOW,
+                        help="durable messages in flight per sender (a large one fills the outbox while the hub "
+                             "is down)")
     parser.add_argument("--flush-timeout", type=float, default=120.0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--stop-file", type=Path, required=True)
     args = parser.parse_args()
     stop = threading.Event()
-    senders = [LoadSender(k, args.rate, stop, args.seed * 1000 + k) for k in range(args.senders)]
+    senders = [LoadSender(k, args.rate, stop, args.seed * 1000 + k, args.window) for k in range(args.senders)]
     for s in senders:
         s.start()
     while not args.stop_file.exists():

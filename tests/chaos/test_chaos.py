@@ -24,13 +24,10 @@ The short storm runs in `make test`; `make chaos` runs the long one. Each prints
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 import xmlrpc.client
 from collections import Counter
@@ -40,11 +37,12 @@ from typing import Any
 
 import pytest
 
-from bus.messages import Fill, OrderIntent, PositionsSnapshot
+from bus.messages import Fill
 from bus.subscriber import SnapshotError, request_status
 from cli.ops import supervisor_proxy
 from config.settings import ACTORS
-from tests.chaos.audit import integrity, temp_files
+from tests.chaos.audit import ack_violations, integrity, temp_files
+from tests.chaos.procs import helper_processes, spawn
 from tests.harness import REPO, Instance, instance
 from tests.store.helpers import open_positions
 from tests.supervised import supervised
@@ -106,15 +104,15 @@ def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_ev
         out = inst.home / "chaos"
         out.mkdir()
         stop_load, stop_watch = out / "stop-load", out / "stop-watch"
-        with supervised(inst), _processes() as started:
+        with supervised(inst), helper_processes() as started:
             up = inst.run_cli("wait-up", "--timeout", "120", timeout=150)
             assert up.returncode == 0, up.stdout + up.stderr
             rpc = supervisor_proxy(inst.settings).supervisor
-            started.append(_spawn(inst, "tests.chaos.reader", "--state-dir", str(inst.state_dir),
+            started.append(spawn(inst, "tests.chaos.reader", "--state-dir", str(inst.state_dir),
                                   "--out", str(out / "reads.json"), "--stop-file", str(stop_watch)))
-            started.append(_spawn(inst, "tests.chaos.watch", "--out", str(out / "watch.json"),
+            started.append(spawn(inst, "tests.chaos.watch", "--out", str(out / "watch.json"),
                                   "--stop-file", str(stop_watch)))
-            load = _spawn(inst, "tests.chaos.load", "--senders", str(senders), "--rate", str(rate),
+            load = spawn(inst, "tests.chaos.load", "--senders", str(senders), "--rate", str(rate),
                           "--seed", str(seed), "--out", str(out / "load.json"), "--stop-file", str(stop_load))
             started.append(load)
 
@@ -165,28 +163,6 @@ def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_ev
                 report.violations.append(f"temp files left in the state directory: {leftovers}")
             (out / "report.json").write_text(json.dumps(asdict(report), indent=1))
     return report
-
-
-@contextlib.contextmanager
-def _processes():
-    """The helper processes this test starts, killed by pid (with their groups) whatever happens."""
-    procs: list[subprocess.Popen] = []
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-
-def _spawn(inst: Instance, module: str, *args: str) -> subprocess.Popen:
-    log = inst.log_path(module.rsplit(".", 1)[-1])
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", module, *args], env=inst.env, cwd=REPO, stdout=fh,
-                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _info(rpc: Any, name: str) -> dict[str, Any]:
@@ -248,41 +224,15 @@ def _audit_journal(records: list[Committed], report: Report) -> list[str]:
     return bad
 
 
-def _key(msg: Any) -> str | None:
-    if isinstance(msg, Fill):
-        return msg.trade_id
-    if isinstance(msg, OrderIntent):
-        return msg.intent_id
-    if isinstance(msg, PositionsSnapshot):
-        return msg.updated_at.isoformat()
-    return None
-
-
 def _audit_load(records: list[Committed], ledgers: list[dict[str, Any]], report: Report) -> list[str]:
-    """Every ACK a load sender saw names a journal record holding that very message."""
-    bad = []
-    by_seq = {r.seq: r for r in records}
-    keys = {(r.msg.TYPE, _key(r.msg), r.env.src) for r in records}
     for ledger in ledgers:
-        src = ledger["source"]
         report.load_sent += ledger["sent"]
+        report.load_acked += len(ledger["acked"])
+        report.load_duplicates += sum(1 for _, _, seq in ledger["acked"] if seq == 0)
         report.telemetry_sent += ledger["telemetry_sent"]
         report.telemetry_dropped += ledger["telemetry_dropped"]
         report.resent += ledger["resent"]
-        bad += [f"{src}: NACK {n}" for n in ledger["nacked"]]
-        bad += [f"{src}: never answered {u}" for u in ledger["unanswered"]]
-        for kind, key, seq in ledger["acked"]:
-            report.load_acked += 1
-            if seq == 0:  # "duplicate": an earlier attempt was committed; its seq is not named
-                report.load_duplicates += 1
-                if (kind, key, src) not in keys:
-                    bad.append(f"{src}: {kind} {key} answered duplicate but is not in the journal")
-                continue
-            record = by_seq.get(seq)
-            if record is None or (record.msg.TYPE, _key(record.msg), record.env.src) != (kind, key, src):
-                found = None if record is None else (record.msg.TYPE, _key(record.msg), record.env.src)
-                bad.append(f"{src}: {kind} {key} ACKed as seq {seq}, journal has {found}")
-    return bad
+    return ack_violations(records, ledgers)
 
 
 def _audit_subscriber(records: list[Committed], watch: dict[str, Any], report: Report) -> list[str]:

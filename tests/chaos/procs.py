@@ -1,0 +1,35 @@
+"""The helper processes a chaos test starts (load, reader, watcher): spawned in their own
+session, logged under the instance's logs/, and killed by pid whatever happens."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from tests.harness import REPO, Instance
+
+
+@contextlib.contextmanager
+def helper_processes() -> Iterator[list[subprocess.Popen]]:
+    """The helper processes this test starts, killed by pid (with their groups) whatever happens."""
+    procs: list[subprocess.Popen] = []
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def spawn(inst: Instance, module: str, *args: str) -> subprocess.Popen:
+    log = inst.log_path(module.rsplit(".", 1)[-1])
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as fh:
+        return subprocess.Popen([sys.executable, "-m", module, *args], env=inst.env, cwd=REPO, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
