@@ -78,6 +78,7 @@ def test_chaos_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_chaos_long(tmp_path: Path) -> None:
     """`make chaos`: five minutes, more senders, a kill every two seconds."""
     report = _storm(tmp_path, seconds=300, senders=5, rate=40, kill_every_s=2.0, seed=29)
