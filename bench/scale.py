@@ -1,6 +1,6 @@
 """Performance at scale: recovery time against journal length, writer RSS over many messages,
-and end-to-end latency of a fill. `python -m bench scale [--long]` (`make bench` runs the
-default sizes; `make bench-long` adds the 1M-message runs).
+and end-to-end latency of a fill. `python -m bench.scale [--long]` (`make bench` runs the
+default sizes; `make bench-long` = `--long` adds the 1M-message runs).
 
 1. Journals of 10k / 100k (/ 1M) messages are made by the real commit path in process: a
    `StateWriter` (positions store hook included) judges, journals with fsync, applies and
