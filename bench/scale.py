@@ -91,8 +91,7 @@ def make_journal(settings: Settings, total: int, rss: list[tuple[int, float]] | 
                       for k in range(n)]
             batch = judge(frames, writer.state, settings.bus.max_frame_bytes)
             assert len(batch.accepted) == n, batch.nacks
-            assert writer._commit(batch.accepted, batch.replies)
-            batch.view.commit()
+            assert writer.commit(batch)
             done += n
             # The writer snapshots from its tick once this many messages are past the last one.
             if writer.state.seq - writer._snapshot_seq >= settings.writer.snapshot_every_messages:

@@ -269,12 +269,20 @@ class StateWriter:
         if not frames_in:
             return 0
         batch = judge(frames_in, self.state, self.settings.bus.max_frame_bytes)
+        return len(batch.accepted) if self.commit(batch) else 0
+
+    def commit(self, batch: Judged) -> bool:
+        """The one commit path: journal (fsync), apply, store hooks, then answer and publish.
+
+        False when nothing was committed (all refused, or the journal or store refused: the
+        refusals are answered, the rest is held or resent). bench/scale drives this directly.
+        """
         if not batch.accepted:
             self._answer(batch, committed=False)
-            return 0
+            return False
         if not self._journal_batch(batch):
             self._answer(batch, committed=False)  # refusals still answered; the rest is resent
-            return 0
+            return False
         self._apply(batch)
         try:
             # Hooks (the positions store) commit before anything is ACKed.
@@ -282,9 +290,9 @@ class StateWriter:
         except Exception as exc:  # any hook failure: durable in the journal, held unanswered
             self._held = batch
             self._store_failed(exc, f"seq {batch.accepted[0][2].seq}..{batch.accepted[-1][2].seq}")
-            return 0
+            return False
         self._answer(batch, committed=True)
-        return len(batch.accepted)
+        return True
 
     def _journal_batch(self, batch: Judged) -> bool:
         started = time.perf_counter()
