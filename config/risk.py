@@ -50,6 +50,10 @@ class VarConfig(Section):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     window: int = Field(default=600, ge=20, le=100_000, description="NAV samples kept.")
     min_samples: int = Field(default=30, ge=10, description="Fewer returns than this: VaR is null.")
+    horizon_s: float = Field(
+        default=86_400.0, gt=0.0, le=365 * 86_400.0,
+        description="Horizon VaR/CVaR are quoted for (default one day): the per-sample figures are scaled by "
+                    "sqrt(horizon / NAV sampling interval).")
 
 
 class RiskLimits(Section):

@@ -30,7 +30,7 @@ from actors.executor.ledger import PositionBook, bracket, new_position_id
 from actors.executor.metrics import ExecutorMetrics
 from actors.executor.performance import FillBook, Performance, utc_midnight
 from actors.executor.positions import PositionDataError, collect_positions_rows
-from actors.executor.risk import RiskDecision, RiskInputs, evaluate_entry, var_cvar
+from actors.executor.risk import RiskDecision, RiskInputs, evaluate_entry, horizon_scale, var_cvar
 from actors.executor.store_link import StoreLink
 from actors.executor.strategy import FactorModel, SymbolView
 from bus.codec import BusError
@@ -107,7 +107,7 @@ class Executor(Actor):
         self.fills = FillBook()
         self.performance = Performance()
         self.pending: dict[str, PendingEntry] = {}
-        self.navs: deque[float] = deque(maxlen=self.limits.var.window)
+        self.navs: deque[tuple[float, float]] = deque(maxlen=self.limits.var.window)  # (epoch s, NAV)
         self.veto_counts: Counter[str] = Counter()
         self.decided_bar: dict[str, datetime] = {}
         self.views: dict[str, SymbolView] = {}
@@ -159,7 +159,7 @@ class Executor(Actor):
     def on_update(self, update: Update) -> None:
         msg = update.msg
         if isinstance(msg, NavSample):
-            self.navs.append(msg.nav_total)
+            self.navs.append((msg.updated_at.timestamp(), msg.nav_total))
         elif isinstance(msg, OrderEvent) and msg.intent_done:
             self.pending.pop(msg.intent_id, None)
 
@@ -333,7 +333,9 @@ class Executor(Actor):
         gross = sum(exposure.values())
         ratios = [v.atr_ratio for v in self.views.values()]
         regime = self.model.regime(statistics.median(ratios)) if ratios else None
-        var, cvar = var_cvar(list(self.navs), self.limits.var.confidence, self.limits.var.min_samples)
+        var_cfg = self.limits.var
+        scale = horizon_scale([t for t, _n in self.navs], var_cfg.horizon_s)
+        var, cvar = var_cvar([n for _t, n in self.navs], var_cfg.confidence, var_cfg.min_samples, scale)
         midnight = utc_midnight(now)
         today = {s: self.fills.since(s, midnight) for s in symbols}
         realized = sum(r for r, _f in today.values())

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -78,9 +79,21 @@ def evaluate_entry(limits: RiskLimits, x: RiskInputs) -> RiskDecision:
     return RiskDecision(None, qty=qty)
 
 
-def var_cvar(navs: Sequence[float], confidence: float, min_samples: int) -> tuple[float | None, float | None]:
-    """Historical VaR and CVaR of NAV as loss fractions (0.01 = 1% of NAV) over one sampling
-    interval, from consecutive NAV returns; (None, None) with fewer than `min_samples` returns."""
+def horizon_scale(times: Sequence[float], horizon_s: float) -> float:
+    """sqrt(horizon / sampling interval): the square-root-of-time rule that quotes a VaR measured
+    over one NAV sampling interval (the median spacing of `times`, epoch seconds) for `horizon_s`.
+    1.0 when the spacing is unknown (fewer than two distinct times)."""
+    gaps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    if not gaps:
+        return 1.0
+    return math.sqrt(horizon_s / statistics.median(gaps))
+
+
+def var_cvar(navs: Sequence[float], confidence: float, min_samples: int,
+             scale: float = 1.0) -> tuple[float | None, float | None]:
+    """Historical VaR and CVaR of NAV as loss fractions (0.01 = 1% of NAV) from consecutive NAV
+    returns, times `scale` (see `horizon_scale`) and at most 1.0 (all of NAV); (None, None) with
+    fewer than `min_samples` returns."""
     returns = [b / a - 1.0 for a, b in itertools.pairwise(navs) if a > 0]
     if len(returns) < min_samples:
         return None, None
@@ -89,4 +102,4 @@ def var_cvar(navs: Sequence[float], confidence: float, min_samples: int) -> tupl
     tail = returns[:cut]
     var = max(0.0, -returns[cut - 1])
     cvar = max(0.0, -sum(tail) / len(tail))
-    return var, cvar
+    return min(1.0, var * scale), min(1.0, cvar * scale)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from actors.executor.ledger import bracket
-from actors.executor.risk import RiskInputs, evaluate_entry, var_cvar
+from actors.executor.risk import RiskInputs, evaluate_entry, horizon_scale, var_cvar
 from actors.executor.strategy import FactorModel
 from actors.exit_scanner.rules import ExitLevels
 from config.risk import RiskLimits
@@ -93,6 +93,19 @@ def test_var_and_cvar_from_nav_history() -> None:
     assert var == pytest.approx(0.01, rel=1e-6)
     assert cvar == pytest.approx((0.03 + 9 * 0.01) / 10, rel=1e-3)
     assert var_cvar(navs[:10], 0.95, 30) == (None, None)
+
+
+def test_var_is_quoted_for_the_configured_horizon() -> None:
+    # NAV sampled every 2 s (one late sample does not move the median spacing): a one-day VaR is
+    # the per-sample figure times sqrt(86400 / 2).
+    times = [0.0, 2.0, 4.0, 6.0, 20.0, 22.0]
+    assert horizon_scale(times, 86_400.0) == pytest.approx(math.sqrt(43_200.0))
+    assert horizon_scale([5.0], 86_400.0) == 1.0  # spacing unknown: unscaled
+    navs = [10_000.0 * (1 - 0.001 * (i % 3 == 0)) for i in range(100)]
+    var, cvar = var_cvar(navs, 0.95, 30)
+    scaled = var_cvar(navs, 0.95, 30, scale=10.0)
+    assert scaled == (pytest.approx(var * 10), pytest.approx(cvar * 10))
+    assert var_cvar(navs, 0.95, 30, scale=1e6) == (1.0, 1.0)  # never more than all of NAV
 
 
 def test_bracket_is_atr_based_on_the_right_side() -> None:
