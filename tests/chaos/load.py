@@ -17,7 +17,6 @@ message was committed by an earlier attempt), or the NACK code, or "unanswered".
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import threading
 import time
@@ -33,6 +32,7 @@ from bus.messages.state import PositionRow
 from bus.sender import Sender
 from config.settings import load_settings
 from tests.chaos.audit import message_key
+from tests.chaos.procs import write_result
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 WINDOW = 256  # default: durable messages in flight per sender before it waits for answers
@@ -159,9 +159,7 @@ def main() -> int:
     for s in senders:
         s.join(timeout=30)
     ledgers = [asdict(s.settle(args.flush_timeout)) for s in senders]
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(ledgers))
-    tmp.replace(args.out)
+    write_result(args.out, ledgers)
     return 0
 
 

@@ -4,11 +4,14 @@ session, logged under the instance's logs/, and killed by pid whatever happens."
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from tests.harness import REPO, Instance
 
@@ -33,3 +36,10 @@ def spawn(inst: Instance, module: str, *args: str) -> subprocess.Popen:
     with log.open("ab") as fh:
         return subprocess.Popen([sys.executable, "-m", module, *args], env=inst.env, cwd=REPO, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def write_result(path: Path, result: Any) -> None:
+    """A helper process's result as JSON, replaced whole, so the test never reads half of it."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(path)

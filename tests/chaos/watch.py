@@ -11,12 +11,12 @@ repeated, and each one is the message the journal holds at that seq.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from bus.subscriber import Subscriber, Update
 from config.settings import load_settings
+from tests.chaos.procs import write_result
 
 
 class RecordingSubscriber(Subscriber):
@@ -53,9 +53,7 @@ def main() -> int:
         sub.poll(0.1)
     summary = {"history": sub.history, "snapshots": sub.snapshots, "gaps": sub.gaps, "reconnects": sub.reconnects,
                "undecodable": sub.undecodable, "seq": sub.seq}
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary))
-    tmp.replace(args.out)
+    write_result(args.out, summary)
     return 0
 
 
