@@ -13,6 +13,7 @@ the hook needs the journal: snapshots never compact records after it away.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from bus.messages import Message
@@ -39,6 +40,11 @@ class CommitHook(Protocol):
     def apply(self, batch: list[Committed]) -> None: ...
 
     def view(self, key: str) -> Any: ...
+
+    def resume(self, pending_intents: Iterable[Mapping[str, Any]]) -> None:
+        """After start-up recovery and after every catch-up: the intents still in flight by the
+        writer's own state (snapshotted, so it survives kill -9). A hook that has already applied
+        an intent's record before a crash never sees it replayed; this is how it learns of it."""
 
     def reopen(self) -> None:
         """Drop in-memory state and load it again from storage (after a failed `apply`)."""

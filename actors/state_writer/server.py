@@ -142,6 +142,7 @@ class StateWriter:
             recovered = recover(self.journal, self.hooks, self.settings.writer.dedup_streams_max)
             self.state = recovered.state
             self._snapshot_seq = recovered.snapshot_seq
+            self._resume_hooks()
             self.journal.open_for_append()
             self.files.write_now(self.state.documents())  # a refused write stays pending (files thread)
             self.metrics.recovery_seconds.set(time.monotonic() - started)
@@ -373,6 +374,10 @@ class StateWriter:
         self._store_retry_at = time.monotonic() + self._store_backoff_s
         self._store_backoff_s = min(self._store_backoff_s * 2, _STORE_RETRY_MAX_S)
 
+    def _resume_hooks(self) -> None:
+        for hook in self.hooks:
+            hook.resume(self.state.pending_intents.values())
+
     def _retry_store(self) -> None:
         """Reopen the hooks and replay the journal into them; on success answer the held batch."""
         started = time.monotonic()
@@ -383,6 +388,7 @@ class StateWriter:
         except Exception as exc:  # still refused: stay degraded, try again later
             self._store_failed(exc, "catch-up")
             return
+        self._resume_hooks()
         log.warning("commit hooks caught up to seq %d (%d records in %.2fs) after %s; resuming ACKs",
                     self.state.seq, replayed, time.monotonic() - started, self.store_error)
         self.store_error = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -101,6 +102,14 @@ def test_torn_tail_recovery_in_a_real_writer(tmp_path: Path) -> None:
         assert state["positions"][0]["realized_pnl"] == 19.0
 
 
+def _wal_bytes(journal_dir: Path) -> int:
+    total = 0
+    for segment in journal_dir.glob("*.wal"):
+        with contextlib.suppress(FileNotFoundError):  # compacted away between the listing and the stat
+            total += segment.stat().st_size
+    return total
+
+
 def test_journal_growth_is_bounded_by_compaction(tmp_path: Path) -> None:
     """A writer without commit hooks keeps about two snapshot intervals of journal.
 
@@ -119,21 +128,21 @@ def test_journal_growth_is_bounded_by_compaction(tmp_path: Path) -> None:
         peak_bytes = 0
         try:
             with Sender(inst.settings, "grower", context=ctx) as sender:
-                for batch in range(12):
+                for batch in range(24):
                     futures = [sender.submit(positions(position(realized=float(batch * 250 + i))))
                                for i in range(250)]
                     last = max(f.result(timeout=30) for f in futures)
-                    peak_bytes = max(peak_bytes, sum(p.stat().st_size for p in journal_dir.glob("*.wal")))
+                    peak_bytes = max(peak_bytes, _wal_bytes(journal_dir))
         finally:
             stop.set()
             loop.join(timeout=30)
             writer.shutdown()
             ctx.term()
-        assert last == 3000
+        assert last == 6000
         record = len(encode_record(1, codec.encode_envelope("grower", 1, 1, positions(position()))))
         total_written = last * record
         # The journal keeps a few snapshot intervals of records (snapshots come at ticks, so an
-        # interval can stretch under load), never all 3000.
+        # interval can stretch under load: about a third of 3000 was seen), never all 6000.
         assert peak_bytes < total_written / 3, (peak_bytes, total_written)
         assert len(list(journal_dir.glob("snapshot-*.msgpack"))) <= 2
 

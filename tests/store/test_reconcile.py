@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 
@@ -175,3 +176,23 @@ def test_unsettled_symbols_wait_for_the_next_report(store_v7: Instance, backend:
     with bus(store_v7, "executor") as b:
         b.send(mismatched())  # now everything is settled: ETH 1.5 and SOL short 3 agree, BTC still differs
     assert {i.symbol for i in _view(store_v7).issues} == {"BTCUSDT"}
+
+
+def test_an_order_in_flight_stays_unsettled_across_a_writer_kill_9(store_v7: Instance, backend: Backend) -> None:
+    """The store applied the intent before the crash, so its replay never shows it again (no
+    marks: nothing holds the replay point back); the writer's snapshotted intents in flight
+    tell it the order is still working."""
+    start_writer(store_v7)
+    with bus(store_v7, "router") as b:
+        b.send(intent("i-btc", "BTCUSDT", "BUY", 1.0), fill("t1", "i-btc", "BTCUSDT", "BUY", 1.0, 100.0),
+               done("i-btc", "BTCUSDT", "BUY", 1.0),
+               intent("i-sol", "SOLUSDT", "SELL", 3.0))  # in flight: no intent_done yet
+    store_v7.kill("state_writer", signal.SIGKILL)
+    start_writer(store_v7)
+    with bus(store_v7, "executor") as b:  # the exchange already shows SOL short 3: its fill is on its way
+        b.send(ReconciliationReport(mode="SIM", account="paper", trigger="start", exchange_ok=True, symbols=SYMBOLS,
+                                    positions=_exchange(BTCUSDT=("LONG", 1.0, 100.0, 100.0),
+                                                        SOLUSDT=("SHORT", 3.0, 20.0, 20.0))))
+    (checked,) = _events(store_v7, "reconcile_checked")
+    assert json.loads(checked.detail)["unsettled"] == ["SOLUSDT"]
+    assert _view(store_v7).issues == []

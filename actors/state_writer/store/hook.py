@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -349,6 +349,17 @@ class PositionStore:
                 self._inflight.popitem(last=False)
         elif isinstance(msg, OrderEvent) and msg.intent_done:
             self._inflight.pop(msg.intent_id, None)
+
+    def resume(self, pending_intents: Iterable[Mapping[str, Any]]) -> None:
+        """The writer's intents in flight (its snapshotted state) replace ours: after a crash we
+        would otherwise forget every intent applied before our replay point, and compare symbols
+        whose orders are still working (a false mismatch that blocks entries)."""
+        self._inflight.clear()
+        for i in pending_intents:
+            self._inflight[str(i["intent_id"])] = (str(i.get("mode", "SIM")), str(i.get("account", "paper")),
+                                                   str(i["symbol"]))
+        while len(self._inflight) > _INFLIGHT_MAX:
+            self._inflight.popitem(last=False)
 
     def _unsettled(self, r: ReconciliationReport) -> set[str]:
         """Symbols whose exchange answer may predate what the store has, or what is on its way."""
