@@ -19,7 +19,8 @@ A message too large for one frame (`bus.max_frame_bytes`) is refused at once wit
 `BusError(frame_too_large)` by every method below; it is never queued.
 
 - `send(msg)`: non-blocking. Telemetry is dropped (and counted) when the outbox is full;
-  a durable message evicts the oldest telemetry or, failing that, waits for room.
+  a durable message evicts the oldest telemetry already sent or, failing that, waits for
+  room (telemetry never sent is not evicted: that would leave a gap in the sseqs).
 - `send_and_wait(msg)`: blocks until answered; returns the hub seq, raises `BusError` on
   NACK and `TimeoutError` when no answer came in time (the message stays queued).
 - `submit(msg)`: durable, non-blocking, returns a future of the hub seq (pipelined durability).
@@ -225,9 +226,13 @@ class Sender:
         return sseq
 
     def _evict_oldest_telemetry(self) -> bool:
-        # Safe even if the evicted message is in flight: `oldest` only ever claims "never resent".
+        # Only telemetry already sent: the hub has it (or, after a reconnect, gets a hole it
+        # resolves with one rewind). A never-sent one evicted would leave a gap in the sseqs
+        # that every later frame runs into ("out of order": a rewind and a resend of the whole
+        # outbox, again and again while the outbox stays full: a resend storm). Safe even if
+        # the evicted message is in flight: `oldest` only ever claims "never resent".
         for sseq, pending in self._outbox.items():
-            if not pending.durable:
+            if not pending.durable and pending.sends:
                 del self._outbox[sseq]
                 self.stats.dropped_telemetry += 1
                 if sseq == self._probe:
