@@ -334,7 +334,10 @@ class Executor(Actor):
         ratios = [v.atr_ratio for v in self.views.values()]
         regime = self.model.regime(statistics.median(ratios)) if ratios else None
         var_cfg = self.limits.var
-        scale = horizon_scale([t for t, _n in self.navs], var_cfg.horizon_s)
+        # Market seconds per wall second: the paper exchange (SIM) runs its market fast, so a
+        # NAV sample interval there holds `time_scale` times as much market risk.
+        market = self.settings.paper.time_scale if self.settings.mode == "SIM" else 1.0
+        scale = horizon_scale([t * market for t, _n in self.navs], var_cfg.horizon_s)
         var, cvar = var_cvar([n for _t, n in self.navs], var_cfg.confidence, var_cfg.min_samples, scale)
         midnight = utc_midnight(now)
         today = {s: self.fills.since(s, midnight) for s in symbols}
