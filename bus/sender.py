@@ -18,9 +18,11 @@ sends the rest in order. On a new connection it resends everything unanswered, i
 A message too large for one frame (`bus.max_frame_bytes`) is refused at once with
 `BusError(frame_too_large)` by every method below; it is never queued.
 
-- `send(msg)`: non-blocking. Telemetry is dropped (and counted) when the outbox is full;
-  a durable message evicts the oldest telemetry already sent or, failing that, waits for
-  room (telemetry never sent is not evicted: that would leave a gap in the sseqs).
+- `send(msg)`: non-blocking. Telemetry is admitted while the outbox is less than half full
+  and dropped (and counted) beyond that, so half the outbox is always there for durable
+  messages, however long the hub is away. A durable message may fill the outbox; when it is
+  full it evicts the oldest telemetry already sent or, failing that, waits for room
+  (telemetry never sent is not evicted: that would leave a gap in the sseqs).
 - `send_and_wait(msg)`: blocks until answered; returns the hub seq, raises `BusError` on
   NACK and `TimeoutError` when no answer came in time (the message stays queued).
 - `submit(msg)`: durable, non-blocking, returns a future of the hub seq (pipelined durability).
@@ -104,6 +106,9 @@ class Sender:
         self._settings = settings
         self._ctx = context or zmq.Context.instance()
         self._outbox_max = outbox_max or settings.sender.outbox_max
+        # Telemetry may take at most half the outbox: the rest is kept for durable messages,
+        # which cannot evict telemetry that was never sent (see _evict_oldest_telemetry).
+        self._telemetry_max = max(1, self._outbox_max // 2)
         self._resend_after = resend_after_s or settings.sender.resend_after_s
         # The largest message that fits in one frame with this sender's envelope around it.
         self._max_packed = settings.bus.max_frame_bytes - len(
@@ -205,11 +210,11 @@ class Sender:
                            f"{msg.TYPE} is {len(packed)} bytes packed; at most {self._max_packed} fit in a frame")
         ts = time.time()
         with self._room:
+            if not durable and len(self._outbox) >= self._telemetry_max:
+                self.stats.dropped_telemetry += 1
+                return None
             deadline = None if wait_room_s is None else time.monotonic() + wait_room_s
             while len(self._outbox) >= self._outbox_max:
-                if not durable:
-                    self.stats.dropped_telemetry += 1
-                    return None
                 if self._evict_oldest_telemetry():
                     continue
                 left = None if deadline is None else deadline - time.monotonic()

@@ -54,7 +54,7 @@ class _SenderCollector(Collector):
             ("v7_sender_io_errors", "Sender I/O loop failures (logged; connection reopened).", stats.io_errors),
             ("v7_sender_handshake_failures", "Failed handshakes with the hub (CURVE keys refused?).",
              stats.handshake_failures),
-            ("v7_sender_dropped_telemetry", "Telemetry dropped because the outbox was full.",
+            ("v7_sender_dropped_telemetry", "Telemetry dropped because the outbox was half full or more.",
              stats.dropped_telemetry),
         ):
             yield CounterMetricFamily(name, help_text, value=value)

@@ -140,11 +140,15 @@ def test_full_outbox_drops_telemetry_never_durable(tmp_path) -> None:
     # No hub at all: nothing is ever sent or answered.
     settings = load_settings({"V7_HOME": str(tmp_path)})
     with Sender(settings, "crowded", outbox_max=10) as sender:
-        assert all(sender.send(_telemetry(i)) is not None for i in range(10))
-        assert sender.send(_telemetry()) is None  # telemetry into a full outbox: dropped, counted
+        assert all(sender.send(_telemetry(i)) is not None for i in range(5))
+        assert sender.send(_telemetry()) is None  # telemetry beyond half the outbox: dropped, counted
         assert sender.stats.dropped_telemetry == 1
-        # Telemetry never sent is not evicted (it would leave a gap in the sseqs): a durable
-        # send waits for room, then says so; nothing is dropped.
+        # The other half is kept for durable messages.
+        for i in range(5):
+            assert sender.send(positions(position(realized=float(i))), wait_room_s=0.2) is not None
+        assert sender.outbox_depth == 10
+        # Full, and the telemetry in it was never sent (evicting it would leave a gap in the
+        # sseqs): a durable send waits for room, then says so; nothing is dropped.
         with pytest.raises(OutboxFull):
             sender.send(positions(position()), wait_room_s=0.2)
         assert sender.outbox_depth == 10 and sender.stats.dropped_telemetry == 1
@@ -154,14 +158,16 @@ def test_full_outbox_drops_telemetry_never_durable(tmp_path) -> None:
 def test_durable_messages_evict_telemetry_already_sent(wire) -> None:
     settings, hub = wire
     with Sender(settings, "crowded", outbox_max=10) as sender:
-        for i in range(10):
+        for i in range(5):
             sender.send(_telemetry(i))
+        for i in range(5):
+            sender.send(positions(position(realized=float(i))))
         for _ in range(10):
             hub.recv()  # all ten are on the wire; none is answered
-        # Each durable message takes the place of the oldest telemetry, without waiting.
-        for i in range(10):
-            assert sender.send(positions(position(realized=float(i))), wait_room_s=0.5) is not None
-        assert sender.stats.dropped_telemetry == 10
+        # Each further durable message takes the place of the oldest telemetry, without waiting.
+        for i in range(5):
+            assert sender.send(positions(position(realized=float(10 + i))), wait_room_s=0.5) is not None
+        assert sender.stats.dropped_telemetry == 5
         assert sender.outbox_depth == 10
         # Full of durable messages: a durable send waits, then says so; nothing is dropped.
         with pytest.raises(OutboxFull):
