@@ -42,9 +42,12 @@ def apply_fill(qty: float, entry_price: float, side: OrderSide, fill_qty: float,
     """The position after a fill: adds average the entry; the closing part realizes PnL;
     a fill larger than the position flips it, the rest opening at the fill price."""
     signed = fill_qty if side == "BUY" else -fill_qty
-    if abs(qty) <= QTY_EPSILON or (qty > 0) == (signed > 0):
+    if abs(qty) <= QTY_EPSILON:
+        return FillResult(signed, fill_price, 0.0, 0.0)  # exactly the fill price: no float drift
+    if (qty > 0) == (signed > 0):
         new_qty = qty + signed
-        new_entry = (abs(qty) * entry_price + fill_qty * fill_price) / abs(new_qty)
+        # Moves the average only by the difference: equal prices leave it exact.
+        new_entry = entry_price + (fill_price - entry_price) * fill_qty / abs(new_qty)
         return FillResult(new_qty, new_entry, 0.0, 0.0)
     closed = min(abs(qty), fill_qty)
     pos_dir = 1 if qty > 0 else -1
