@@ -14,7 +14,7 @@ from pathlib import Path
 from bus.codec import BusError
 from bus.messages.positions import LegacyImportRecord
 from cli.positions import fetch_views, send_to_writer
-from config.settings import ConfigError, load_settings
+from config.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,11 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load_settings()
     mode, account = args.mode or settings.mode, args.account or settings.account
     # Imported here: the store package pulls in SQLAlchemy, which every other `v7` command can skip.
     from actors.state_writer.store.legacy import LegacyFileError, parse_legacy

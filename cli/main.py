@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from cli import import_legacy, keys, nav, ops, positions, prometheus, reconcile, run, schemas, tail, validate
+from config.settings import ConfigError
 
 COMMANDS = (run, validate, tail, schemas, ops, keys, prometheus, nav, positions, reconcile, import_legacy)
 
@@ -24,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ConfigError as exc:  # a bad setting stops every command the same way, naming the key
+        print(exc, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

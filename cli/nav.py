@@ -12,7 +12,7 @@ import sys
 
 from bus.messages import NavPeakReset
 from bus.sender import Sender
-from config.settings import ConfigError, load_settings
+from config.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,12 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_reset_peak(args: argparse.Namespace) -> int:
+    settings = load_settings()
     try:
-        settings = load_settings()
         msg = NavPeakReset(peak_nav=args.peak, reason=args.reason, operator=args.operator or getpass.getuser())
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
     except ValueError as exc:
         print(f"v7 nav reset-peak: {exc}", file=sys.stderr)
         return 2

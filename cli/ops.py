@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.subscriber import SnapshotError, request_snapshot, request_status
-from config.settings import ACTORS, ConfigError, Settings, load_settings
+from config.settings import ACTORS, Settings, load_settings
 
 
 def supervisor_proxy(settings: Settings) -> Any:
@@ -46,22 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check_config(_args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-        for line in check_config(settings):
-            print(line)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    for line in check_config(load_settings()):
+        print(line)
     return 0
 
 
 def cmd_status(_args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load_settings()
     try:
         status = request_status(settings, timeout_s=3.0)
     except SnapshotError as exc:

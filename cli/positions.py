@@ -18,7 +18,7 @@ from bus.codec import BusError
 from bus.messages.positions import ActiveScope, ClosedTrade, PnlToday, ScopeSwitch, StoredPosition
 from bus.sender import Sender
 from bus.subscriber import SnapshotError, request_snapshot
-from config.settings import ConfigError, Settings, load_settings
+from config.settings import Settings, load_settings
 
 SOURCE_NOTE = "(state writer not answering: read from the database)"
 
@@ -81,22 +81,12 @@ def utc_day() -> date:
     return datetime.now(UTC).date()
 
 
-def _settings() -> Settings | None:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return None
-
-
 def _fmt(value: float | None, spec: str = ".6g") -> str:
     return "-" if value is None else format(value, spec)
 
 
 def cmd_positions(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if settings is None:
-        return 2
+    settings = load_settings()
     views = fetch_views(settings, ["open_positions"])
     if views is not None:
         positions = [StoredPosition.model_validate(p) for p in views["open_positions"]]
@@ -121,9 +111,7 @@ def cmd_positions(args: argparse.Namespace) -> int:
 
 
 def cmd_pnl(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if settings is None:
-        return 2
+    settings = load_settings()
     day = args.day or utc_day()
     pnl: PnlToday | None = None
     trades: list[ClosedTrade] = []
@@ -162,9 +150,7 @@ def cmd_pnl(args: argparse.Namespace) -> int:
 
 
 def cmd_scope(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if settings is None:
-        return 2
+    settings = load_settings()
     if args.mode is None:
         views = fetch_views(settings, ["active_scope", "open_positions"])
         if views is None:

@@ -8,10 +8,9 @@ config/prometheus/prometheus.yml is this command's output for the default settin
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from config.settings import ACTORS, REPO_CONFIG_DIR, ConfigError, Settings, load_settings
+from config.settings import ACTORS, REPO_CONFIG_DIR, Settings, load_settings
 
 RULES_FILE = REPO_CONFIG_DIR / "prometheus" / "rules.yml"
 
@@ -43,11 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load_settings()
     text = render_scrape_config(settings, args.interval, args.rules)
     if args.out:
         args.out.write_text(text)

@@ -20,7 +20,7 @@ import sys
 from bus.codec import BusError
 from bus.messages.positions import ReconciliationResolution, ReconciliationView
 from cli.positions import fetch_views, send_to_writer
-from config.settings import ConfigError, Settings, load_settings
+from config.settings import Settings, load_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,11 +45,7 @@ def _view(settings: Settings) -> ReconciliationView | None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load_settings()
     view = _view(settings)
     if view is None:
         print("state writer not answering", file=sys.stderr)
@@ -71,11 +67,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load_settings()
     mode = args.mode or settings.mode
     account = args.account or settings.account
     symbol = args.symbol.upper()

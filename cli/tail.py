@@ -8,7 +8,7 @@ import signal
 import sys
 
 from bus.subscriber import Subscriber, Update
-from config.settings import ConfigError, load_settings
+from config.settings import load_settings
 
 
 def format_update(update: Update) -> str:
@@ -28,11 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    settings = load_settings()
     stop = False
 
     def _stop(*_a: object) -> None:
