@@ -63,15 +63,70 @@ MAX_ID_LEN = 128
 U64_MAX = (1 << 64) - 1
 ENVELOPE_KEYS = frozenset({"src", "inc", "sseq", "oldest", "ts", "msg"})
 _ENVELOPE_SIZE = len(ENVELOPE_KEYS)
+# Containers nested deeper than this are refused right after unpacking, before anything
+# recursive (validation, repr) touches them: 1000 nested arrays in `msg.v` raised RecursionError
+# in the hub. The deepest message is 6 levels below the envelope.
+MAX_DEPTH = 32
+_CONTAINERS = (dict, list)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    # msgpack keeps the last of repeated keys; a map whose meaning depends on that is refused.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[Any] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return out
+
+
+def _too_deep(obj: Any) -> str | None:
+    """The dotted path at which `obj` nests deeper than MAX_DEPTH, or None. Iterative."""
+    stack: list[tuple[Any, int, tuple[str, ...]]] = [(obj, 1, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            return ".".join(path[:8]) + (".…" if len(path) > 8 else "")
+        items = value.items() if type(value) is dict else enumerate(value)
+        for key, child in items:
+            if type(child) in _CONTAINERS:
+                stack.append((child, depth + 1, (*path, str(key)[:32]) if len(path) < 9 else path))
+    return None
 
 
 def _unpack(frame: bytes, max_bytes: int) -> Any:
     if len(frame) > max_bytes:
         raise BusError(ErrorCode.FRAME_TOO_LARGE, f"frame of {len(frame)} bytes exceeds {max_bytes}")
     try:
-        return msgpack.unpackb(frame, raw=False, strict_map_key=True)
+        obj = msgpack.unpackb(frame, raw=False, strict_map_key=True, object_pairs_hook=_unique_map)
+    except _DuplicateKey as dup:
+        raise BusError(ErrorCode.MALFORMED, f"map key {short(dup.key)} appears twice", short(dup.key)) from None
+    except msgpack.StackError:
+        raise BusError(ErrorCode.MALFORMED, f"nested deeper than {MAX_DEPTH} levels") from None
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise BusError(ErrorCode.MALFORMED, f"not a msgpack document: {type(exc).__name__}") from None
+    if type(obj) in _CONTAINERS:
+        where = _too_deep(obj)
+        if where is not None:
+            raise BusError(ErrorCode.MALFORMED, f"nested deeper than {MAX_DEPTH} levels", where or None)
+    return obj
+
+
+def short(value: Any, limit: int = 32) -> str:
+    """A bounded, non-recursive rendering of a value from the wire, for details and fields."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return repr(value)[:limit]
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return f"<{type(value).__name__}>"
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -93,7 +148,7 @@ def decode_message(obj: Any) -> Message:
         supported = ",".join(str(v) for v in sorted(versions))
         raise BusError(
             ErrorCode.UNSUPPORTED_VERSION,
-            f"{type_tag} v={str(version)[:32]} not supported (supported: {supported})",
+            f"{type_tag} v={short(version)} not supported (supported: {supported})",
             "v",
         )
     try:
@@ -135,7 +190,8 @@ def _header(obj: Any) -> Header:
         raise BusError(ErrorCode.MALFORMED, "envelope has no 'msg'", "msg")
     if len(obj) != _ENVELOPE_SIZE:
         extra = sorted(str(k)[:32] for k in set(obj) - ENVELOPE_KEYS)
-        raise BusError(ErrorCode.MALFORMED, f"envelope keys must be exactly {sorted(ENVELOPE_KEYS)}; extra {extra}")
+        raise BusError(ErrorCode.MALFORMED, f"envelope keys must be exactly {sorted(ENVELOPE_KEYS)}; extra {extra}",
+                       extra[0] if extra else None)
     return Header(src, inc, sseq, oldest, float(ts))
 
 

@@ -45,14 +45,16 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_VERSION = "unsupported_version"
     INVALID_FIELD = "invalid_field"
     CONTRACT_BREACH = "contract_breach"
+    BOUND_EXCEEDED = "bound_exceeded"
     BAD_REQUEST = "bad_request"
     INTERNAL = "internal"
 
 
 # What each code means and who sees it (rendered into docs/bus_protocol.md).
 ERROR_CODE_HELP: Final[dict[ErrorCode, str]] = {
-    ErrorCode.MALFORMED: "Not msgpack, not a map, or an envelope field missing, of the wrong type, or extra "
-                         "(`field` names it). Also a message without a string `type`.",
+    ErrorCode.MALFORMED: "Not msgpack, not a map, a map key repeated, containers nested deeper than 32 levels, "
+                         "or an envelope field missing, of the wrong type, out of range, or extra (`field` names "
+                         "it). Also a message without a string `type`.",
     ErrorCode.BAD_FRAMES: "Wrong number of frames: ingest and snapshot requests are exactly one frame "
                           "(no empty delimiter frame; use DEALER, not REQ).",
     ErrorCode.FRAME_TOO_LARGE: "The frame, or the message completed with its defaults, exceeds "
@@ -66,6 +68,9 @@ ERROR_CODE_HELP: Final[dict[ErrorCode, str]] = {
     ErrorCode.CONTRACT_BREACH: "Every field is valid but the message would break a state-file contract "
                                "(a non-zero qty row with entry_price or mark_price <= 0). Refused whole; the last "
                                "good file stays. `field` names the offending row.",
+    ErrorCode.BOUND_EXCEEDED: "Every field is valid but applying the message would take an aggregate past its "
+                              "bound (a fill that would make a stored position larger than 10^15, counting the "
+                              "committed position and the earlier messages of the same batch). Never applied.",
     ErrorCode.BAD_REQUEST: "Snapshot service only: unknown `op`, `keys` not a list of strings, or unknown keys.",
     ErrorCode.INTERNAL: "Snapshot service only: the hub failed to build a view; the request may be retried.",
 }

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 
+from bus.codec import BusError
 from bus.messages import Message
 
 
@@ -29,11 +30,25 @@ class Committed(NamedTuple):
     msg: Message
 
 
+class Admission(Protocol):
+    """One ingest batch's check of new messages against a hook's committed state.
+
+    `check` sees each valid new message of the batch in order and returns the refusal (a
+    NACK) or None; what it accepted counts for the next message of the same batch. Pure
+    memory, no I/O: it runs on the ingest path before the journal.
+    """
+
+    def check(self, msg: Message) -> BusError | None: ...
+
+
 class CommitHook(Protocol):
     #: snapshot keys this hook serves (e.g. "open_positions")
     keys: tuple[str, ...]
 
     def open(self) -> None: ...
+
+    def admission(self) -> Admission | None:
+        """A fresh check for one ingest batch, or None when the hook refuses nothing."""
 
     def applied_seq(self) -> int: ...
 

@@ -7,26 +7,21 @@ passes through it once), so the loop binds what it calls to locals; it stays a p
 
 from __future__ import annotations
 
-import functools
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.state_writer.hooks import Committed
+from actors.state_writer.hooks import Admission, Committed
 from actors.state_writer.state import StreamView, Verdict, WriterState
 from bus import codec
 from bus.codec import BusError
-from bus.messages import REGISTRY, Message
+from bus.messages import REGISTRY
 from bus.protocol import DUPLICATE, NACK, OUT_OF_ORDER, ErrorCode
 
 DETAIL_MAX = 512
 
 Replies = defaultdict[bytes, list[list[Any]]]
-
-
-@functools.cache
-def _field_count(cls: type[Message]) -> int:
-    return len(cls.model_fields)
 
 
 def _type_label(raw: Any) -> str:
@@ -45,8 +40,14 @@ class Judged:
     out_of_order: int = 0
 
 
-def judge(frames_in: list[list[bytes]], state: WriterState, max_bytes: int) -> Judged:
-    """Decide every frame of a batch; seqs for accepted messages follow `state.seq` gap-free."""
+def judge(frames_in: list[list[bytes]], state: WriterState, max_bytes: int,
+          admissions: Sequence[Admission] = ()) -> Judged:
+    """Decide every frame of a batch; seqs for accepted messages follow `state.seq` gap-free.
+
+    `admissions` (one per commit hook, fresh per batch) may refuse a valid new message whose
+    effect together with what is committed and what this batch accepted so far would break
+    a bound (a position past 10^15): refused here, it never reaches the journal.
+    """
     view = StreamView(state)
     out = Judged(view)
     replies, accepted, nacks = out.replies, out.accepted, out.nacks
@@ -78,19 +79,25 @@ def judge(frames_in: list[list[bytes]], state: WriterState, max_bytes: int) -> J
             continue
         verdict, number, in_batch = admit(src, inc, sseq, head.oldest)
         if verdict is new:
-            if len(raw) != _field_count(type(msg)):
-                # Defaults were filled in here (some, like `updated_at`, are the time of arrival):
-                # journal and publish the completed message, so a replay rebuilds the same state.
-                frame = codec.build_envelope(src, inc, sseq, head.oldest, head.ts, codec.pack_message(msg))
-                if len(frame) > max_bytes:
-                    # Defaults can multiply a frame's size ({} per map entry becomes every field):
-                    # what is journaled and published must still fit every subscriber's limit.
-                    replies[identity].append([NACK, sseq, ErrorCode.FRAME_TOO_LARGE.value, None,
-                                              f"completed with its defaults the message is {len(frame)} bytes, "
-                                              f"over {max_bytes}; send every field"])
-                    nacks[msg.TYPE, ErrorCode.FRAME_TOO_LARGE.value] += 1
-                    view.refused(src, inc, sseq)
-                    continue
+            refusal = next((r for a in admissions if (r := a.check(msg)) is not None), None)
+            if refusal is not None:
+                replies[identity].append([NACK, sseq, refusal.code.value, refusal.field, refusal.detail[:DETAIL_MAX]])
+                nacks[msg.TYPE, refusal.code.value] += 1
+                view.refused(src, inc, sseq)
+                continue
+            # Journal and publish the validated form, never the bytes as sent: defaults filled in
+            # (some, like `updated_at`, are the time of arrival, so a replay must see them), times
+            # in UTC, types as documented. A replay then rebuilds exactly the same state.
+            frame = codec.build_envelope(src, inc, sseq, head.oldest, head.ts, codec.pack_message(msg))
+            if len(frame) > max_bytes:
+                # Defaults can multiply a frame's size ({} per map entry becomes every field):
+                # what is journaled and published must still fit every subscriber's limit.
+                replies[identity].append([NACK, sseq, ErrorCode.FRAME_TOO_LARGE.value, None,
+                                          f"completed with its defaults the message is {len(frame)} bytes, "
+                                          f"over {max_bytes}; send every field"])
+                nacks[msg.TYPE, ErrorCode.FRAME_TOO_LARGE.value] += 1
+                view.refused(src, inc, sseq)
+                continue
             take(src, inc, sseq, next_seq)
             accepted.append((identity, frame, Committed(next_seq, src, inc, sseq, msg)))
             next_seq += 1

@@ -269,7 +269,8 @@ class StateWriter:
         self.metrics.ingest_depth.set(len(frames_in))
         if not frames_in:
             return 0
-        batch = judge(frames_in, self.state, self.settings.bus.max_frame_bytes)
+        admissions = [a for h in self.hooks if (a := h.admission()) is not None]
+        batch = judge(frames_in, self.state, self.settings.bus.max_frame_bytes, admissions)
         return len(batch.accepted) if self.commit(batch) else 0
 
     def commit(self, batch: Judged) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 from pydantic_core import PydanticCustomError
 
 
@@ -39,9 +39,24 @@ def _to_utc(value: datetime) -> datetime:
         raise PydanticCustomError("datetime_range", "time outside year 1..9999 once converted to UTC") from None
 
 
+_LAX_TIME = TypeAdapter(datetime)
+
+
+def _parse_time(value: Any) -> Any:
+    """ISO 8601 text or Unix seconds/milliseconds (docs/bus_protocol.md section 2) to a datetime.
+
+    Models are strict (a bool is not an int, bytes are not a str); times are the one field
+    the wire writes as text, so they are parsed here and the strict check sees a datetime.
+    """
+    if type(value) in (str, int, float):
+        return _LAX_TIME.validate_python(value)
+    return value
+
+
 # ISO 8601 on the wire and in files ("2025-01-01T00:00:00.123456Z"); a naive time is taken as UTC.
-# Validation makes every value UTC, and pydantic's own serializer writes UTC as "...Z" (fast path).
-UtcTime = Annotated[datetime, AfterValidator(_to_utc)]
+# Validation makes every value UTC, and pydantic's own serializer writes UTC as "...Z" (fast path);
+# the hub journals and publishes that normalized form, never the sender's spelling.
+UtcTime = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(_to_utc)]
 
 Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,24}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -57,12 +72,34 @@ Quantity = Annotated[float, Field(ge=0.0, le=MAX_AMOUNT)]
 PositivePrice = Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]
 PositiveQuantity = Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]
 Money = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)]
+NonNegativeMoney = Annotated[float, Field(ge=0.0, le=MAX_AMOUNT)]
+PositiveMoney = Annotated[float, Field(gt=0.0, le=MAX_AMOUNT)]
+# Every number on the bus has both bounds (a test walks the models): an unbounded one that
+# feeds a threshold or a sum turned into inf downstream (a heartbeat interval of 1e308 made
+# the diagnostics actor's threshold inf).
+# Aggregates (a day's P&L, a trade's realized total, MAE/MFE) are sums of products of two
+# amounts: bounded so far out that no reachable sum meets it, and still finite.
+MAX_TOTAL = 1e100
+Total = Annotated[float, Field(ge=-MAX_TOTAL, le=MAX_TOTAL)]
+NonNegativeTotal = Annotated[float, Field(ge=0.0, le=MAX_TOTAL)]
+MAX_COUNT = 2**53 - 1  # exact in a float64, so JSON readers in any language read it back
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Pid = Annotated[int, Field(ge=0, le=1 << 22)]  # Linux pid_max is at most 2^22
+MAX_RATIO = 1e6
+Ratio = Annotated[float, Field(ge=-MAX_RATIO, le=MAX_RATIO)]  # fractions of NAV, scores, bps, factor values
+NonNegativeRatio = Annotated[float, Field(ge=0.0, le=MAX_RATIO)]
+Seconds = Annotated[float, Field(ge=0.0, le=1e11)]  # durations and ages (a time in year 1 is 6.4e10 s old)
 
 
 class Model(BaseModel):
-    """Strict, immutable, finite: NaN and inf are invalid everywhere on the bus."""
+    """Strict, immutable, finite: NaN and inf are invalid everywhere on the bus.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    Strict types: a bool is not a number, a float is not an int, bytes are not text, 0/1 are
+    not booleans. A message the hub accepts is therefore exactly of the documented types, and
+    that is what it journals and publishes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class Message(Model):

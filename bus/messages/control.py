@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from bus.messages.base import Identifier, Message, ShortText, UtcTime, utc_now
+from bus.messages.base import Count, Identifier, Message, Pid, PositiveMoney, ShortText, UtcTime, utc_now
+
+MAX_HEARTBEAT_INTERVAL_S = 3600.0
 
 
 class Heartbeat(Message):
@@ -17,10 +19,11 @@ class Heartbeat(Message):
     v: Literal[1] = 1
     ts: UtcTime = Field(default_factory=utc_now)
     actor: Identifier
-    pid: int = Field(ge=0)
+    pid: Pid
     started_at: UtcTime
-    interval_s: float = Field(gt=0.0)
-    loops: int = Field(default=0, ge=0)
+    # Diagnostics calls an actor stale after a few intervals: an hour bounds that threshold.
+    interval_s: float = Field(gt=0.0, le=MAX_HEARTBEAT_INTERVAL_S)
+    loops: Count = 0
     status: Literal["starting", "running", "degraded", "stopping"] = "running"
     detail: ShortText = ""
 
@@ -39,6 +42,6 @@ class NavPeakReset(Message):
     type: Literal["nav_peak_reset"] = "nav_peak_reset"
     v: Literal[1] = 1
     ts: UtcTime = Field(default_factory=utc_now)
-    peak_nav: float | None = Field(default=None, gt=0.0, description="New peak; None means the next NAV reading.")
+    peak_nav: PositiveMoney | None = Field(default=None, description="New peak; None means the next NAV reading.")
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     operator: Identifier = "operator"

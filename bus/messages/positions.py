@@ -23,15 +23,18 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from bus.messages.base import (
+    Count,
     Identifier,
     Message,
     Model,
+    NonNegativeTotal,
     PositivePrice,
     PositiveQuantity,
     Price,
     Quantity,
     ShortText,
     Symbol,
+    Total,
     UtcTime,
     utc_now,
 )
@@ -166,21 +169,21 @@ class StoredPosition(Model):
     entry_price: Price
     entry_time: UtcTime
     position_id: Identifier
-    tp: float | None = None
-    sl: float | None = None
+    tp: Price | None = None
+    sl: Price | None = None
     ttl_ts: UtcTime | None = None
     trade_min_price: Price
     trade_max_price: Price
     mark_price: Price | None = None
-    unrealized_pnl: float = 0.0
-    realized_pnl: float = Field(default=0.0, description="Gross PnL realized by partial reductions so far.")
-    fees: float = 0.0
+    unrealized_pnl: Total = 0.0
+    realized_pnl: Total = Field(default=0.0, description="Gross PnL realized by partial reductions so far.")
+    fees: Total = 0.0
     entry_intent_id: Identifier | None = None
     entry_signal_id: Identifier | None = None
     entry_arrival_mid: Price | None = None
     source: Literal["fill", "legacy_import", "reconcile"] = "fill"
-    opened_seq: int = Field(ge=0)
-    updated_seq: int = Field(ge=0)
+    opened_seq: Count
+    updated_seq: Count
     created_at: UtcTime
     updated_at: UtcTime
 
@@ -202,7 +205,7 @@ def stored_in_scope(raw: list[dict] | None, mode: str, account: str) -> list[Sto
 class ActiveScope(Model):
     mode: Mode
     account: Identifier
-    since_seq: int = Field(ge=0)
+    since_seq: Count
 
 
 class ScopeKey(Model):
@@ -229,8 +232,8 @@ class ReconciliationIssue(Model):
     exchange_entry_price: Price | None = None
     exchange_mark_price: Price | None = None
     detail: ShortText = ""
-    opened_seq: int = Field(ge=0)
-    last_seen_seq: int = Field(ge=0)
+    opened_seq: Count
+    last_seen_seq: Count
     opened_at: UtcTime
 
 
@@ -241,7 +244,7 @@ class ReconciliationView(Model):
     issues: list[ReconciliationIssue] = Field(default_factory=list)
     blocked: list[SymbolKey] = Field(default_factory=list)
     halted: list[ScopeKey] = Field(default_factory=list)
-    last_report_seq: dict[str, int] = Field(
+    last_report_seq: dict[str, Count] = Field(
         default_factory=dict, description="'MODE/account' -> seq of the last report with exchange data.")
 
 
@@ -258,15 +261,15 @@ class ClosedTrade(Model):
     entry_price: Price
     exit_time: UtcTime
     exit_price: Price
-    gross_pnl: float
-    fees: float
-    realized_pnl: float
-    mae: float
-    mfe: float
+    gross_pnl: Total
+    fees: Total
+    realized_pnl: Total
+    mae: NonNegativeTotal
+    mfe: NonNegativeTotal
     trade_min_price: Price
     trade_max_price: Price
     close_reason: str
-    closed_seq: int = Field(ge=0)
+    closed_seq: Count
 
 
 class LegacyImportRecord(Model):
@@ -274,9 +277,9 @@ class LegacyImportRecord(Model):
     source_path: ShortText
     mode: Mode
     account: Identifier
-    imported: int = Field(ge=0)
-    skipped: int = Field(ge=0)
-    seq: int = Field(ge=0)
+    imported: Count
+    skipped: Count
+    seq: Count
     imported_at: UtcTime
 
 

@@ -11,16 +11,25 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from bus.messages.base import (
+    MAX_COUNT,
+    Count,
     Fraction,
     Identifier,
     Message,
     Model,
     Money,
+    NonNegativeMoney,
+    NonNegativeRatio,
+    Pid,
+    PositiveMoney,
     PositivePrice,
     Price,
     Quantity,
+    Ratio,
+    Seconds,
     ShortText,
     Symbol,
+    Total,
     UtcTime,
     utc_now,
 )
@@ -44,8 +53,8 @@ class PositionRow(Model):
     notional: Price = Field(description="abs(qty * mark_price) in quote currency.")
     realized_pnl: Money = 0.0
     unrealized_pnl: Money = Field(description="(mark - entry) * qty * direction, direction +1 LONG / -1 SHORT.")
-    leverage: float | None = Field(default=None, ge=0.0)
-    margin: float | None = Field(default=None, ge=0.0)
+    leverage: float | None = Field(default=None, ge=0.0, le=1000.0)
+    margin: NonNegativeMoney | None = None
 
     @model_validator(mode="after")
     def _live_row_has_prices(self) -> PositionRow:
@@ -96,7 +105,7 @@ class TpSlLevels(Model):
 
 class LedgerMetadata(Model):
     version: str = "v1"
-    entry_count: int = Field(ge=0)
+    entry_count: Count
 
 
 class LedgerUpdate(Message):
@@ -109,7 +118,7 @@ class LedgerUpdate(Message):
     v: Literal[1] = 1
     updated_at: UtcTime = Field(default_factory=utc_now)
     entries: list[LedgerEntry] = Field(default_factory=list, max_length=1000)
-    tp_sl_levels: dict[Symbol, TpSlLevels] = Field(default_factory=dict)
+    tp_sl_levels: dict[Symbol, TpSlLevels] = Field(default_factory=dict, max_length=1000)
     metadata: LedgerMetadata
     mode: ScopeMode | None = Field(default=None, description="Trading mode of these entries (null: the active one).")
     account: Identifier | None = Field(default=None, description="Account of these entries (null: the active one).")
@@ -130,41 +139,41 @@ class LedgerUpdate(Message):
 
 
 class PortfolioKpis(Model):
-    nav: float = Field(ge=0.0)
+    nav: NonNegativeMoney
     dd_pct: float = Field(ge=0.0, le=1.0)
-    var_nav_pct: float | None = None
-    cvar_nav_pct: float | None = None
+    var_nav_pct: Ratio | None = None
+    cvar_nav_pct: Ratio | None = None
 
 
 class SymbolKpis(Model):
-    pnl: float
-    pnl_pct: float
-    exposure_nav_pct: float = Field(ge=0.0)
+    pnl: Total
+    pnl_pct: Ratio
+    exposure_nav_pct: NonNegativeRatio
 
 
 class NavKpis(Model):
-    nav_total: float | None = None
-    nav_age_s: float | None = Field(default=None, ge=0.0)
+    nav_total: NonNegativeMoney | None = None
+    nav_age_s: Seconds | None = None
     sources_ok: bool | None = None
 
 
 class RiskKpis(Model):
     dd_state: DdState | None = None
-    atr_regime: str | None = None
-    fee_pnl_ratio: float | None = None
+    atr_regime: str | None = Field(default=None, max_length=32)
+    fee_pnl_ratio: Ratio | None = None
 
 
 class RouterKpis(Model):
-    policy_quality: str | None = None
+    policy_quality: str | None = Field(default=None, max_length=32)
     maker_first: bool | None = None
     maker_fill_share: Fraction | None = None
-    avg_slippage_bps: float | None = None
+    avg_slippage_bps: Ratio | None = None
     reject_rate: Fraction | None = None
 
 
 class PerformanceKpis(Model):
-    expectancy: float | None = None
-    sharpe_state: str | None = None
+    expectancy: Total | None = None
+    sharpe_state: str | None = Field(default=None, max_length=32)
 
 
 class PnlScope(Model):
@@ -172,12 +181,12 @@ class PnlScope(Model):
 
     mode: Literal["SIM", "LIVE"]
     account: Identifier
-    realized: float
-    unrealized: float
-    total: float
-    fees: float = 0.0
-    closed_trades: int = Field(default=0, ge=0)
-    open_positions: int = Field(default=0, ge=0)
+    realized: Total
+    unrealized: Total
+    total: Total
+    fees: Total = 0.0
+    closed_trades: Count = 0
+    open_positions: Count = 0
 
 
 class KpiSnapshot(Message):
@@ -190,7 +199,7 @@ class KpiSnapshot(Message):
     updated_at: UtcTime = Field(default_factory=utc_now)
     ts: UtcTime | None = Field(default=None, description="Seed 002's timestamp key; equals updated_at.")
     portfolio: PortfolioKpis
-    per_symbol: dict[Symbol, SymbolKpis] = Field(default_factory=dict)
+    per_symbol: dict[Symbol, SymbolKpis] = Field(default_factory=dict, max_length=1000)
     nav: NavKpis = Field(default_factory=NavKpis)
     risk: RiskKpis = Field(default_factory=RiskKpis)
     router: RouterKpis = Field(default_factory=RouterKpis)
@@ -203,17 +212,17 @@ class KpiSnapshot(Message):
 
 class NavAnomaly(Model):
     ts: UtcTime
-    nav: float
-    previous_peak: float
+    nav: Money
+    previous_peak: Money
     reason: Literal["multiplier", "gap"]
 
 
 class PeakResetRecord(Model):
     """The operator reset (nav_peak_reset) that set the current peak."""
 
-    seq: int = Field(ge=1, description="Hub seq of the nav_peak_reset message.")
+    seq: int = Field(ge=1, le=MAX_COUNT, description="Hub seq of the nav_peak_reset message.")
     ts: UtcTime
-    peak_nav: float = Field(gt=0.0)
+    peak_nav: PositiveMoney
     reason: ShortText
     operator: Identifier
 
@@ -226,16 +235,16 @@ class NavSample(Message):
     type: Literal["nav_sample"] = "nav_sample"
     v: Literal[1] = 1
     updated_at: UtcTime = Field(default_factory=utc_now)
-    nav_total: float = Field(ge=0.0)
-    aum: float = Field(ge=0.0)
-    wallet_balance: float | None = None
-    unrealized_pnl: float | None = None
-    peak_nav: float = Field(ge=0.0)
+    nav_total: NonNegativeMoney
+    aum: NonNegativeMoney
+    wallet_balance: Money | None = None
+    unrealized_pnl: Money | None = None
+    peak_nav: NonNegativeMoney
     dd_pct: float = Field(ge=0.0, le=1.0)
     dd_state: DdState
     sources_ok: bool = True
     anomalies: list[NavAnomaly] = Field(default_factory=list, max_length=100)
-    anomaly_count: int = Field(default=0, ge=0)
+    anomaly_count: Count = 0
     peak_reset: PeakResetRecord | None = Field(default=None, description="Last operator reset of the peak.")
 
 
@@ -243,10 +252,10 @@ class NavSample(Message):
 
 
 class RiskCaps(Model):
-    max_symbol_exposure_nav_pct: float = Field(ge=0.0)
-    max_portfolio_exposure_nav_pct: float = Field(ge=0.0)
-    max_open_positions: int = Field(ge=0)
-    min_notional: float = Field(ge=0.0)
+    max_symbol_exposure_nav_pct: NonNegativeRatio
+    max_portfolio_exposure_nav_pct: NonNegativeRatio
+    max_open_positions: Count
+    min_notional: NonNegativeMoney
 
 
 class RiskSnapshot(Message):
@@ -256,23 +265,24 @@ class RiskSnapshot(Message):
     v: Literal[1] = 1
     updated_at: UtcTime = Field(default_factory=utc_now)
     dd_state: DdState
-    atr_regime: str | None = None
-    var_nav_pct: float | None = None
-    cvar_nav_pct: float | None = None
-    fee_pnl_ratio: float | None = None
+    atr_regime: str | None = Field(default=None, max_length=32)
+    var_nav_pct: Ratio | None = None
+    cvar_nav_pct: Ratio | None = None
+    fee_pnl_ratio: Ratio | None = None
     caps: RiskCaps
-    exposure_nav_pct: dict[Symbol, float] = Field(default_factory=dict)
-    portfolio_exposure_nav_pct: float = Field(default=0.0, ge=0.0)
-    vetoes: dict[Identifier, int] = Field(default_factory=dict, description="Veto counts by reason.")
+    exposure_nav_pct: dict[Symbol, NonNegativeRatio] = Field(default_factory=dict, max_length=1000)
+    portfolio_exposure_nav_pct: NonNegativeRatio = 0.0
+    vetoes: dict[Identifier, Count] = Field(default_factory=dict, max_length=1000,
+                                            description="Veto counts by reason.")
 
 
 # --- router_state.json ----------------------------------------------------------------------------
 
 
 class TwapState(Model):
-    threshold_notional: float = Field(ge=0.0)
-    active_parents: int = Field(default=0, ge=0)
-    slices_sent: int = Field(default=0, ge=0)
+    threshold_notional: NonNegativeMoney
+    active_parents: Count = 0
+    slices_sent: Count = 0
 
 
 class RouterState(Message):
@@ -281,14 +291,14 @@ class RouterState(Message):
     type: Literal["router_state"] = "router_state"
     v: Literal[1] = 1
     updated_at: UtcTime = Field(default_factory=utc_now)
-    policy_quality: str | None = None
+    policy_quality: str | None = Field(default=None, max_length=32)
     maker_first: bool = True
     maker_fill_share: Fraction | None = None
-    avg_slippage_bps: float | None = None
+    avg_slippage_bps: Ratio | None = None
     reject_rate: Fraction | None = None
-    orders_total: int = Field(default=0, ge=0)
-    fills_total: int = Field(default=0, ge=0)
-    rejects_total: int = Field(default=0, ge=0)
+    orders_total: Count = 0
+    fills_total: Count = 0
+    rejects_total: Count = 0
     twap: TwapState
 
 
@@ -299,12 +309,13 @@ LivenessKind = Literal["signals", "orders", "exits", "router"]
 
 
 class VetoCounters(Model):
-    by_reason: dict[Identifier, int] = Field(default_factory=dict)
-    by_reason_symbol: dict[Identifier, dict[Symbol, int]] = Field(
-        default_factory=dict, description="Veto counts by reason, then symbol (the dashboard's heatmap).")
-    total_signals: int = Field(default=0, ge=0)
-    total_orders: int = Field(default=0, ge=0)
-    total_vetoes: int = Field(default=0, ge=0)
+    by_reason: dict[Identifier, Count] = Field(default_factory=dict, max_length=1000)
+    by_reason_symbol: dict[Identifier, dict[Symbol, Count]] = Field(
+        default_factory=dict, max_length=1000,
+        description="Veto counts by reason, then symbol (the dashboard's heatmap).")
+    total_signals: Count = 0
+    total_orders: Count = 0
+    total_vetoes: Count = 0
     last_signal_ts: UtcTime | None = None
     last_order_ts: UtcTime | None = None
     last_veto_ts: UtcTime | None = None
@@ -314,10 +325,10 @@ class ExitPipeline(Model):
     last_exit_scan_ts: UtcTime | None = None
     last_exit_trigger_ts: UtcTime | None = None
     last_router_event_ts: UtcTime | None = None
-    open_positions_count: int = Field(default=0, ge=0)
-    tp_sl_registered_count: int = Field(default=0, ge=0)
-    tp_sl_missing_count: int = Field(default=0, ge=0)
-    underwater_without_tp_sl_count: int = Field(default=0, ge=0)
+    open_positions_count: Count = 0
+    tp_sl_registered_count: Count = 0
+    tp_sl_missing_count: Count = 0
+    underwater_without_tp_sl_count: Count = 0
     tp_sl_coverage_pct: Fraction = 0.0
     ledger_registry_mismatch: bool = False
     missing_symbols: list[Symbol] = Field(default_factory=list, max_length=1000)
@@ -331,12 +342,12 @@ class Liveness(Model):
     idle_orders: bool = False
     idle_exits: bool = False
     idle_router: bool = False
-    details: dict[LivenessKind, float] = Field(
+    details: dict[LivenessKind, Seconds] = Field(
         default_factory=dict, description="Seconds since the last event (threshold + 1 when unknown).")
     missing: dict[LivenessKind, bool] = Field(
         default_factory=dict, description="True when the kind has no usable timestamp (never seen).")
-    thresholds: dict[LivenessKind, float] = Field(default_factory=dict, description="Idle threshold per kind, s.")
-    clock_skew_s: dict[LivenessKind, float] = Field(
+    thresholds: dict[LivenessKind, Seconds] = Field(default_factory=dict, description="Idle threshold per kind, s.")
+    clock_skew_s: dict[LivenessKind, Seconds] = Field(
         default_factory=dict, description="Timestamps in the future beyond tolerance: seconds ahead (counted idle).")
     unparseable: dict[LivenessKind, bool] = Field(
         default_factory=dict, description="Timestamps that could not be read (counted missing and idle).")
@@ -346,11 +357,11 @@ class ActorLiveness(Model):
     """Process liveness of one actor, from its heartbeats and supervisord."""
 
     last_heartbeat_ts: UtcTime | None = None
-    age_s: float | None = Field(default=None, ge=0.0)
-    threshold_s: float | None = Field(default=None, ge=0.0, description="Silent longer than this = stale.")
+    age_s: Seconds | None = None
+    threshold_s: Seconds | None = Field(default=None, description="Silent longer than this = stale.")
     stale: bool = True
     status: str | None = Field(default=None, max_length=32, description="Status of the last heartbeat.")
-    pid: int | None = Field(default=None, ge=0)
+    pid: Pid | None = None
     supervisor_state: str | None = Field(default=None, max_length=32, description="None = unknown.")
     crash_loop: bool = False
     reason: str = Field(default="", max_length=256, description="Why it is flagged; empty when healthy.")
@@ -366,7 +377,7 @@ class RuntimeDiagnosticsBlock(Model):
     veto_counters: VetoCounters = Field(default_factory=VetoCounters)
     exit_pipeline: ExitPipeline = Field(default_factory=ExitPipeline)
     liveness: Liveness = Field(default_factory=Liveness)
-    actors: dict[Identifier, ActorLiveness] = Field(default_factory=dict)
+    actors: dict[Identifier, ActorLiveness] = Field(default_factory=dict, max_length=1024)
     supervisor: SupervisorStatus = Field(default_factory=SupervisorStatus)
 
 
@@ -385,8 +396,8 @@ class RuntimeDiagnostics(Message):
 
 
 class SymbolFactors(Model):
-    factors: dict[Identifier, float] = Field(default_factory=dict)
-    score: float | None = None
+    factors: dict[Identifier, Ratio] = Field(default_factory=dict, max_length=100)
+    score: Ratio | None = None
     direction: Literal["LONG", "SHORT", "FLAT"] | None = None
 
 
@@ -396,5 +407,5 @@ class FactorDiagnostics(Message):
     type: Literal["factor_diagnostics"] = "factor_diagnostics"
     v: Literal[1] = 1
     updated_at: UtcTime = Field(default_factory=utc_now)
-    weights: dict[Identifier, float] = Field(default_factory=dict)
-    per_symbol: dict[Symbol, SymbolFactors] = Field(default_factory=dict)
+    weights: dict[Identifier, Ratio] = Field(default_factory=dict, max_length=100)
+    per_symbol: dict[Symbol, SymbolFactors] = Field(default_factory=dict, max_length=1000)

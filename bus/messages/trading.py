@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from bus.messages.base import (
+    Count,
     Fraction,
     Identifier,
     Message,
@@ -20,6 +21,7 @@ from bus.messages.base import (
     PositiveQuantity,
     Price,
     Quantity,
+    Ratio,
     ShortText,
     Symbol,
     UtcTime,
@@ -41,8 +43,8 @@ class Signal(Message):
     signal_id: Identifier
     symbol: Symbol
     direction: Direction
-    score: float
-    factors: dict[Identifier, float] = Field(default_factory=dict)
+    score: Ratio
+    factors: dict[Identifier, Ratio] = Field(default_factory=dict, max_length=100)
 
 
 class Veto(Message):
@@ -184,13 +186,13 @@ class ExitScanStatus(Message):
     type: Literal["exit_scan_status"] = "exit_scan_status"
     v: Literal[1] = 1
     ts: UtcTime = Field(default_factory=utc_now)
-    open_positions_count: int = Field(ge=0)
-    tp_sl_registered_count: int = Field(ge=0)
-    tp_sl_missing_count: int = Field(ge=0)
-    underwater_without_tp_sl_count: int = Field(ge=0)
+    open_positions_count: Count
+    tp_sl_registered_count: Count
+    tp_sl_missing_count: Count
+    underwater_without_tp_sl_count: Count
     tp_sl_coverage_pct: Fraction
     ledger_registry_mismatch: bool
-    triggers: int = Field(default=0, ge=0)
+    triggers: Count = 0
     missing_symbols: list[Symbol] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")

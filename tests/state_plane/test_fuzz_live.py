@@ -32,7 +32,7 @@ from bus import codec
 from bus.codec import BusError
 from bus.messages import MESSAGE_TYPES
 from bus.protocol import DEFAULT_MAX_FRAME_BYTES, ErrorCode
-from tests.harness import Instance
+from tests.harness import Instance, instance
 from tests.state_plane.helpers import RawClient, envelope, kpis, ledger, position, positions, scrape
 from tests.state_plane.strategies import paths, replace_at, wire_message
 
@@ -291,14 +291,24 @@ def test_frames_over_the_limits(hub: tuple[Instance, int], raw: RawClient) -> No
     probe.close()
 
 
-def test_completed_message_over_the_limit_is_refused(raw: RawClient) -> None:
+def test_completed_message_over_the_limit_is_refused(tmp_path: Path) -> None:
     """A frame under the limit whose defaults would multiply it (each `{}` becoming every field of the
-    model) is NACKed: the hub would otherwise journal and publish a frame no subscriber accepts."""
-    actors = {f"a{i}": {} for i in range(100_000)}
-    frame = envelope({"type": "runtime_diagnostics", "v": 1, "runtime_diagnostics": {"actors": actors}}, src="amp")
-    assert len(frame) < DEFAULT_MAX_FRAME_BYTES
-    reply = raw.ask(frame, timeout=60)
-    assert reply[:3] == ["N", 1, ErrorCode.FRAME_TOO_LARGE.value], reply
+    model) is NACKed: the hub would otherwise journal and publish a frame no subscriber accepts.
+    (Every map is bounded now, so at the default 1 MiB limit no message completes past it; a hub
+    with a 64 KiB limit shows the rule.)"""
+    with instance(tmp_path, "[bus]\nmax_frame_bytes = 65536\n") as inst:
+        inst.start("state_writer")
+        inst.wait_hub()
+        client = RawClient(inst)
+        try:
+            actors = {f"a{i}": {} for i in range(1000)}
+            frame = envelope({"type": "runtime_diagnostics", "v": 1, "runtime_diagnostics": {"actors": actors}},
+                             src="amp")
+            assert len(frame) < 65536
+            reply = client.ask(frame, timeout=60)
+            assert reply[:3] == ["N", 1, ErrorCode.FRAME_TOO_LARGE.value], reply
+        finally:
+            client.close()
 
 
 def test_bytes_that_are_not_zeromq(hub: tuple[Instance, int]) -> None:
@@ -409,8 +419,10 @@ def test_sender_refuses_a_message_too_large_for_a_frame(hub: tuple[Instance, int
 
     inst, _pid = hub
     row = SymbolKpis(pnl=1.0, pnl_pct=0.1, exposure_nav_pct=0.1)
-    huge = KpiSnapshot(portfolio=PortfolioKpis(nav=1.0, dd_pct=0.0),
-                       per_symbol={f"S{i:07d}": row for i in range(150_000)})
+    # Built without validation (per_symbol is bounded at 1000): the sender must refuse it by size
+    # whatever the model says, as it would a message from a newer model version.
+    huge = KpiSnapshot.model_construct(portfolio=PortfolioKpis(nav=1.0, dd_pct=0.0),
+                                       per_symbol={f"S{i:07d}": row for i in range(150_000)})
     assert len(codec.pack_message(huge)) > HARD_CAP
     with Sender(inst.settings, "too-big") as sender:
         started = time.monotonic()

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from actors.state_writer.hooks import Committed
 from actors.state_writer.store import queries
+from actors.state_writer.store.bounds import FillBounds
 from actors.state_writer.store.lock import StoreLock
 from actors.state_writer.store.metrics import StoreMetrics
 from actors.state_writer.store.positions import EntryInfo, Position, TradeClose, apply_fill, open_position
@@ -242,6 +243,9 @@ class PositionStore:
             self._engine = None
 
     # --- the commit path -----------------------------------------------------------------------
+
+    def admission(self) -> FillBounds:
+        return FillBounds(self.positions)
 
     def applied_seq(self) -> int:
         """The journal after this seq rebuilds what is in memory but not (yet) in the database."""

@@ -1,0 +1,66 @@
+"""Aggregate bounds, checked at ingest: no fill may take a stored position past what a view can hold.
+
+Each fill is bounded on its own (qty and price at most 10^15), but the store adds fills up:
+two valid fills of 6e14 made a position of 1.2e15 whose `open_positions` row no view model
+accepts, and every snapshot with that view failed, also after a restart (the row was in the
+database). So the sum is checked before the journal, against the committed positions plus
+the fills this batch accepted so far, and a fill that would pass the bound is NACKed
+`bound_exceeded`. Nothing here writes; the store applies the same arithmetic after commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from actors.state_writer.store.positions import Position, is_flat
+from bus.codec import BusError
+from bus.messages import Fill, Message
+from bus.messages.base import MAX_AMOUNT
+from bus.protocol import ErrorCode
+
+Key = tuple[str, str, str]
+
+
+def projected(signed: float, entered: float, side: str, qty: float, reduce_only: bool) -> tuple[float, float]:
+    """(signed size, size entered by the trade) after one fill, as `positions.apply_fill` leaves them."""
+    sign = 1.0 if side == "BUY" else -1.0
+    if signed == 0.0:
+        return (0.0, 0.0) if reduce_only else (sign * qty, qty)
+    if (signed > 0) == (sign > 0):  # an add (a reduce-only one is not applied)
+        return (signed, entered) if reduce_only else (signed + sign * qty, entered + qty)
+    held = abs(signed)
+    closing = min(qty, held)
+    leftover = 0.0 if is_flat(qty - closing, qty) else qty - closing
+    remaining = held - (qty if leftover == 0.0 else closing)
+    if not is_flat(remaining, held):
+        return (remaining if signed > 0 else -remaining), entered
+    if leftover > 0.0 and not reduce_only:  # a flip opens a new trade with the rest
+        return sign * leftover, leftover
+    return 0.0, 0.0
+
+
+class FillBounds:
+    """One ingest batch's view of position sizes: committed positions plus this batch's fills."""
+
+    def __init__(self, positions: Mapping[Key, Position]) -> None:
+        self._positions = positions
+        self._batch: dict[Key, tuple[float, float]] = {}
+
+    def check(self, msg: Message) -> BusError | None:
+        if not isinstance(msg, Fill):
+            return None
+        key = (msg.mode, msg.account, msg.symbol)
+        now = self._batch.get(key)
+        if now is None:
+            p = self._positions.get(key)
+            now = (0.0, 0.0) if p is None else (p.qty * p.direction, p.entry_qty_total)
+        signed, entered = projected(now[0], now[1], msg.side, msg.qty, msg.reduce_only)
+        if abs(signed) > MAX_AMOUNT or entered > MAX_AMOUNT:
+            return BusError(
+                ErrorCode.BOUND_EXCEEDED,
+                f"fill {msg.trade_id} would take the {msg.mode}/{msg.account} {msg.symbol} position to "
+                f"{abs(signed):g} (entered {entered:g}); a position is at most {MAX_AMOUNT:g}",
+                "qty",
+            )
+        self._batch[key] = (signed, entered)
+        return None
