@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bus.messages.state import PositionRow
+from domain.positions import unrealized_pnl
 from exchange.adapter import ExchangePosition
-from exchange.pnl import unrealized_pnl
 
 
 class PositionDataError(Exception):

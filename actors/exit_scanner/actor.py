@@ -24,10 +24,10 @@ from bus.messages.state import LedgerEntry
 from bus.subscriber import Update
 from config.settings import Settings
 from config.strategy import load_strategy_config
+from domain.vocabulary import closing_side
 from exchange.adapter import ExchangePosition
 from exchange.client import connect_exchange
 from exchange.errors import ExchangeError
-from exchange.pnl import closing_side
 
 log = logging.getLogger(__name__)
 

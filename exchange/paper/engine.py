@@ -7,7 +7,7 @@
   they sit at the touch, in random partial fills at `touch_fill_rate_per_s`.
 - Rejects: unknown symbol, quantity below the lot, notional below the minimum, insufficient
   margin, reduce-only without a position, and occasional simulated overload (`reject_prob`).
-- One-way linear positions (exchange.pnl.apply_fill); realized PnL and fees go to the wallet.
+- One-way linear positions (domain.positions.apply_fill); realized PnL and fees go to the wallet.
   There is no liquidation: the risk caps keep paper exposure far from it.
 
 Not thread-safe: the hosting process serialises calls and ticks.
@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from config.settings import PaperSettings
+from domain.positions import apply_fill, unrealized_pnl
+from domain.vocabulary import Direction
 from exchange.adapter import (
     Balance,
     Bar,
@@ -39,7 +41,6 @@ from exchange.adapter import (
 from exchange.errors import BadRequest, OrderNotFound, OrderRejected
 from exchange.paper.market import MarketSimulator
 from exchange.paper.store import PaperStore
-from exchange.pnl import QTY_EPSILON, apply_fill
 from exchange.ticks import floor_to, round_to
 
 ORDER_RETENTION_S = 24 * 3600.0
@@ -58,6 +59,10 @@ class PaperPosition:
     realized_pnl: float = 0.0  # since the position opened
     opened_at: float = 0.0
     updated_at: float = 0.0
+
+    @property
+    def direction(self) -> Direction:
+        return "LONG" if self.qty > 0 else "SHORT"
 
 
 @dataclass
@@ -208,7 +213,7 @@ class PaperExchange(ExchangeAdapter):
     def _reducible(self, symbol: str, side: str) -> float:
         """How much a `side` order can reduce the current position of `symbol`."""
         pos = self.positions.get(symbol)
-        if pos is None or abs(pos.qty) <= QTY_EPSILON:
+        if pos is None:
             return 0.0
         reduces = (pos.qty > 0 and side == "SELL") or (pos.qty < 0 and side == "BUY")
         return abs(pos.qty) if reduces else 0.0
@@ -227,23 +232,20 @@ class PaperExchange(ExchangeAdapter):
         fee = round(qty * price * fee_bps / 10_000.0, 10)
         pos = self.positions.get(order.symbol) or PaperPosition(0.0, 0.0, opened_at=ts)
         result = apply_fill(pos.qty, pos.entry_price, order.side, qty, price)
-        was_flat = abs(pos.qty) <= QTY_EPSILON
-        flipped = not was_flat and abs(result.qty) > QTY_EPSILON and (result.qty > 0) != (pos.qty > 0)
-        if abs(result.qty) <= QTY_EPSILON:
+        if result.qty == 0.0:
             self.positions.pop(order.symbol, None)
         else:
-            new = PaperPosition(result.qty, result.entry_price, pos.realized_pnl + result.realized_pnl,
-                                pos.opened_at, ts)
-            if was_flat or flipped:
+            new = PaperPosition(result.qty, result.entry_price, pos.realized_pnl + result.realized, pos.opened_at, ts)
+            if pos.qty == 0.0 or result.flipped:
                 new.opened_at, new.realized_pnl = ts, 0.0
             self.positions[order.symbol] = new
-        self.wallet_balance += result.realized_pnl - fee
+        self.wallet_balance += result.realized - fee
         self.fees_paid += fee
         self.trade_seq += 1
         fill = ExchangeFill(
             trade_id=f"{self.epoch}-T{self.trade_seq}", order_id=order.order_id,
             client_order_id=order.client_order_id, symbol=order.symbol, side=order.side, qty=qty, price=price,
-            fee=fee, liquidity=liquidity, realized_pnl=round(result.realized_pnl, 10),
+            fee=fee, liquidity=liquidity, realized_pnl=round(result.realized, 10),
             reduce_only=order.reduce_only, ts=_dt(ts),
         )
         filled = order.filled_qty + qty
@@ -307,7 +309,7 @@ class PaperExchange(ExchangeAdapter):
         position_margin = 0.0
         for symbol, pos in self.positions.items():
             mark = self.market.top(symbol).mark
-            unrealized += (mark - pos.entry_price) * pos.qty
+            unrealized += unrealized_pnl(pos.direction, abs(pos.qty), pos.entry_price, mark)
             position_margin += abs(pos.qty) * mark / self.paper.leverage
         order_margin = sum(
             o.remaining_qty * (o.price or 0.0) / self.paper.leverage
@@ -327,10 +329,9 @@ class PaperExchange(ExchangeAdapter):
         for symbol, pos in sorted(self.positions.items()):
             mark = self.market.top(symbol).mark
             qty = abs(pos.qty)
-            side = "LONG" if pos.qty > 0 else "SHORT"
             out.append(ExchangePosition(
-                symbol=symbol, side=side, qty=qty, entry_price=pos.entry_price, mark_price=mark,
-                unrealized_pnl=(mark - pos.entry_price) * pos.qty, realized_pnl=pos.realized_pnl,
+                symbol=symbol, side=pos.direction, qty=qty, entry_price=pos.entry_price, mark_price=mark,
+                unrealized_pnl=unrealized_pnl(pos.direction, qty, pos.entry_price, mark), realized_pnl=pos.realized_pnl,
                 leverage=self.paper.leverage, margin=qty * mark / self.paper.leverage,
                 opened_at=_dt(pos.opened_at) if pos.opened_at else None,
                 updated_at=_dt(pos.updated_at or pos.opened_at),

@@ -21,7 +21,7 @@ VIEW_MODELS = [views.StoredPosition, views.ClosedTrade, views.ReconciliationView
 
 def _unbounded(node: Any, path: str, defs: dict[str, Any], out: list[str], seen: set[str]) -> None:
     if isinstance(node, list):
-        for i, item in enumerate(node):
+        for item in node:
             _unbounded(item, path, defs, out, seen)
         return
     if not isinstance(node, dict):

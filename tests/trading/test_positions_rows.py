@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from actors.executor.positions import PositionDataError, collect_positions_rows
 from bus.messages import PositionsSnapshot
+from domain.positions import apply_fill
 from exchange.adapter import ExchangePosition
-from exchange.pnl import apply_fill
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -64,14 +64,14 @@ def test_rows_validate_as_a_positions_snapshot() -> None:
 def test_apply_fill_averages_closes_and_flips() -> None:
     opened = apply_fill(0.0, 0.0, "BUY", 1.0, 100.0)
     added = apply_fill(opened.qty, opened.entry_price, "BUY", 1.0, 110.0)
-    assert (added.qty, added.entry_price, added.realized_pnl) == (2.0, 105.0, 0.0)
+    assert (added.qty, added.entry_price, added.realized) == (2.0, 105.0, 0.0)
     reduced = apply_fill(added.qty, added.entry_price, "SELL", 0.5, 115.0)
-    assert reduced.qty == 1.5 and reduced.entry_price == 105.0 and reduced.realized_pnl == pytest.approx(5.0)
+    assert reduced.qty == 1.5 and reduced.entry_price == 105.0 and reduced.realized == pytest.approx(5.0)
     flipped = apply_fill(reduced.qty, reduced.entry_price, "SELL", 2.5, 100.0)
     assert flipped.qty == pytest.approx(-1.0) and flipped.entry_price == 100.0
-    assert flipped.realized_pnl == pytest.approx(-7.5)
+    assert flipped.realized == pytest.approx(-7.5)
     short_closed = apply_fill(-2.0, 50.0, "BUY", 2.0, 40.0)
-    assert short_closed.qty == 0.0 and short_closed.realized_pnl == pytest.approx(20.0)
+    assert short_closed.qty == 0.0 and short_closed.realized == pytest.approx(20.0)
 
 
 @given(
@@ -84,4 +84,4 @@ def test_round_trip_realizes_exactly_the_unrealized(side: str, qty: float, entry
     [row] = collect_positions_rows([pos(position_side, qty, entry, exit_)])
     closed = apply_fill(opened.qty, opened.entry_price, "SELL" if side == "BUY" else "BUY", qty, exit_)
     assert closed.qty == 0.0
-    assert closed.realized_pnl == pytest.approx(row.unrealized_pnl, rel=1e-9, abs=1e-9)
+    assert closed.realized == pytest.approx(row.unrealized_pnl, rel=1e-9, abs=1e-9)

@@ -12,31 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from actors.state_writer.store.positions import Position, is_flat
+from actors.state_writer.store.positions import Position
 from bus.codec import BusError
 from bus.messages import Fill, Message
 from bus.messages.base import MAX_AMOUNT
 from bus.protocol import ErrorCode
+from domain.positions import apply_fill
 
 Key = tuple[str, str, str]
 
 
 def projected(signed: float, entered: float, side: str, qty: float, reduce_only: bool) -> tuple[float, float]:
     """(signed size, size entered by the trade) after one fill, as `positions.apply_fill` leaves them."""
-    sign = 1.0 if side == "BUY" else -1.0
     if signed == 0.0:
-        return (0.0, 0.0) if reduce_only else (sign * qty, qty)
-    if (signed > 0) == (sign > 0):  # an add (a reduce-only one is not applied)
-        return (signed, entered) if reduce_only else (signed + sign * qty, entered + qty)
-    held = abs(signed)
-    closing = min(qty, held)
-    leftover = 0.0 if is_flat(qty - closing, qty) else qty - closing
-    remaining = held - (qty if leftover == 0.0 else closing)
-    if not is_flat(remaining, held):
-        return (remaining if signed > 0 else -remaining), entered
-    if leftover > 0.0 and not reduce_only:  # a flip opens a new trade with the rest
-        return sign * leftover, leftover
-    return 0.0, 0.0
+        return (0.0, 0.0) if reduce_only else ((qty if side == "BUY" else -qty), qty)
+    effect = apply_fill(signed, 1.0, side, qty, 1.0)  # type: ignore[arg-type]
+    if effect.closed == 0.0:  # an add (a reduce-only one is not applied)
+        return (signed, entered) if reduce_only else (effect.qty, entered + qty)
+    if effect.flipped:  # the rest opens a new trade, unless the fill was reduce-only
+        return (0.0, 0.0) if reduce_only else (effect.qty, effect.opened)
+    return (effect.qty, entered) if effect.qty != 0.0 else (0.0, 0.0)
 
 
 class FillBounds:

@@ -1,9 +1,9 @@
 """Position rules, as pure functions on an in-memory `Position`: no I/O, no clock.
 
-One net position per (mode, account, symbol). A fill in the position's direction adds
-(entry becomes the size-weighted average); against it, it reduces and realizes
-`(price - entry) * qty * direction`; past flat it closes the trade and, unless the fill was
-reduce-only, opens the opposite position with the rest (a flip).
+One net position per (mode, account, symbol), changed by the kernel's arithmetic
+(`domain.positions`: average entry, realize, flat, flip). This module adds the store's
+bookkeeping around it: trade ids, fees split between a flip's two legs, entry and exit totals,
+extremes, and the anomalies a reduce-only fill can show.
 
 A trade's extremes (`trade_min_price`, `trade_max_price`) take every fill price and every
 mark seen while it is open. MAE/MFE are the adverse/favourable excursion of those extremes
@@ -16,17 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bus.messages.positions import ClosedTrade, StoredPosition
-
-# A remainder this small relative to the size it came from is float noise, not a position.
-FLAT_EPS = 1e-9
-
-
-def is_flat(remaining: float, reference: float) -> bool:
-    return remaining <= FLAT_EPS * max(reference, 1e-300)
-
-
-def direction_of(side: str) -> int:
-    return 1 if side == "LONG" else -1
+from domain import positions as position_math
+from domain.positions import unrealized_pnl
+from domain.vocabulary import direction_of, sign_of
 
 
 @dataclass(slots=True)
@@ -83,7 +75,7 @@ class Position:
 
     @property
     def direction(self) -> int:
-        return direction_of(self.side)
+        return sign_of(self.side)  # type: ignore[arg-type]
 
     def observe(self, price: float) -> bool:
         """Widen the trade's extremes to `price`; True if they changed."""
@@ -99,7 +91,7 @@ class Position:
     def unrealized(self) -> float:
         if self.mark_price is None:
             return 0.0
-        return (self.mark_price - self.entry_price) * self.qty * self.direction
+        return unrealized_pnl(self.side, self.qty, self.entry_price, self.mark_price)  # type: ignore[arg-type]
 
     def avg_entry(self) -> float:
         return self.entry_notional / self.entry_qty_total if self.entry_qty_total > 0 else self.entry_price
@@ -190,58 +182,51 @@ def apply_fill(
     pos: Position | None, *, mode: str, account: str, symbol: str, side: str, qty: float, price: float,
     fee: float, reduce_only: bool, when: datetime, seq: int, entry: EntryInfo,
 ) -> FillResult:
-    """The position after one fill. `side` is the order side (BUY/SELL)."""
-    fill_dir = 1 if side == "BUY" else -1
+    """The position after one fill. `side` is the order side (BUY/SELL); the arithmetic is the kernel's."""
     if pos is None:
         if reduce_only:
             return FillResult(None, anomaly="reduce-only fill with no open position in the store")
-        new = open_position(mode, account, symbol, "LONG" if fill_dir > 0 else "SHORT", qty, price, when, seq,
+        new = open_position(mode, account, symbol, direction_of(side), qty, price, when, seq,  # type: ignore[arg-type]
                             entry, fee=fee)
         return FillResult(new, [Change("open", new.position_id, new.side, 0.0, qty, price, fee=fee)])
 
+    effect = position_math.apply_fill(pos.qty * pos.direction, pos.entry_price, side, qty, price)  # type: ignore[arg-type]
     pos.updated_seq, pos.updated_at = seq, when
     pos.observe(price)
-    if fill_dir == pos.direction:
+    before = pos.qty
+    if effect.closed == 0.0:  # an add
         if reduce_only:
             return FillResult(pos, anomaly=f"reduce-only {side} fill would increase the {pos.side} position")
-        before = pos.qty
-        # Moves the average only by the difference: equal prices leave it exact, no float drift.
-        pos.entry_price += (price - pos.entry_price) * qty / (before + qty)
-        pos.qty = before + qty
+        pos.entry_price, pos.qty = effect.entry_price, abs(effect.qty)
         pos.peak_qty = max(pos.peak_qty, pos.qty)
         pos.entry_qty_total += qty
         pos.entry_notional += qty * price
         pos.fees += fee
         return FillResult(pos, [Change("add", pos.position_id, pos.side, before, pos.qty, price, fee=fee)])
 
-    before = pos.qty
-    closing = min(qty, before)
-    leftover = qty - closing
-    if is_flat(leftover, qty):
-        closing, leftover = qty, 0.0
-    close_fee = fee * (closing / qty)
-    realized = (price - pos.entry_price) * closing * pos.direction
-    pos.realized_pnl += realized
+    # The fee is split by size between the closing part and a flip's opening part.
+    close_fee = fee * (effect.closed / qty)
+    pos.realized_pnl += effect.realized
     pos.fees += close_fee
-    pos.exit_qty_total += closing
-    pos.exit_notional += closing * price
-    remaining = before - closing
-    if not is_flat(remaining, before):
-        pos.qty = remaining
-        return FillResult(pos, [Change("reduce", pos.position_id, pos.side, before, remaining, price, realized,
-                                       close_fee)], realized=realized)
+    pos.exit_qty_total += effect.closed
+    pos.exit_notional += effect.closed * price
+    if effect.qty != 0.0 and not effect.flipped:
+        pos.qty = abs(effect.qty)
+        return FillResult(pos, [Change("reduce", pos.position_id, pos.side, before, pos.qty, price, effect.realized,
+                                       close_fee)], realized=effect.realized)
     pos.qty = 0.0
-    result = FillResult(None, [Change("close", pos.position_id, pos.side, before, 0.0, price, realized, close_fee)],
-                        closed=TradeClose(pos, when, seq, "fill"), realized=realized)
-    if leftover > 0:
+    result = FillResult(None, [Change("close", pos.position_id, pos.side, before, 0.0, price, effect.realized,
+                                      close_fee)], closed=TradeClose(pos, when, seq, "fill"), realized=effect.realized)
+    if effect.flipped:
         if reduce_only:
-            result.anomaly = f"reduce-only fill exceeded the position by {leftover:g}; excess not applied"
+            result.anomaly = f"reduce-only fill exceeded the position by {effect.opened:g}; excess not applied"
             return result
         if entry.position_id == pos.position_id:  # the new trade needs an id of its own
             entry = EntryInfo(f"{entry.position_id}:flip{seq}", entry.tp, entry.sl, entry.ttl_ts, entry.intent_id,
                               entry.signal_id, entry.arrival_mid)
-        flip = open_position(mode, account, symbol, "LONG" if fill_dir > 0 else "SHORT", leftover, price, when,
+        flip = open_position(mode, account, symbol, direction_of(side), effect.opened, price, when,  # type: ignore[arg-type]
                              seq, entry, fee=fee - close_fee)
         result.position = flip
-        result.changes.append(Change("open", flip.position_id, flip.side, 0.0, leftover, price, fee=fee - close_fee))
+        result.changes.append(Change("open", flip.position_id, flip.side, 0.0, effect.opened, price,
+                                     fee=fee - close_fee))
     return result
