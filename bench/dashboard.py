@@ -5,7 +5,7 @@
 1. DiagnosticsTracker.apply throughput and compute_liveness cost (in process).
 2. DashboardFacade view build + JSON for a large state (50 positions, 20,000 NAV samples kept,
    1,500 sent, 20 veto reasons x 30 symbols), and the JSON size one browser receives per update.
-3. Commit-to-stream latency: a real state writer and dashboard (ipc); a PositionsSnapshot is
+3. Commit-to-stream latency: a real state writer and dashboard (ipc); a PositionsState is
    sent and timed from before send_and_wait until the dashboard's SSE stream carries it.
 """
 
@@ -22,8 +22,16 @@ from pathlib import Path
 from actors.dashboard.facade import DashboardFacade
 from actors.diagnostics.liveness import compute_liveness, liveness_stamps
 from actors.diagnostics.tracker import DiagnosticsTracker
-from bus.messages import RouterEvent, RuntimeDiagnostics, Signal, Veto, utc_now
-from bus.messages.state import PositionRow, PositionsSnapshot, VetoCounters
+from bus.messages import (
+    EntryVetoed,
+    PositionRow,
+    PositionsState,
+    RouterActed,
+    RuntimeDiagnostics,
+    SignalGenerated,
+    VetoCounters,
+    utc_now,
+)
 from bus.sender import Sender
 from config.strategy import DiagnosticsConfig, LivenessConfig
 from tests.dashboard import samples
@@ -40,9 +48,9 @@ def _pct(samples_s: list[float], q: float) -> float:
 def bench_tracker(n: int) -> None:
     now = utc_now()
     msgs = [
-        Signal(ts=now, signal_id=f"s{i}", symbol="BTCUSDT", direction="LONG", score=0.5) if i % 3 == 0 else
-        Veto(ts=now, symbol=SYMBOLS[i % 30], reason=f"reason_{i % 20}") if i % 3 == 1 else
-        RouterEvent(ts=now, intent_id=f"i{i}", symbol="BTCUSDT", action="post_maker")
+        SignalGenerated(ts=now, signal_id=f"s{i}", symbol="BTCUSDT", direction="LONG", score=0.5) if i % 3 == 0 else
+        EntryVetoed(ts=now, symbol=SYMBOLS[i % 30], reason=f"reason_{i % 20}") if i % 3 == 1 else
+        RouterActed(ts=now, intent_id=f"i{i}", symbol="BTCUSDT", action="post_maker")
         for i in range(n)
     ]
     tracker = DiagnosticsTracker(DiagnosticsConfig())
@@ -64,7 +72,7 @@ def bench_view(rounds: int) -> None:
     facade = DashboardFacade()
     rows = [PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=100.0, mark_price=101.0, notional=101.0,
                         unrealized_pnl=1.0) for s in SYMBOLS]
-    facade.apply(PositionsSnapshot(positions=rows))
+    facade.apply(PositionsState(mode="SIM", account="paper", positions=rows))
     for msg in samples.documents(now)[1:]:
         facade.apply(msg)
     for i in range(20_000):
@@ -100,7 +108,7 @@ def bench_latency(rounds: int) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        sender = Sender(inst.settings, "bench")
+        sender = Sender(inst.settings, "executor")
         latencies = []
         try:
             for i in range(rounds):
@@ -109,7 +117,7 @@ def bench_latency(rounds: int) -> None:
                 row = PositionRow(symbol="BTCUSDT", side="LONG", qty=qty, entry_price=100.0, mark_price=100.0,
                                   notional=qty * 100.0, unrealized_pnl=0.0)
                 started = time.perf_counter()
-                sender.send_and_wait(PositionsSnapshot(positions=[row]), timeout=10)
+                sender.send_and_wait(PositionsState(mode="SIM", account="paper", positions=[row]), timeout=10)
                 for raw in stream:
                     line = raw.decode()
                     if line.startswith("data: "):

@@ -27,17 +27,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from actors.state_writer.ingest import judge
+from actors.state_writer.ingest import Inbound, judge
 from actors.state_writer.main import build_hooks
 from actors.state_writer.server import StateWriter
 from bench.state_plane import machine
 from bench.state_plane.payload import positions
 from bench.state_plane.writer import RunningWriter
 from bus import codec
-from bus.messages import Fill, Heartbeat, Message
+from bus.messages import Heartbeat, Message, OrderFilled
 from config.settings import Settings, load_settings
 
 V7 = str(Path(sys.executable).parent / "v7")
@@ -56,13 +57,13 @@ def rss_mib(pid: int | None = None) -> float:
 def _message(i: int) -> Message:
     """A realistic mix: mostly positions snapshots, a heartbeat and a fill every few messages."""
     if i % 10 == 3:
-        return Heartbeat(actor=f"actor{i % 7}", pid=1, started_at=datetime(2025, 1, 1, tzinfo=UTC), interval_s=1.0)
+        return Heartbeat(actor="executor", pid=1, started_at=datetime(2025, 1, 1, tzinfo=UTC), interval_s=1.0)
     if i % 10 == 7:
         n = i // 10
         symbol = SYMBOLS[n % len(SYMBOLS)]
         side = "BUY" if (n // len(SYMBOLS)) % 2 == 0 else "SELL"  # open, then close, per symbol
-        return Fill(trade_id=f"t{i}", order_id=f"o{i}", intent_id=f"i{i}", symbol=symbol, side=side, qty=1.0,
-                    price=100.0 + n % 7, fee=0.01, liquidity="taker")
+        return OrderFilled(trade_id=f"t{i}", order_id=f"o{i}", intent_id=f"i{i}", mode="SIM", account="paper",
+                           symbol=symbol, side=side, qty=1.0, price=100.0 + n % 7, fee=0.01, liquidity="taker")
     return positions(i)
 
 
@@ -82,14 +83,19 @@ def make_journal(settings: Settings, total: int, rss: list[tuple[int, float]] | 
     writer = StateWriter(settings, build_hooks(settings))
     writer.start(serve_metrics=False)
     stop_at = total
+    sseqs: Counter[str] = Counter()
     started = time.perf_counter()
     done = 0
     try:
         while done < stop_at:
             n = min(BATCH, stop_at - done)
-            frames = [[b"id", codec.encode_envelope("gen", 1, done + k + 1, _message(done + k), ts=1.0)]
-                      for k in range(n)]
-            batch = judge(frames, writer.state, settings.bus.max_frame_bytes)
+            inbound = []
+            for k in range(n):
+                msg = _message(done + k)
+                src = "router" if isinstance(msg, OrderFilled) else "executor"  # each type from its own producer
+                sseqs[src] += 1
+                inbound.append(Inbound([b"id", codec.encode_envelope(src, 1, sseqs[src], msg, ts=1.0)]))
+            batch = judge(inbound, writer.state, settings.bus.max_frame_bytes, authority=writer.authority)
             assert len(batch.accepted) == n, batch.nacks
             assert writer.commit(batch)
             done += n
@@ -181,7 +187,7 @@ def _feed(home: str, name: str, count: int, out: mp.Queue) -> None:
     sender = Sender(settings, name, outbox_max=5000)
     for i in range(count):
         sender.send(positions(i) if i % 10 else Heartbeat(actor=name, pid=os.getpid(), started_at=datetime(
-            2025, 1, 1, tzinfo=UTC), interval_s=1.0))
+            2025, 1, 1, tzinfo=UTC), interval_s=1.0))  # `name` is a program: heartbeats speak for their sender
     ok = sender.flush(600)
     out.put((name, ok, sender.stats.acked))
     sender.close()
@@ -202,7 +208,7 @@ def rss_through_bus(total: int, table: list[str]) -> None:
 
         thread = threading.Thread(target=sample, daemon=True)
         out = spawn.Queue()
-        procs = [spawn.Process(target=_feed, args=(w.home, f"rss{n}", total // 3, out)) for n in range(3)]
+        procs = [spawn.Process(target=_feed, args=(w.home, "executor", total // 3, out)) for _n in range(3)]
         started = time.monotonic()
         thread.start()
         for p in procs:
@@ -290,9 +296,9 @@ def end_to_end(rate: float, seconds: float, table: list[str]) -> None:
             while (now := time.perf_counter()) < due:
                 time.sleep(min(0.001, due - now))
             n = i // 2
-            fill = Fill(trade_id=f"e2e-{i}", order_id=f"o{i}", intent_id=f"i{i}", symbol=SYMBOLS[n % len(SYMBOLS)],
-                        side="BUY" if (n // len(SYMBOLS)) % 2 == 0 else "SELL", qty=1.0, price=100.0, fee=0.01,
-                        liquidity="taker")
+            fill = OrderFilled(trade_id=f"e2e-{i}", order_id=f"o{i}", intent_id=f"i{i}", mode="SIM", account="paper",
+                               symbol=SYMBOLS[n % len(SYMBOLS)], side="BUY" if (n // len(SYMBOLS)) % 2 == 0 else "SELL",
+                               qty=1.0, price=100.0, fee=0.01, liquidity="taker")
             sent[i] = time.perf_counter()
             sender.submit(fill).add_done_callback(lambda _f, i=i: acked.setdefault(i, time.perf_counter()))
             sender.submit(positions(i))  # the executor's view right after: realized_pnl carries i

@@ -22,8 +22,7 @@ from sqlalchemy import create_engine, text
 
 from actors.state_writer.hooks import Committed
 from actors.state_writer.store import PositionStore
-from bus.messages import Fill, Heartbeat, OrderIntent, PositionsSnapshot
-from bus.messages.state import PositionRow
+from bus.messages import Heartbeat, OrderFilled, PositionRow, PositionsState, SubmitOrder
 from bus.sender import Sender
 from config.settings import Settings
 
@@ -35,9 +34,9 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def _fill(n: int, symbol: str, side: str, price: float) -> Fill:
-    return Fill(trade_id=f"t{n}", order_id=f"o{n}", intent_id=f"i{n}", symbol=symbol, side=side, qty=1.0,
-                price=price, fee=0.01, liquidity="taker")
+def _fill(n: int, symbol: str, side: str, price: float) -> OrderFilled:
+    return OrderFilled(trade_id=f"t{n}", order_id=f"o{n}", intent_id=f"i{n}", mode="SIM", account="paper",
+                       symbol=symbol, side=side, qty=1.0, price=price, fee=0.01, liquidity="taker")
 
 
 def _report(label: str, samples: list[float]) -> None:
@@ -68,7 +67,8 @@ def in_process(settings: Settings, label: str, fills: int = 2000, mark_batches: 
             rows = [PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=100.0, mark_price=price,
                                 notional=price, unrealized_pnl=price - 100.0) for s in SYMBOLS]
             started = time.perf_counter()
-            store.apply([Committed(seq, "bench", 1, seq, PositionsSnapshot(positions=rows))])
+            marks = PositionsState(mode="SIM", account="paper", positions=rows)
+            store.apply([Committed(seq, "executor", 1, seq, marks)])
             mark_t.append(time.perf_counter() - started)
         hb_t = []
         hb = Heartbeat(actor="bench", pid=1, started_at=datetime.now(UTC), interval_s=1.0)
@@ -93,9 +93,11 @@ def end_to_end(home: Path, extra_toml: str, label: str, sequential: int = 300, p
     with instance(home, extra_toml) as inst:
         inst.start("state_writer")
         inst.wait_hub()
-        sender = Sender(inst.settings, "bench")
+        sender = Sender(inst.settings, "router")
         try:
-            sender.send_and_wait(OrderIntent(intent_id="warm", symbol="BTCUSDT", side="BUY", qty=1.0), timeout=30)
+            warm = SubmitOrder(intent_id="warm", mode="SIM", account="paper", symbol="BTCUSDT", side="BUY", qty=1.0)
+            with Sender(inst.settings, "executor") as executor:
+                executor.send_and_wait(warm, timeout=30)
             lat = []
             for n in range(sequential):
                 side = "BUY" if n % 2 == 0 else "SELL"

@@ -180,11 +180,14 @@ def message_reference() -> str:
 
 
 def message_index() -> str:
-    rows = ["| type | v | durable | state file | model |", "|---|---|---|---|---|"]
+    """Every type with its kind and the producers the hub accepts it from (the authorization table)."""
+    rows = ["| type | kind | v | durable | producers (`src`) | state file | model |",
+            "|---|---|---|---|---|---|---|"]
     for cls in MESSAGE_TYPES:
         state = f"`{cls.STATE_KEY}.json`" if cls.STATE_KEY else ""
-        rows.append(f"| [`{cls.TYPE}`](#{cls.TYPE}) | {cls.VERSION} | {'yes' if cls.DURABLE else 'no'} | {state} | "
-                    f"`{cls.__module__}.{cls.__name__}` |")
+        producers = ", ".join(f"`{p}`" for p in sorted(cls.PRODUCERS))
+        rows.append(f"| [`{cls.TYPE}`](#{cls.TYPE}) | {cls.KIND} | {cls.VERSION} | {'yes' if cls.DURABLE else 'no'} | "
+                    f"{producers} | {state} | `{cls.__module__}.{cls.__name__}` |")
     return "\n".join(rows) + "\n"
 
 

@@ -23,7 +23,7 @@ STATE_FILE_INFO: dict[str, tuple[str, str]] = {
     "nav_state": ("sync", "NAV, AUM, peak NAV, drawdown and NAV anomalies"),
     "risk_snapshot": ("executor", "Drawdown state, ATR regime, VaR/CVaR, caps, vetoes"),
     "router_state": ("router", "Router quality: maker fill share, slippage, reject rate, TWAP"),
-    "runtime_diagnostics": ("diagnostics", "Veto counters, exit pipeline status, liveness"),
+    "runtime_diagnostics": ("diagnostics", "EntryVetoed counters, exit pipeline status, liveness"),
     "factor_diagnostics": ("executor", "Per-symbol factor values, weights and scores"),
 }
 

@@ -19,7 +19,7 @@ import struct
 from enum import StrEnum
 from typing import Final
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2
 
 ACK: Final = "A"
 DUPLICATE: Final = "D"
@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     INVALID_FIELD = "invalid_field"
     CONTRACT_BREACH = "contract_breach"
     BOUND_EXCEEDED = "bound_exceeded"
+    UNAUTHORIZED = "unauthorized"
     BAD_REQUEST = "bad_request"
     INTERNAL = "internal"
 
@@ -71,6 +72,9 @@ ERROR_CODE_HELP: Final[dict[ErrorCode, str]] = {
     ErrorCode.BOUND_EXCEEDED: "Every field is valid but applying the message would take an aggregate past its "
                               "bound (a fill that would make a stored position larger than 10^15, counting the "
                               "committed position and the earlier messages of the same batch). Never applied.",
+    ErrorCode.UNAUTHORIZED: "The sender may not send this message type: `src` is not one of its producers (section 7's "
+                            "table), a heartbeat names another actor than `src`, or the client's CURVE key may not "
+                            "speak as `src`. `field` is `src` or `actor`. Never applied.",
     ErrorCode.BAD_REQUEST: "Snapshot service only: unknown `op`, `keys` not a list of strings, or unknown keys.",
     ErrorCode.INTERNAL: "Snapshot service only: the hub failed to build a view; the request may be retried.",
 }

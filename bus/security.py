@@ -9,6 +9,9 @@ Rules:
   `curve_allowed_clients_dir` (files NAME.key written by `v7 keys new`) get in. Others fail
   the handshake and never reach the hub's sockets.
 - A client uses CURVE for a TCP endpoint whenever `bus.curve_server_public_cert` is set.
+- A client's ZAP User-Id is its key file's name (`alice` for alice.key), and the hub lets a
+  key speak only as the producers its file names: its own name, or the list in the file's
+  `producers` metadata (`v7 keys new host-b --producers executor,router`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
+import zmq.utils.z85
 from zmq.auth.thread import ThreadAuthenticator
 
 from config.settings import Settings
@@ -53,6 +57,45 @@ def load_public_cert(path: Path) -> bytes:
     return public
 
 
+def _metadata(path: Path) -> dict[str, str]:
+    """The `metadata` section of a ZeroMQ certificate file (ZPL: `    name = "value"` lines)."""
+    out: dict[str, str] = {}
+    section = ""
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith((" ", "\t")):
+            section = line.strip()
+            continue
+        if section == "metadata" and "=" in line:
+            name, _sep, value = line.strip().partition("=")
+            out[name.strip()] = value.strip().strip('"')
+    return out
+
+
+def allowed_keys(allowed_dir: Path) -> dict[bytes, tuple[str, frozenset[str]]]:
+    """z85 public key -> (name, producers it may speak as), from the allow-list directory."""
+    out: dict[bytes, tuple[str, frozenset[str]]] = {}
+    for path in sorted(allowed_dir.glob("*.key")):
+        public = load_public_cert(path)
+        producers = _metadata(path).get("producers", "")
+        names = frozenset(p for p in producers.replace(",", " ").split() if p) or frozenset({path.stem})
+        out[public] = (path.stem, names)
+    return out
+
+
+class _NamedAuthenticator(ThreadAuthenticator):
+    """Reports a client's key file name as its ZAP User-Id, so the hub sees who is speaking."""
+
+    def __init__(self, ctx: zmq.Context, names: dict[bytes, str]) -> None:
+        super().__init__(ctx)
+        self._names = names
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        z85 = zmq.utils.z85.encode(client_public_key)
+        return self._names.get(z85, z85.decode("ascii"))
+
+
 # One ZAP handler per context (a ZeroMQ rule: ZAP is per context, on inproc://zeromq.zap.01).
 _authenticators: dict[int, ThreadAuthenticator] = {}
 _auth_lock = threading.Lock()
@@ -64,10 +107,23 @@ def _start_authenticator(ctx: zmq.Context, allowed_dir: Path) -> None:
             return
         if not allowed_dir.is_dir():
             raise SecurityError(f"bus.curve_allowed_clients_dir {allowed_dir} is not a directory")
-        auth = ThreadAuthenticator(ctx)
+        auth = _NamedAuthenticator(ctx, {key: name for key, (name, _p) in allowed_keys(allowed_dir).items()})
         auth.start()
         auth.configure_curve(domain=ZAP_DOMAIN, location=str(allowed_dir))
         _authenticators[id(ctx)] = auth
+
+
+def is_curve_server(endpoint: str, settings: Settings) -> bool:
+    """True when `endpoint` is bound as a CURVE server (its clients have a ZAP User-Id)."""
+    return tcp_host(endpoint) is not None and settings.bus.curve_server_cert is not None
+
+
+def curve_key_producers(settings: Settings) -> dict[str, frozenset[str]]:
+    """Key name -> the producers that key may speak as (the hub's side of `allowed_keys`)."""
+    allowed = settings.bus.curve_allowed_clients_dir
+    if allowed is None or not allowed.is_dir():
+        return {}
+    return dict(allowed_keys(allowed).values())
 
 
 def stop_authenticators() -> None:

@@ -44,7 +44,9 @@ from zmq.utils.monitor import recv_monitor_message
 from bus import codec
 from bus.codec import BusError
 from bus.messages import Message
-from bus.protocol import ACK, DUPLICATE, NACK, OUT_OF_ORDER, ErrorCode
+from bus.protocol import ErrorCode
+from bus.replies import Ack, Duplicate, Nack, OutOfOrder, Reply
+from bus.replies import decode as decode_replies
 from bus.sockets import client_socket
 from config.settings import Settings
 
@@ -403,42 +405,33 @@ class Sender:
                 frame = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            try:
-                replies = codec.unpack(frame)
-            except BusError:
-                log.error("sender %s: unreadable reply from hub", self.source)
-                continue
-            if isinstance(replies, list):
-                self._settle(replies)
-            else:
-                log.error("sender %s: reply is not a list", self.source)
+            self._settle(decode_replies(frame))
 
-    def _settle(self, replies: list[object]) -> None:
+    def _settle(self, replies: list[Reply | ValueError]) -> None:
         done: list[tuple[Future[int], int | BusError]] = []
         with self._room:
             for item in replies:
-                if not isinstance(item, list) or len(item) < 3:
-                    log.error("sender %s: malformed reply item %.80r", self.source, item)
-                    continue
-                kind, sseq = item[0], item[1]
-                if kind == OUT_OF_ORDER:
-                    self.stats.out_of_order += 1
-                    if self._probe is None or sseq == self._probe:
-                        self._rewind()
-                    continue
-                if kind not in (ACK, DUPLICATE, NACK):
-                    log.error("sender %s: unknown reply kind %.16r", self.source, kind)
-                    continue
-                pending = self._outbox.pop(sseq, None) if isinstance(sseq, int) else None
-                if kind == NACK:
-                    self._on_nack(item, sseq, pending, done)
-                elif pending is not None:
-                    if kind == ACK:
-                        self.stats.acked += 1
-                    else:
-                        self.stats.duplicates += 1
-                    if pending.future is not None:
-                        done.append((pending.future, int(item[2]) if isinstance(item[2], int) else 0))
+                match item:
+                    case ValueError():
+                        log.error("sender %s: %s", self.source, item)
+                        continue
+                    case OutOfOrder(sseq=sseq):
+                        self.stats.out_of_order += 1
+                        if self._probe is None or sseq == self._probe:
+                            self._rewind()
+                        continue
+                    case Nack(sseq=sseq):
+                        pending = self._outbox.pop(sseq, None) if sseq is not None else None
+                        self._on_nack(item, pending, done)
+                    case Ack(sseq=sseq, seq=seq) | Duplicate(sseq=sseq, seq=seq):
+                        pending = self._outbox.pop(sseq, None)
+                        if pending is not None:
+                            if isinstance(item, Ack):
+                                self.stats.acked += 1
+                            else:
+                                self.stats.duplicates += 1
+                            if pending.future is not None:
+                                done.append((pending.future, seq))
                 if self._probe is not None and self._probe not in self._outbox:
                     self._end_probe()
             self._room.notify_all()
@@ -448,18 +441,12 @@ class Sender:
             else:
                 future.set_result(result)
 
-    def _on_nack(self, item: list[object], sseq: object, pending: _Pending | None,
-                 done: list[tuple[Future[int], int | BusError]]) -> None:
-        code = str(item[2])
-        detail = str(item[4]) if len(item) > 4 else ""
-        where = item[3] if len(item) > 3 and isinstance(item[3], str) else None
+    def _on_nack(self, nack: Nack, pending: _Pending | None, done: list[tuple[Future[int], int | BusError]]) -> None:
+        code = nack.code.value
         self.stats.nacked += 1
         self.stats.nack_codes[code] = self.stats.nack_codes.get(code, 0) + 1
-        try:
-            err = BusError(ErrorCode(code), detail, where)
-        except ValueError:
-            err = BusError(ErrorCode.MALFORMED, f"{code}: {detail}", where)
+        err = nack.error()
         self.last_nack = err
-        log.warning("sender %s: NACK sseq=%s %s", self.source, sseq, err)
+        log.warning("sender %s: NACK sseq=%s %s", self.source, nack.sseq, err)
         if pending is not None and pending.future is not None:
             done.append((pending.future, err))

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bus.codec import BusError
-from bus.messages.positions import LegacyImportRecord
+from bus.messages import LegacyImportRecord
 from cli.positions import fetch_views, send_to_writer
 from config.settings import load_settings
 
@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
     if any(r.digest == msg.digest for r in earlier):
         print(f"{args.path}: already imported; sending again only records the attempt")
     try:
-        seq = send_to_writer(settings, "cli-import", msg)
+        seq = send_to_writer(settings, msg)
     except (TimeoutError, BusError) as exc:
         print(f"not imported: {exc}", file=sys.stderr)
         return 1

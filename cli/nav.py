@@ -10,7 +10,7 @@ import argparse
 import getpass
 import sys
 
-from bus.messages import NavPeakReset
+from bus.messages import CLI, ResetNavPeak
 from bus.sender import Sender
 from config.settings import load_settings
 
@@ -29,11 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_reset_peak(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
-        msg = NavPeakReset(peak_nav=args.peak, reason=args.reason, operator=args.operator or getpass.getuser())
+        msg = ResetNavPeak(peak_nav=args.peak, reason=args.reason, operator=args.operator or getpass.getuser())
     except ValueError as exc:
         print(f"v7 nav reset-peak: {exc}", file=sys.stderr)
         return 2
-    sender = Sender(settings, "cli-nav")
+    sender = Sender(settings, CLI)
     try:
         seq = sender.send_and_wait(msg, timeout=15)
     except TimeoutError:

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bus.codec import BusError
-from bus.messages.positions import ActiveScope, ClosedTrade, PnlToday, ScopeSwitch, StoredPosition
+from bus.messages import CLI, ActiveScope, ClosedTrade, PnlToday, StoredPosition, SwitchScope
 from bus.sender import Sender
 from bus.subscriber import SnapshotError, request_snapshot
 from config.settings import Settings, load_settings
@@ -31,9 +31,9 @@ def fetch_views(settings: Settings, keys: list[str], timeout_s: float = 3.0) -> 
         return None
 
 
-def send_to_writer(settings: Settings, source: str, msg: Any, timeout_s: float = 15.0) -> int:
-    """Send one durable message and wait for its ACK; returns the seq it was committed as."""
-    sender = Sender(settings, source)
+def send_to_writer(settings: Settings, msg: Any, timeout_s: float = 15.0) -> int:
+    """Send one durable operator command as `cli` and wait for its ACK; returns its seq."""
+    sender = Sender(settings, CLI)
     try:
         return sender.send_and_wait(msg, timeout=timeout_s)
     finally:
@@ -169,8 +169,8 @@ def cmd_scope(args: argparse.Namespace) -> int:
         print("v7 scope MODE ACCOUNT: the account is required", file=sys.stderr)
         return 2
     try:
-        msg = ScopeSwitch(mode=args.mode, account=args.account, requested_by="cli", reason=args.reason)
-        seq = send_to_writer(settings, "cli-scope", msg)
+        msg = SwitchScope(mode=args.mode, account=args.account, requested_by="cli", reason=args.reason)
+        seq = send_to_writer(settings, msg)
     except (TimeoutError, ValueError, BusError) as exc:
         print(f"scope not switched: {exc}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ import json
 import sys
 
 from bus.codec import BusError
-from bus.messages.positions import ReconciliationResolution, ReconciliationView
+from bus.messages import ReconciliationView, ResolveMismatch
 from cli.positions import fetch_views, send_to_writer
 from config.settings import Settings, load_settings
 
@@ -84,9 +84,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
               "adopt yet; wait for the next reconciliation or use --action keep_store", file=sys.stderr)
         return 1
     try:
-        msg = ReconciliationResolution(mode=mode, account=account, symbol=symbol, action=args.action,
+        msg = ResolveMismatch(mode=mode, account=account, symbol=symbol, action=args.action,
                                        operator=args.operator or getpass.getuser(), note=args.note)
-        seq = send_to_writer(settings, "cli-reconcile", msg)
+        seq = send_to_writer(settings, msg)
     except (TimeoutError, ValueError, BusError) as exc:
         print(f"not resolved: {exc}", file=sys.stderr)
         return 1

@@ -15,21 +15,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bus.messages.base import UtcTime, utc_now
+from domain.vocabulary import (
+    OPEN_ORDER_STATUSES,
+    QUOTE_ASSET,
+    ClientOrderId,
+    Direction,
+    Liquidity,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Symbol,
+)
 
-OrderSide = Literal["BUY", "SELL"]
-OrderType = Literal["LIMIT", "MARKET"]
-OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"]
-PositionSide = Literal["LONG", "SHORT"]
-Liquidity = Literal["maker", "taker"]
-
-OPEN_STATUSES: frozenset[str] = frozenset({"NEW", "PARTIALLY_FILLED"})
-
-Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,24}$")]
-# Binance allows up to 36 characters of [.A-Z:/a-z0-9_-] in a client order id.
-ClientOrderId = Annotated[str, StringConstraints(pattern=r"^[.A-Za-z0-9:/_-]{1,36}$")]
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
 
@@ -81,7 +81,7 @@ class Bar(ExchangeModel):
 class Balance(ExchangeModel):
     """The futures wallet in the quote asset. margin_balance = wallet_balance + unrealized_pnl."""
 
-    asset: str = "USDT"
+    asset: str = QUOTE_ASSET
     wallet_balance: float
     unrealized_pnl: float
     margin_balance: float
@@ -96,7 +96,7 @@ class ExchangePosition(ExchangeModel):
     """An open position (one-way mode: at most one per symbol). qty is the absolute size."""
 
     symbol: Symbol
-    side: PositionSide
+    side: Direction
     qty: Positive
     entry_price: Positive
     mark_price: Positive
@@ -138,7 +138,7 @@ class ExchangeFill(ExchangeModel):
     qty: Positive
     price: Positive
     fee: NonNegative
-    fee_asset: str = "USDT"
+    fee_asset: str = QUOTE_ASSET
     liquidity: Liquidity
     realized_pnl: float = Field(description="PnL realized by this fill's closing part, before fees.")
     reduce_only: bool = False
@@ -165,7 +165,7 @@ class Order(ExchangeModel):
 
     @property
     def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
+        return self.status in OPEN_ORDER_STATUSES
 
     @property
     def remaining_qty(self) -> float:

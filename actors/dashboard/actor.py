@@ -19,14 +19,15 @@ from actors.dashboard.facade import STORE_VIEW_KEYS, DashboardFacade
 from actors.dashboard.server import WebServer
 from actors.dashboard.web import create_app
 from bus.codec import BusError
+from bus.messages import ExchangePositionsReported, ImportLegacyPositions, OrderFilled, ResolveMismatch, SwitchScope
 from bus.subscriber import SnapshotError, Update, request_snapshot
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Committed messages after which the store's views are likely to have changed.
-_STORE_TRIGGERS = frozenset({"fill", "reconciliation_report", "reconciliation_resolution", "scope_switch",
-                             "legacy_import"})
+_STORE_TRIGGERS = frozenset(cls.TYPE for cls in (OrderFilled, ExchangePositionsReported, ResolveMismatch, SwitchScope,
+                                                ImportLegacyPositions))
 VIEWS_MIN_INTERVAL_S = 1.0
 VIEWS_MAX_INTERVAL_S = 10.0
 

@@ -36,18 +36,23 @@ from actors.dashboard.view import (
 )
 from bus.messages import (
     STATE_DOCUMENTS,
-    KpiSnapshot,
-    LedgerUpdate,
+    Kpis,
+    LedgerEntry,
+    Liveness,
+    LivenessKind,
     Message,
-    NavSample,
-    PositionsSnapshot,
+    NavState,
+    PnlScope,
+    PnlToday,
+    PositionsLedger,
+    PositionsState,
+    ReconciliationView,
     RiskSnapshot,
     RouterState,
     RuntimeDiagnostics,
+    StoredPosition,
     utc_now,
 )
-from bus.messages.positions import PnlToday, ReconciliationView, StoredPosition
-from bus.messages.state import LedgerEntry, Liveness, LivenessKind, PnlScope
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +166,7 @@ class DashboardFacade:
                 self._nav.clear()
                 self._nav.extend(history)
             nav = docs.get("nav_state")
-            if isinstance(nav, NavSample):
+            if isinstance(nav, NavState):
                 self._add_nav_point(nav)
             self._version += 1
         self._changed()
@@ -205,7 +210,7 @@ class DashboardFacade:
             return
         with self._lock:
             self._docs[msg.STATE_KEY] = msg
-            if isinstance(msg, NavSample):
+            if isinstance(msg, NavState):
                 self._add_nav_point(msg)
             self._version += 1
         self._changed()
@@ -229,7 +234,7 @@ class DashboardFacade:
         detail = "" if connected else r.detail or "no recent frame from the state writer; reconnecting"
         return HubView(connected=connected, seq=r.seq, last_seen_s=last_seen, detail=detail)
 
-    def _add_nav_point(self, nav: NavSample) -> None:
+    def _add_nav_point(self, nav: NavState) -> None:
         point = NavPoint(t=nav.updated_at.timestamp(), nav=nav.nav_total, peak=nav.peak_nav, dd_pct=nav.dd_pct)
         if self._nav and point.t <= self._nav[-1].t:
             if point.t == self._nav[-1].t:
@@ -263,10 +268,10 @@ class DashboardFacade:
         return doc if isinstance(doc, cls) else None
 
     def _build(self, now: datetime) -> DashboardView:
-        positions = self._doc("positions_state", PositionsSnapshot)
-        ledger = self._doc("positions_ledger", LedgerUpdate)
-        kpis = self._doc("kpis_v7", KpiSnapshot)
-        nav = self._doc("nav_state", NavSample)
+        positions = self._doc("positions_state", PositionsState)
+        ledger = self._doc("positions_ledger", PositionsLedger)
+        kpis = self._doc("kpis_v7", Kpis)
+        nav = self._doc("nav_state", NavState)
         risk = self._doc("risk_snapshot", RiskSnapshot)
         router = self._doc("router_state", RouterState)
         diag = self._doc("runtime_diagnostics", RuntimeDiagnostics)
@@ -290,7 +295,7 @@ class DashboardFacade:
             reconciliation=self._reconciliation,
         )
 
-    def _pnl_today(self, kpis: KpiSnapshot | None) -> PnlTodayPanel:
+    def _pnl_today(self, kpis: Kpis | None) -> PnlTodayPanel:
         # The executor's KPI block first; the store's own view when the KPIs carry none.
         scopes: list[PnlScope] = list(kpis.pnl_today) if kpis and kpis.pnl_today else []
         source = "kpis_v7"
@@ -300,8 +305,8 @@ class DashboardFacade:
             return PnlTodayPanel()
         return PnlTodayPanel(scopes=scopes, total=sum(s.total for s in scopes), source=source)
 
-    def _positions(self, now: datetime, positions: PositionsSnapshot | None,
-                   ledger: LedgerUpdate | None) -> PositionsPanel:
+    def _positions(self, now: datetime, positions: PositionsState | None,
+                   ledger: PositionsLedger | None) -> PositionsPanel:
         if positions is None:
             return PositionsPanel()
         entries: dict[tuple[str, str], LedgerEntry] = {}
@@ -327,7 +332,7 @@ class DashboardFacade:
         return PositionsPanel(rows=rows, updated_age_s=_age(now, positions.updated_at),
                               unrealized_total=sum(r.unrealized_pnl for r in rows))
 
-    def _nav_panel(self, now: datetime, nav: NavSample | None) -> NavPanel:
+    def _nav_panel(self, now: datetime, nav: NavState | None) -> NavPanel:
         points = list(self._nav)
         if len(points) > NAV_POINTS_SENT:
             step = len(points) / NAV_POINTS_SENT

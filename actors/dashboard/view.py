@@ -6,9 +6,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from bus.messages import KpiSnapshot, Model, RiskSnapshot, RouterState
-from bus.messages.positions import ReconciliationView
-from bus.messages.state import ActorLiveness, ExitPipeline, NavAnomaly, PnlScope, SupervisorStatus
+from bus.messages import (
+    ActorLiveness,
+    ExitPipeline,
+    Kpis,
+    Model,
+    NavAnomaly,
+    PnlScope,
+    ReconciliationView,
+    RiskSnapshot,
+    RouterState,
+    SupervisorStatus,
+)
 
 
 class HubView(Model):
@@ -65,7 +74,7 @@ class NavPanel(Model):
 
 
 class KpiPanel(Model):
-    kpis: KpiSnapshot | None = None
+    kpis: Kpis | None = None
     risk: RiskSnapshot | None = None
     updated_age_s: float | None = None
 

@@ -19,8 +19,7 @@ from actors.diagnostics.metrics import DiagnosticsCollector
 from actors.diagnostics.processes import ProcessWatch
 from actors.diagnostics.supervisor import SupervisorProbe
 from actors.diagnostics.tracker import DiagnosticsTracker
-from bus.messages import Heartbeat, RuntimeDiagnostics, utc_now
-from bus.messages.state import RuntimeDiagnosticsBlock, SupervisorStatus
+from bus.messages import Heartbeat, RuntimeDiagnostics, RuntimeDiagnosticsBlock, SupervisorStatus, utc_now
 from bus.subscriber import Update
 from config.settings import Settings
 from config.strategy import DiagnosticsConfig

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from bus.messages.state import ExitPipeline, Liveness, LivenessKind, VetoCounters
+from bus.messages import ExitPipeline, Liveness, LivenessKind, VetoCounters
 from config.strategy import LivenessConfig
 
 Stamp = datetime | str | None

@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from actors.diagnostics.liveness import KINDS
-from bus.messages.state import RuntimeDiagnosticsBlock
+from bus.messages import RuntimeDiagnosticsBlock
 
 
 class DiagnosticsCollector(Collector):

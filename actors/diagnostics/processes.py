@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bus.messages import Heartbeat
-from bus.messages.state import ActorLiveness
+from bus.messages import ActorLiveness, Heartbeat
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
-"""Veto counters and exit pipeline status, folded from committed bus messages.
+"""EntryVetoed counters and exit pipeline status, folded from committed bus messages.
 
 What counts (docs/runtime_diagnostics.md):
-- Signal: total_signals, last_signal_ts.
-- Veto: total_vetoes, by_reason, by_reason_symbol, last_veto_ts.
-- OrderIntent: total_orders (one per order decision, whatever the router makes of it) and
-  last_order_ts; an OrderEvent (an exchange order changed state) also moves last_order_ts.
-- ExitScanStatus: last_exit_scan_ts and the coverage figures of that scan.
-- ExitTrigger: last_exit_trigger_ts.  RouterEvent: last_router_event_ts (seed 004 §2).
+- SignalGenerated: total_signals, last_signal_ts.
+- EntryVetoed: total_vetoes, by_reason, by_reason_symbol, last_veto_ts.
+- SubmitOrder: total_orders (one per order decision, whatever the router makes of it) and
+  last_order_ts; an OrderUpdated (an exchange order changed state) also moves last_order_ts.
+- ExitScanCompleted: last_exit_scan_ts and the coverage figures of that scan.
+- RequestExit: last_exit_trigger_ts.  RouterActed: last_router_event_ts (seed 004 §2).
 
 Timestamps are the events' own times, taken as the latest one received (not the maximum),
 so one message stamped far in the future is corrected by the next.
@@ -19,8 +19,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bus.messages import ExitScanStatus, ExitTrigger, Message, OrderEvent, OrderIntent, RouterEvent, Signal, Veto
-from bus.messages.state import ExitPipeline, RuntimeDiagnosticsBlock, VetoCounters
+from bus.messages import (
+    EntryVetoed,
+    ExitPipeline,
+    ExitScanCompleted,
+    Message,
+    OrderUpdated,
+    RequestExit,
+    RouterActed,
+    RuntimeDiagnosticsBlock,
+    SignalGenerated,
+    SubmitOrder,
+    VetoCounters,
+)
 from config.strategy import DiagnosticsConfig
 
 log = logging.getLogger(__name__)
@@ -63,9 +74,9 @@ class DiagnosticsTracker:
         """Fold one committed message in; True if it changed anything."""
         veto_on = self.cfg.veto_metrics.enabled
         exits_on = self.cfg.exit_pipeline.enabled
-        if isinstance(msg, Signal) and veto_on:
+        if isinstance(msg, SignalGenerated) and veto_on:
             self._veto(total_signals=self.veto.total_signals + 1, last_signal_ts=msg.ts)
-        elif isinstance(msg, Veto) and veto_on:
+        elif isinstance(msg, EntryVetoed) and veto_on:
             by_symbol = dict(self.veto.by_reason_symbol.get(msg.reason, {}))
             by_symbol[msg.symbol] = by_symbol.get(msg.symbol, 0) + 1
             self._veto(
@@ -74,11 +85,11 @@ class DiagnosticsTracker:
                 by_reason_symbol={**self.veto.by_reason_symbol, msg.reason: by_symbol},
                 last_veto_ts=msg.ts,
             )
-        elif isinstance(msg, OrderIntent) and veto_on:
+        elif isinstance(msg, SubmitOrder) and veto_on:
             self._veto(total_orders=self.veto.total_orders + 1, last_order_ts=msg.ts)
-        elif isinstance(msg, OrderEvent) and veto_on:
+        elif isinstance(msg, OrderUpdated) and veto_on:
             self._veto(last_order_ts=msg.ts)
-        elif isinstance(msg, ExitScanStatus) and exits_on:
+        elif isinstance(msg, ExitScanCompleted) and exits_on:
             self._exits(
                 last_exit_scan_ts=msg.ts,
                 open_positions_count=msg.open_positions_count,
@@ -89,9 +100,9 @@ class DiagnosticsTracker:
                 ledger_registry_mismatch=msg.ledger_registry_mismatch,
                 missing_symbols=list(msg.missing_symbols),
             )
-        elif isinstance(msg, ExitTrigger) and exits_on:
+        elif isinstance(msg, RequestExit) and exits_on:
             self._exits(last_exit_trigger_ts=msg.ts)
-        elif isinstance(msg, RouterEvent) and exits_on:
+        elif isinstance(msg, RouterActed) and exits_on:
             self._exits(last_router_event_ts=msg.ts)
         else:
             return False

@@ -35,20 +35,23 @@ from actors.executor.store_link import StoreLink
 from actors.executor.strategy import FactorModel, SymbolView
 from bus.codec import BusError
 from bus.messages import (
+    EntryVetoed,
     FactorDiagnostics,
-    LedgerUpdate,
-    NavSample,
-    OrderEvent,
-    OrderIntent,
-    PositionsSnapshot,
+    LedgerEntry,
+    NavState,
+    OrderUpdated,
+    PositionRow,
+    PositionsLedger,
+    PositionsState,
+    RiskCaps,
     RiskSnapshot,
     RouterState,
-    Signal,
-    Veto,
+    SignalGenerated,
+    SubmitOrder,
+    SymbolFactors,
+    stored_in_scope,
     utc_now,
 )
-from bus.messages.positions import stored_in_scope
-from bus.messages.state import LedgerEntry, PositionRow, RiskCaps, SymbolFactors
 from bus.subscriber import Update
 from config.risk import load_risk_limits
 from config.settings import Settings
@@ -72,12 +75,12 @@ def new_intent_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
-def pending_from_snapshot(raw: Iterable[Mapping]) -> list[OrderIntent]:
+def pending_from_snapshot(raw: Iterable[Mapping]) -> list[SubmitOrder]:
     """Entry intents among the hub's pending intents (it adds its `seq` to each)."""
     out = []
     for item in raw:
-        if item.get("type") == "order_intent":
-            out.append(OrderIntent.model_validate({k: v for k, v in item.items() if k != "seq"}))
+        if item.get("type") == SubmitOrder.TYPE:
+            out.append(SubmitOrder.model_validate({k: v for k, v in item.items() if k != "seq"}))
     return out
 
 
@@ -95,7 +98,7 @@ class Executor(Actor):
     wants_updates = True
     subscribe_keys = ("positions_ledger", "nav_state", "router_state", "risk_snapshot", "pending_intents",
                       "open_positions", "active_scope", "reconciliation", "pnl_today")
-    subscribe_topics = ("nav_sample", "order_event")
+    subscribe_topics = (NavState.TYPE, OrderUpdated.TYPE)
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.config = load_strategy_config(settings)
@@ -118,7 +121,7 @@ class Executor(Actor):
 
     # --- recovery ------------------------------------------------------------------------------
 
-    def restore(self, entries: Iterable[LedgerEntry], pending: Iterable[OrderIntent],
+    def restore(self, entries: Iterable[LedgerEntry], pending: Iterable[SubmitOrder],
                 vetoes: Mapping[str, int] | None = None) -> None:
         """Rebuild positions, pending entries and veto counts. The one recovery entry point."""
         self.book.restore(entries)
@@ -143,10 +146,10 @@ class Executor(Actor):
         if not self.ready:
             stored = stored_in_scope(snapshot.get("open_positions"), self.settings.mode, self.settings.account)
             if stored is not None:  # the positions store: the truth about what is open
-                entries = [p.ledger_entry() for p in stored]
+                entries = [LedgerEntry.of_stored(p) for p in stored]
             else:
                 ledger = self.subscriber.document("positions_ledger")
-                entries = ledger.entries if isinstance(ledger, LedgerUpdate) else []
+                entries = ledger.entries if isinstance(ledger, PositionsLedger) else []
             risk = self.subscriber.document("risk_snapshot")
             self.restore(entries, pending, risk.vetoes if isinstance(risk, RiskSnapshot) else None)
             return
@@ -158,9 +161,9 @@ class Executor(Actor):
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
-        if isinstance(msg, NavSample):
+        if isinstance(msg, NavState):
             self.navs.append((msg.updated_at.timestamp(), msg.nav_total))
-        elif isinstance(msg, OrderEvent) and msg.intent_done:
+        elif isinstance(msg, OrderUpdated) and msg.intent_done:
             self.pending.pop(msg.intent_id, None)
 
     # --- the loop ------------------------------------------------------------------------------
@@ -247,10 +250,10 @@ class Executor(Actor):
                 log.warning("entry %s on %s never reported done; no longer waiting for it", intent_id, entry.symbol)
                 del self.pending[intent_id]
 
-    def _nav_doc(self) -> NavSample | None:
+    def _nav_doc(self) -> NavState | None:
         assert self.subscriber is not None
         doc = self.subscriber.document("nav_state")
-        return doc if isinstance(doc, NavSample) else None
+        return doc if isinstance(doc, NavState) else None
 
     def _router_doc(self) -> RouterState | None:
         assert self.subscriber is not None
@@ -260,7 +263,7 @@ class Executor(Actor):
     # --- entries -------------------------------------------------------------------------------
 
     def _consider_entry(self, symbol: str, top: BookTop, instrument: Instrument,
-                        positions: list[ExchangePosition], held: set[str], nav: NavSample | None,
+                        positions: list[ExchangePosition], held: set[str], nav: NavState | None,
                         now: datetime) -> None:
         view = self.views.get(symbol)
         if view is None or view.direction == "FLAT" or symbol in held or symbol in self._pending_symbols():
@@ -269,8 +272,8 @@ class Executor(Actor):
             return  # one decision per symbol per closed bar
         self.decided_bar[symbol] = view.bar_ts
         signal_id = new_intent_id("sg")
-        self.publish(Signal(ts=now, signal_id=signal_id, symbol=symbol, direction=view.direction, score=view.score,
-                            factors=view.factors))
+        self.publish(SignalGenerated(ts=now, signal_id=signal_id, symbol=symbol, direction=view.direction,
+                                     score=view.score, factors=view.factors))
         self.m.signals.labels(symbol, view.direction).inc()
         blocked = self.store.entry_block(symbol)
         if blocked is not None:
@@ -295,7 +298,7 @@ class Executor(Actor):
             return
         side = "BUY" if view.direction == "LONG" else "SELL"
         tp, sl = bracket(view.direction, top.mid, view.atr, self.config.entry, instrument.tick_size)  # type: ignore[arg-type]
-        intent = OrderIntent(
+        intent = SubmitOrder(
             ts=now, intent_id=new_intent_id("en"), mode=self.settings.mode, account=self.settings.account,
             symbol=symbol, side=side, qty=decision.qty, purpose="entry", position_id=new_position_id(),
             arrival_mid=top.mid, tp=tp, sl=sl, ttl_ts=now + timedelta(seconds=self.config.entry.ttl_s),
@@ -320,13 +323,13 @@ class Executor(Actor):
         assert decision.reason is not None
         self.veto_counts[decision.reason] += 1
         self.m.vetoes.labels(decision.reason).inc()
-        self.publish(Veto(ts=now, signal_id=signal_id, symbol=symbol, reason=decision.reason,
+        self.publish(EntryVetoed(ts=now, signal_id=signal_id, symbol=symbol, reason=decision.reason,
                           detail=decision.detail))
 
     # --- publishing ----------------------------------------------------------------------------
 
     def _publish(self, now: datetime, rows: list[PositionRow], positions: list[ExchangePosition],
-                 nav: NavSample | None) -> None:
+                 nav: NavState | None) -> None:
         symbols = list(self.settings.symbols)
         nav_total = nav.nav_total if nav and nav.nav_total > 0 else None
         exposure = {r.symbol: r.notional / nav_total for r in rows} if nav_total else {}
@@ -347,8 +350,8 @@ class Executor(Actor):
         dd_state = nav.dd_state if nav else "NORMAL"
 
         scope = {"mode": self.settings.mode, "account": self.settings.account}
-        self.publish(PositionsSnapshot(updated_at=now, positions=rows, **scope))  # type: ignore[arg-type]
-        self.publish(self.book.ledger(positions, now).model_copy(update=scope))
+        self.publish(PositionsState(updated_at=now, positions=rows, **scope))  # type: ignore[arg-type]
+        self.publish(self.book.ledger(positions, now, self.settings.mode, self.settings.account))
         self.publish(RiskSnapshot(
             updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var), cvar_nav_pct=_round(cvar),
             fee_pnl_ratio=fee_pnl_ratio, caps=RiskCaps(**self.limits.caps.model_dump()),

@@ -11,22 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bus.messages import KpiSnapshot, NavSample, RouterState
-from bus.messages.state import (
+from bus.messages import (
+    Kpis,
     NavKpis,
+    NavState,
     PerformanceKpis,
     PnlScope,
     PortfolioKpis,
     PositionRow,
     RiskKpis,
     RouterKpis,
+    RouterState,
     SymbolKpis,
 )
 
 
 def build_kpis(
     now: datetime,
-    nav: NavSample,
+    nav: NavState,
     rows: Sequence[PositionRow],
     symbols: Sequence[str],
     today: Mapping[str, tuple[float, float]],
@@ -38,7 +40,7 @@ def build_kpis(
     expectancy: float | None,
     sharpe_state: str | None,
     pnl_today: Sequence[PnlScope] = (),
-) -> KpiSnapshot:
+) -> Kpis:
     """`today[symbol]` is (realized before fees, fees) since UTC midnight; `pnl_today` is the positions
     store's P&L of the day per mode and account (realized + unrealized at mark)."""
     nav_total = nav.nav_total
@@ -54,7 +56,7 @@ def build_kpis(
             pnl_pct=round(pnl / nav_total, 10) if nav_total > 0 else 0.0,
             exposure_nav_pct=round(exposure / nav_total, 10) if nav_total > 0 else 0.0,
         )
-    return KpiSnapshot(
+    return Kpis(
         updated_at=now,
         ts=now,
         portfolio=PortfolioKpis(nav=nav_total, dd_pct=nav.dd_pct, var_nav_pct=var_nav_pct, cvar_nav_pct=cvar_nav_pct),

@@ -16,25 +16,21 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
 from actors.executor.strategy import SymbolView
-from bus.messages import LedgerUpdate, OrderIntent, utc_now
-from bus.messages.state import LedgerEntry, LedgerMetadata, TpSlLevels
+from bus.messages import LedgerEntry, LedgerMetadata, PositionsLedger, SubmitOrder, TpSlLevels, utc_now
 from config.strategy import EntryConfig
+from domain.vocabulary import Direction, Mode
 from exchange.adapter import ExchangePosition, Instrument
 from exchange.ticks import round_to
 
 log = logging.getLogger(__name__)
 
-Side = Literal["LONG", "SHORT"]
-
-
 def new_position_id() -> str:
     return f"p-{uuid.uuid4().hex[:16]}"
 
 
-def bracket(side: Side, ref_price: float, atr: float, cfg: EntryConfig, tick: float) -> tuple[float, float]:
+def bracket(side: Direction, ref_price: float, atr: float, cfg: EntryConfig, tick: float) -> tuple[float, float]:
     """(tp, sl): take profit `tp_atr_mult` ATRs in the position's favour, stop `sl_atr_mult` against."""
     sign = 1.0 if side == "LONG" else -1.0
     tp = round_to(ref_price + sign * cfg.tp_atr_mult * atr, tick)
@@ -45,7 +41,7 @@ def bracket(side: Side, ref_price: float, atr: float, cfg: EntryConfig, tick: fl
 @dataclass
 class Plan:
     symbol: str
-    side: Side
+    side: Direction
     position_id: str
     tp: float | None
     sl: float | None
@@ -75,7 +71,7 @@ class PositionBook:
             for e in entries
         }
 
-    def plan_entry(self, intent: OrderIntent, now: datetime) -> Plan:
+    def plan_entry(self, intent: SubmitOrder, now: datetime) -> Plan:
         assert intent.position_id is not None  # entries always carry one
         plan = Plan(symbol=intent.symbol, side="LONG" if intent.side == "BUY" else "SHORT",
                     position_id=intent.position_id, tp=intent.tp, sl=intent.sl, ttl_ts=intent.ttl_ts,
@@ -122,7 +118,7 @@ class PositionBook:
                         pos.entry_price, tp, sl)
         return result
 
-    def ledger(self, positions: Iterable[ExchangePosition], now: datetime) -> LedgerUpdate:
+    def ledger(self, positions: Iterable[ExchangePosition], now: datetime, mode: Mode, account: str) -> PositionsLedger:
         """positions_ledger: one entry per open exchange position, with its plan's levels."""
         entries = []
         levels = {}
@@ -137,5 +133,5 @@ class PositionBook:
                                        opened_at=plan.opened_at))
             if plan.tp is not None or plan.sl is not None:
                 levels[pos.symbol] = TpSlLevels(tp=plan.tp, sl=plan.sl)
-        return LedgerUpdate(updated_at=now, entries=entries, tp_sl_levels=levels,
+        return PositionsLedger(updated_at=now, mode=mode, account=account, entries=entries, tp_sl_levels=levels,
                             metadata=LedgerMetadata(version="v1", entry_count=len(entries)))

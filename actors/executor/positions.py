@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bus.messages.state import PositionRow
+from bus.messages import PositionRow
 from domain.positions import unrealized_pnl
 from exchange.adapter import ExchangePosition
 

@@ -1,7 +1,7 @@
 """Risk vetoes and sizing, and VaR/CVaR of NAV.
 
 A check returns a named reason or nothing (NautilusTrader's `_check_*` shape); the executor
-turns a reason into a `Veto` message and a counter. Reasons, in the order they are checked:
+turns a reason into a `EntryVetoed` message and a counter. Reasons, in the order they are checked:
 
     dd_defensive             drawdown state is DEFENSIVE: no new entries
     stale_nav                no NAV sample, older than `stale_nav_s`, or an anomalous one

@@ -22,15 +22,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bus.messages.positions import (
+from bus.messages import (
     ActiveScope,
-    ExchangePosition,
+    ExchangePositionsReported,
+    PnlScope,
     PnlToday,
-    ReconciliationReport,
     ReconciliationView,
-    ScopeSwitch,
+    ReportedPosition,
+    SwitchScope,
 )
-from bus.messages.state import PnlScope
 from bus.subscriber import SnapshotError, request_snapshot
 from config.settings import Settings
 from exchange.adapter import ExchangePosition as VenuePosition
@@ -78,11 +78,11 @@ class StoreLink:
             return False
         return True
 
-    def scope_switch_needed(self) -> ScopeSwitch | None:
+    def scope_switch_needed(self) -> SwitchScope | None:
         """The switch that makes this executor's scope the active one, if another one is."""
         if self.active is None or (self.active.mode, self.active.account) == (self.mode, self.account):
             return None
-        return ScopeSwitch(mode=self.mode, account=self.account, requested_by="executor",  # type: ignore[arg-type]
+        return SwitchScope(mode=self.mode, account=self.account, requested_by="executor",  # type: ignore[arg-type]
                            reason=f"executor started for {self.mode}/{self.account}")
 
     def entry_block(self, symbol: str) -> tuple[str, str] | None:
@@ -113,17 +113,17 @@ class StoreLink:
         return "periodic" if self._reported else "start"
 
     def report(self, read_at: datetime, positions: list[VenuePosition] | None, trigger: str,
-               error: str = "") -> ReconciliationReport:
+               error: str = "") -> ExchangePositionsReported:
         """The exchange's answer as a report; `positions=None` means the exchange could not be read."""
         self._reported = True
         self._next_report = time.monotonic() + self.interval_s
         if positions is None:
-            return ReconciliationReport(ts=read_at, mode=self.mode, account=self.account,  # type: ignore[arg-type]
+            return ExchangePositionsReported(ts=read_at, mode=self.mode, account=self.account,  # type: ignore[arg-type]
                                         trigger=trigger, exchange_ok=False, error=error[:2000])  # type: ignore[arg-type]
         # Every open position of the account comes back, so any other symbol we know of is flat.
         symbols = sorted(set(self.settings.symbols) | self.store_symbols | {p.symbol for p in positions})
-        return ReconciliationReport(
+        return ExchangePositionsReported(
             ts=read_at, mode=self.mode, account=self.account, trigger=trigger,  # type: ignore[arg-type]
             exchange_ok=True, symbols=symbols,
-            positions=[ExchangePosition(symbol=p.symbol, side=p.side, qty=p.qty, entry_price=p.entry_price,
+            positions=[ReportedPosition(symbol=p.symbol, side=p.side, qty=p.qty, entry_price=p.entry_price,
                                         mark_price=p.mark_price) for p in positions])

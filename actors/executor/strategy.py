@@ -20,9 +20,9 @@ from typing import Literal
 
 from actors.executor.indicators import atr_series, ema
 from config.strategy import SignalConfig
+from domain.vocabulary import PositionSide
 from exchange.adapter import Bar
 
-Direction = Literal["LONG", "SHORT", "FLAT"]
 Regime = Literal["low", "normal", "high"]
 
 
@@ -40,7 +40,7 @@ class SymbolView:
     regime: Regime
     factors: dict[str, float]
     score: float
-    direction: Direction
+    direction: PositionSide
 
 
 class FactorModel:
@@ -77,7 +77,7 @@ class FactorModel:
         volatility = _clip(1.0 - atr_ratio) * (1.0 if lean >= 0 else -1.0)
         factors = {"trend": round(trend, 6), "momentum": round(momentum, 6), "volatility": round(volatility, 6)}
         score = sum(self.weights[name] * value for name, value in factors.items())
-        direction: Direction = "FLAT"
+        direction: PositionSide = "FLAT"
         if score >= c.entry_threshold:
             direction = "LONG"
         elif score <= -c.entry_threshold:

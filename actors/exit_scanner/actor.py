@@ -18,9 +18,16 @@ from actors.base import Actor
 from actors.exit_scanner.metrics import ExitMetrics
 from actors.exit_scanner.registry import Registry
 from bus.codec import BusError
-from bus.messages import ExitScanStatus, ExitTrigger, LedgerUpdate, OrderEvent, OrderIntent, utc_now
-from bus.messages.positions import stored_in_scope
-from bus.messages.state import LedgerEntry
+from bus.messages import (
+    ExitScanCompleted,
+    LedgerEntry,
+    OrderUpdated,
+    PositionsLedger,
+    RequestExit,
+    SubmitOrder,
+    stored_in_scope,
+    utc_now,
+)
 from bus.subscriber import Update
 from config.settings import Settings
 from config.strategy import load_strategy_config
@@ -44,7 +51,7 @@ class ExitScanner(Actor):
     default_loop_s = 0.5
     wants_updates = True
     subscribe_keys = ("positions_ledger", "pending_intents", "open_positions")
-    subscribe_topics = ("order_intent", "exit_trigger", "order_event", "ledger_update")
+    subscribe_topics = (SubmitOrder.TYPE, RequestExit.TYPE, OrderUpdated.TYPE, PositionsLedger.TYPE)
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.config = load_strategy_config(settings).exits
@@ -75,12 +82,12 @@ class ExitScanner(Actor):
     def _absorb_pending(self, pending: Iterable[Mapping], now: datetime) -> None:
         for raw in pending:
             body = {k: v for k, v in raw.items() if k != "seq"}
-            if body.get("type") == "order_intent":
-                intent = OrderIntent.model_validate(body)
+            if body.get("type") == SubmitOrder.TYPE:
+                intent = SubmitOrder.model_validate(body)
                 if self._mine(intent.mode, intent.account):
                     self.tpsl.register_intent(intent, now)
-            elif body.get("type") == "exit_trigger":
-                trigger = ExitTrigger.model_validate(body)
+            elif body.get("type") == RequestExit.TYPE:
+                trigger = RequestExit.model_validate(body)
                 if self._mine(trigger.mode, trigger.account):
                     self.inflight[trigger.symbol] = Inflight(trigger.intent_id, trigger.position_id)
 
@@ -88,13 +95,13 @@ class ExitScanner(Actor):
         assert self.subscriber is not None
         pending = self.subscriber.snapshot_state.get("pending_intents") or []
         ledger = self.subscriber.document("positions_ledger")
-        entries = ledger.entries if isinstance(ledger, LedgerUpdate) else []
+        entries = ledger.entries if isinstance(ledger, PositionsLedger) else []
         if not self.ready:
             # The positions store has every open position of our scope with its TP/SL and TTL,
             # whatever the last ledger file said; the ledger is the fallback without a store.
             stored = stored_in_scope(self.subscriber.snapshot_state.get("open_positions"), self.settings.mode,
                                      self.settings.account)
-            self.restore([p.ledger_entry() for p in stored] if stored is not None else entries, pending)
+            self.restore([LedgerEntry.of_stored(p) for p in stored] if stored is not None else entries, pending)
             return
         self.ledger = entries
         live = {raw.get("intent_id") for raw in pending}
@@ -105,15 +112,15 @@ class ExitScanner(Actor):
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
-        if isinstance(msg, OrderIntent) and self._mine(msg.mode, msg.account):
+        if isinstance(msg, SubmitOrder) and self._mine(msg.mode, msg.account):
             self.tpsl.register_intent(msg, utc_now())
-        elif isinstance(msg, ExitTrigger) and self._mine(msg.mode, msg.account):
+        elif isinstance(msg, RequestExit) and self._mine(msg.mode, msg.account):
             self.inflight.setdefault(msg.symbol, Inflight(msg.intent_id, msg.position_id))
-        elif isinstance(msg, OrderEvent) and msg.intent_done:
+        elif isinstance(msg, OrderUpdated) and msg.intent_done:
             for flight in self.inflight.values():
                 if flight.intent_id == msg.intent_id:
                     flight.done_at = utc_now()
-        elif isinstance(msg, LedgerUpdate):
+        elif isinstance(msg, PositionsLedger):
             self.ledger = list(msg.entries)
 
     # --- the scan ------------------------------------------------------------------------------
@@ -155,7 +162,7 @@ class ExitScanner(Actor):
         if hit is None:
             return False
         reason, level = hit
-        trigger = ExitTrigger(
+        trigger = RequestExit(
             ts=now, intent_id=f"ex-{uuid.uuid4().hex[:20]}", mode=self.settings.mode,  # type: ignore[arg-type]
             account=self.settings.account, symbol=position.symbol, position_id=levels.position_id, reason=reason,
             side=closing_side(position.side), qty=position.qty, mark_price=position.mark_price, level=level,
@@ -180,7 +187,7 @@ class ExitScanner(Actor):
         mismatched = self.tpsl.mismatches(positions, self.ledger)
         coverage = registered / len(positions) if positions else 0.0
         mismatch = bool(missing) or bool(mismatched)
-        self.publish(ExitScanStatus(
+        self.publish(ExitScanCompleted(
             ts=now, open_positions_count=len(positions), tp_sl_registered_count=registered,
             tp_sl_missing_count=len(missing), underwater_without_tp_sl_count=underwater,
             tp_sl_coverage_pct=coverage, ledger_registry_mismatch=mismatch, triggers=triggers,

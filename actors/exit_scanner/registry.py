@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from actors.exit_scanner.rules import ExitLevels
-from bus.messages import OrderIntent
-from bus.messages.state import LedgerEntry
+from bus.messages import LedgerEntry, SubmitOrder
 from exchange.adapter import ExchangePosition
 
 UNSEEN_KEEP = timedelta(minutes=10)  # levels of an entry that never filled are forgotten after this
@@ -38,7 +37,7 @@ class Registry:
     def restore(self, entries: Iterable[LedgerEntry], now: datetime) -> None:
         self.by_symbol = {e.symbol: Registered(from_ledger(e), now, seen=True) for e in entries}
 
-    def register_intent(self, intent: OrderIntent, now: datetime) -> None:
+    def register_intent(self, intent: SubmitOrder, now: datetime) -> None:
         if intent.purpose != "entry" or intent.position_id is None:
             return
         side = "LONG" if intent.side == "BUY" else "SHORT"

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-ExitReason = Literal["TP", "SL", "TTL"]
+from domain.vocabulary import Direction, ExitReason
 
 
 @dataclass(frozen=True, slots=True)
 class ExitLevels:
     symbol: str
-    side: Literal["LONG", "SHORT"]
+    side: Direction
     position_id: str
     tp: float | None
     sl: float | None

@@ -18,7 +18,7 @@ from actors.router.quality import Quality, slippage_bps
 from actors.router.routing import RouteEngine
 from actors.router.work import Work
 from bus.codec import BusError
-from bus.messages import ExitTrigger, Fill, OrderEvent, OrderIntent, RouterEvent, RouterState, utc_now
+from bus.messages import OrderFilled, OrderUpdated, RequestExit, RouterActed, RouterState, SubmitOrder, utc_now
 from bus.subscriber import Update
 from config.settings import Settings
 from config.strategy import load_strategy_config
@@ -36,7 +36,7 @@ class Router(Actor):
     default_loop_s = 0.25
     wants_updates = True
     subscribe_keys = ("pending_intents", "router_state")
-    subscribe_topics = ("order_intent", "exit_trigger")
+    subscribe_topics = (SubmitOrder.TYPE, RequestExit.TYPE)
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.config = load_strategy_config(settings).router
@@ -72,9 +72,9 @@ class Router(Actor):
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
-        if isinstance(msg, OrderIntent):
+        if isinstance(msg, SubmitOrder):
             work = Work.from_intent(msg)
-        elif isinstance(msg, ExitTrigger):
+        elif isinstance(msg, RequestExit):
             work = Work.from_exit(msg, self.config.sl_taker)
         else:
             return
@@ -140,7 +140,7 @@ class Router(Actor):
     def order_event(self, work: Work, order: Order) -> None:
         if order.status == "NEW":
             self.m.orders.labels(order.order_type).inc()
-        self.publish(OrderEvent(
+        self.publish(OrderUpdated(
             intent_id=work.intent_id, order_id=order.order_id, mode=work.mode, account=work.account,
             symbol=work.symbol, side=order.side, status=order.status, order_type=order.order_type,
             post_only=order.post_only, reduce_only=order.reduce_only, price=order.avg_price or order.price,
@@ -149,7 +149,7 @@ class Router(Actor):
 
     def intent_done(self, work: Work, last: Order | None, status: str, filled: float, reason: str) -> None:
         self.m.intents_done.labels(status).inc()
-        self.publish(OrderEvent(
+        self.publish(OrderUpdated(
             intent_id=work.intent_id, order_id=last.order_id if last else "none", mode=work.mode,
             account=work.account, symbol=work.symbol, side=work.side, status=status,  # type: ignore[arg-type]
             order_type=last.order_type if last else "MARKET", post_only=last.post_only if last else False,
@@ -163,7 +163,7 @@ class Router(Actor):
         self.m.fills.labels(fill.liquidity).inc()
         if arrival_mid:
             self.m.slippage.observe(slippage_bps(fill.side, fill.price, arrival_mid))
-        msg = Fill(
+        msg = OrderFilled(
             ts=fill.ts, trade_id=fill.trade_id, order_id=fill.order_id, intent_id=work.intent_id,
             mode=work.mode, account=work.account, symbol=fill.symbol, side=fill.side, qty=fill.qty,
             price=fill.price, fee=fill.fee, fee_asset=fill.fee_asset, liquidity=fill.liquidity,
@@ -182,6 +182,6 @@ class Router(Actor):
                      qty: float | None = None) -> None:
         if action == "reject":
             self.m.rejects.labels(detail.split(":", 1)[0][:40]).inc()
-        self.publish(RouterEvent(ts=utc_now(), intent_id=work.intent_id, symbol=work.symbol, action=action,  # type: ignore[arg-type]
+        self.publish(RouterActed(ts=utc_now(), intent_id=work.intent_id, symbol=work.symbol, action=action,  # type: ignore[arg-type]
                                  detail=detail[:2000], price=price, qty=qty))
 

@@ -14,7 +14,7 @@ class RouterMetrics:
         self.fills = Counter("v7_router_fills", "Fills sent to the hub, by liquidity.", ["liquidity"],
                              registry=registry)
         self.rejects = Counter("v7_router_rejects", "Exchange rejects, by reason.", ["reason"], registry=registry)
-        self.slippage = Histogram("v7_router_slippage_bps", "Fill slippage vs arrival mid (bps, + = cost).",
+        self.slippage = Histogram("v7_router_slippage_bps", "OrderFilled slippage vs arrival mid (bps, + = cost).",
                                   buckets=(-20, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20, 50), registry=registry)
         self.active = Gauge("v7_router_active_intents", "Intents being worked.", registry=registry)
         self.maker_share = Gauge("v7_router_maker_fill_share", "Maker share of filled notional (window).",

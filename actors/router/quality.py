@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from bus.messages import RouterState
-from bus.messages.state import TwapState
+from bus.messages import RouterState, TwapState
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ order the intent placed, counts its fills, cancels what still rests and continue
 remainder: a resume never double-places. Fills found again on resume are re-sent; consumers
 de-duplicate fills by exchange trade id.
 
-The last event of an intent is an OrderEvent with `intent_done=True` whose status is the
+The last event of an intent is an OrderUpdated with `intent_done=True` whose status is the
 intent's outcome and whose qty/filled_qty are the intent's totals.
 """
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bus.messages import ExitTrigger, OrderIntent
-from bus.messages.trading import Mode, OrderSide
+from bus.messages import RequestExit, SubmitOrder
+from domain.vocabulary import Mode, OrderSide
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +30,13 @@ class Work:
         return self.purpose.startswith("exit")
 
     @classmethod
-    def from_intent(cls, intent: OrderIntent) -> Work:
+    def from_intent(cls, intent: SubmitOrder) -> Work:
         return cls(intent.intent_id, intent.mode, intent.account, intent.symbol, intent.side, intent.qty,
                    intent.reduce_only, intent.purpose, intent.position_id, intent.arrival_mid, intent.expires_at,
                    taker_only=False)
 
     @classmethod
-    def from_exit(cls, trigger: ExitTrigger, sl_taker: bool) -> Work:
+    def from_exit(cls, trigger: RequestExit, sl_taker: bool) -> Work:
         # Stops are about getting out, not about the fee: taker at once when configured.
         return cls(trigger.intent_id, trigger.mode, trigger.account, trigger.symbol, trigger.side, trigger.qty,
                    True, f"exit_{trigger.reason.lower()}", trigger.position_id, trigger.mark_price, None,
@@ -46,8 +46,8 @@ class Work:
     def from_pending(cls, raw: dict[str, Any], sl_taker: bool) -> Work | None:
         """From one entry of the hub's `pending_intents` (a wire dict plus the hub's seq)."""
         body = {k: v for k, v in raw.items() if k != "seq"}
-        if body.get("type") == "order_intent":
-            return cls.from_intent(OrderIntent.model_validate(body))
-        if body.get("type") == "exit_trigger":
-            return cls.from_exit(ExitTrigger.model_validate(body), sl_taker)
+        if body.get("type") == SubmitOrder.TYPE:
+            return cls.from_intent(SubmitOrder.model_validate(body))
+        if body.get("type") == RequestExit.TYPE:
+            return cls.from_exit(RequestExit.model_validate(body), sl_taker)
         return None

@@ -4,6 +4,11 @@ Replay feeds hooks (the positions store) every record after their own `applied_s
 hook that crashed mid-batch catches up from the journal. Documents come back from the
 journal as raw wire dicts and are normalised through their models once at the end.
 
+A journal or snapshot written by a protocol-version-1 hub is upgraded record by record
+(`bus.messages.legacy_v1`). A record the current models refuse (version 1 accepted things
+version 2 does not, such as a bool for an int) is applied to the writer's own state as it
+was committed, skipped for the hooks, logged and counted in `Recovered.refused`.
+
 A hook that refuses the replay (disk full, database gone) does not stop recovery: the
 writer's own state is rebuilt all the same, `Recovered.hook_error` says why the hooks are
 behind, and the writer serves without ACKing until `catch_up_hooks` succeeds.
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 
@@ -21,7 +27,10 @@ from actors.state_writer.journal import Journal, JournalCorrupt
 from actors.state_writer.snapshot import load_latest
 from actors.state_writer.state import WriterState
 from bus import codec
+from bus.codec import BusError
 from bus.messages import REGISTRY, STATE_DOCUMENTS
+from bus.messages.legacy_v1 import V1Upgrader
+from bus.protocol import PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,7 @@ class Recovered:
     snapshot_seq: int
     replayed: int
     hook_error: Exception | None = None  # the hooks are behind the journal (retry with catch_up_hooks)
+    refused: int = 0  # records the current models refuse (not given to the hooks)
 
 
 def apply_hooks(hooks: list[CommitHook], batch: list[Committed], *, replay: bool = False) -> None:
@@ -43,15 +53,30 @@ def apply_hooks(hooks: list[CommitHook], batch: list[Committed], *, replay: bool
             hook.apply(todo)
 
 
-def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int) -> Recovered:
+def _committed(seq: int, env: dict[str, Any], msg: dict[str, Any]) -> Committed | None:
+    """A journal record as the hooks take it; None (logged) if the current models refuse it."""
+    try:
+        return Committed(seq, env["src"], env["inc"], env["sseq"], codec.decode_message(msg))
+    except BusError as err:
+        log.error("journal record seq %d (%s) does not validate as protocol %d: %s; not given to the hooks",
+                  seq, str(msg.get("type"))[:40], PROTOCOL_VERSION, err)
+        return None
+
+
+def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int,
+            default_scope: tuple[str, str] = ("SIM", "paper")) -> Recovered:
+    """`default_scope` is the active scope a version-1 journal started with (the writer's configured one)."""
+    upgrader = V1Upgrader(*default_scope)
     snap = load_latest(journal.directory)
-    state = WriterState.load(snap, dedup_streams_max) if snap is not None else WriterState(dedup_streams_max)
+    state = (WriterState.load(snap, dedup_streams_max, upgrader) if snap is not None
+             else WriterState(dedup_streams_max))
     snapshot_seq = state.seq
     hook_from = min((h.applied_seq() for h in hooks), default=state.seq)
     start_after = min(state.seq, hook_from)
     replayed = 0
     hook_batch: list[Committed] = []
     hook_error: Exception | None = None
+    refused = 0
     expected = start_after + 1
     for record in journal.replay(after_seq=start_after):
         if record.seq != expected:
@@ -62,14 +87,17 @@ def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int) -
                 "records are missing; restore the journal directory or move it aside")
         expected += 1
         env = msgpack.unpackb(record.payload, raw=False, strict_map_key=False)
-        msg = env["msg"]
+        msg = upgrader.message(env["msg"])
         if record.seq > state.seq:
             cls = REGISTRY[msg["type"]][msg["v"]]
             state.apply(record.seq, env["src"], env["inc"], env["sseq"], msg, cls.STATE_KEY)
             replayed += 1
         if hooks and hook_error is None and record.seq > hook_from:
-            full = codec.decode_envelope(record.payload, max_bytes=1 << 30)
-            hook_batch.append(Committed(record.seq, full.src, full.inc, full.sseq, full.msg))
+            committed = _committed(record.seq, env, msg)
+            if committed is None:
+                refused += 1
+                continue
+            hook_batch.append(committed)
             if len(hook_batch) >= _HOOK_BATCH:
                 hook_error = _apply_replay(hooks, hook_batch)
                 hook_batch = []
@@ -82,7 +110,7 @@ def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int) -
             state.replace_document(key, STATE_DOCUMENTS[key].model_validate(doc).to_document())
         except ValueError as exc:  # pydantic's ValidationError: an older schema must not stop recovery
             log.error("recovered %s does not validate (%s); keeping it as journaled", key, exc)
-    return Recovered(state, snapshot_seq, replayed, hook_error)
+    return Recovered(state, snapshot_seq, replayed, hook_error, refused)
 
 
 def _apply_replay(hooks: list[CommitHook], batch: list[Committed]) -> Exception | None:
@@ -94,11 +122,13 @@ def _apply_replay(hooks: list[CommitHook], batch: list[Committed]) -> Exception 
     return None
 
 
-def catch_up_hooks(journal: Journal, hooks: list[CommitHook], upto_seq: int) -> int:
+def catch_up_hooks(journal: Journal, hooks: list[CommitHook], upto_seq: int,
+                   default_scope: tuple[str, str] = ("SIM", "paper")) -> int:
     """Feed every hook the journaled records after its `applied_seq()` up to `upto_seq` (the
     writer's seq), read only; returns how many records were read. Raises what a hook raises."""
     if not hooks:
         return 0
+    upgrader = V1Upgrader(*default_scope)
     start_after = min(h.applied_seq() for h in hooks)
     expected = start_after + 1
     batch: list[Committed] = []
@@ -108,8 +138,11 @@ def catch_up_hooks(journal: Journal, hooks: list[CommitHook], upto_seq: int) -> 
         if record.seq != expected:
             raise JournalCorrupt(f"journal jumps from seq {expected - 1} to {record.seq} during the hook catch-up")
         expected += 1
-        full = codec.decode_envelope(record.payload, max_bytes=1 << 30)
-        batch.append(Committed(record.seq, full.src, full.inc, full.sseq, full.msg))
+        env = msgpack.unpackb(record.payload, raw=False, strict_map_key=False)
+        committed = _committed(record.seq, env, upgrader.message(env["msg"]))
+        if committed is None:
+            continue
+        batch.append(committed)
         if len(batch) >= _HOOK_BATCH:
             apply_hooks(hooks, batch, replay=True)
             batch = []

@@ -36,9 +36,10 @@ import zmq
 from prometheus_client import CollectorRegistry, start_http_server
 from zmq.utils.monitor import recv_monitor_message
 
+from actors.state_writer.authority import Authority
 from actors.state_writer.files import StateFileWriter
 from actors.state_writer.hooks import CommitHook
-from actors.state_writer.ingest import DETAIL_MAX, Judged, judge
+from actors.state_writer.ingest import DETAIL_MAX, Inbound, Judged, judge
 from actors.state_writer.journal import Journal
 from actors.state_writer.lock import StateDirLock
 from actors.state_writer.metrics import WriterMetrics
@@ -48,7 +49,10 @@ from actors.state_writer.state import WriterState
 from bus import codec
 from bus.codec import BusError
 from bus.messages import Message
-from bus.protocol import ACK, HUB_TOPIC, ErrorCode, pack_seq
+from bus.protocol import HUB_TOPIC, ErrorCode, pack_seq
+from bus.replies import Ack, Reply
+from bus.replies import encode as encode_replies
+from bus.security import curve_key_producers, is_curve_server
 from bus.sockets import bind
 from config.settings import Settings
 
@@ -113,6 +117,9 @@ class StateWriter:
             on_error=lambda key, _e: self.metrics.file_errors.labels(key).inc(),
         )
         self.state = WriterState(settings.writer.dedup_streams_max)
+        # Over CURVE each client key may speak only as the producers its key file names.
+        self._keyed = is_curve_server(settings.ingest_endpoint, settings)
+        self.authority = Authority(curve_key_producers(settings) if self._keyed else None)
         self.epoch = time.time_ns()
         self.journal_error: str | None = None  # errno name while journal appends fail
         self.store_error: str | None = None  # why the commit hooks are behind the journal
@@ -139,7 +146,8 @@ class StateWriter:
                 opened.append(hook)
             started = time.monotonic()
             self.files.remove_stale_temps()
-            recovered = recover(self.journal, self.hooks, self.settings.writer.dedup_streams_max)
+            recovered = recover(self.journal, self.hooks, self.settings.writer.dedup_streams_max,
+                                (self.settings.mode, self.settings.account))
             self.state = recovered.state
             self._snapshot_seq = recovered.snapshot_seq
             self._resume_hooks()
@@ -255,23 +263,37 @@ class StateWriter:
                 self.metrics.subscriptions.inc()
 
     def _ingest(self) -> int:
-        frames_in: list[list[bytes]] = []
+        inbound: list[Inbound] = []
         sock = self.ingest
         recv, more = sock.recv, sock.getsockopt
         for _ in range(self.settings.writer.batch_max):
             try:
-                frames = [recv(_NOBLOCK)]
+                if self._keyed:
+                    item = self._recv_keyed(sock)
+                else:
+                    item = Inbound([recv(_NOBLOCK)])
+                    while more(_RCVMORE):
+                        item.frames.append(recv(_NOBLOCK))
             except zmq.Again:
                 break
-            while more(_RCVMORE):
-                frames.append(recv(_NOBLOCK))
-            frames_in.append(frames)
-        self.metrics.ingest_depth.set(len(frames_in))
-        if not frames_in:
+            inbound.append(item)
+        self.metrics.ingest_depth.set(len(inbound))
+        if not inbound:
             return 0
         admissions = [a for h in self.hooks if (a := h.admission()) is not None]
-        batch = judge(frames_in, self.state, self.settings.bus.max_frame_bytes, admissions)
+        batch = judge(inbound, self.state, self.settings.bus.max_frame_bytes, admissions, self.authority)
         return len(batch.accepted) if self.commit(batch) else 0
+
+    @staticmethod
+    def _recv_keyed(sock: zmq.Socket) -> Inbound:
+        """A frame set with its CURVE client's name (ZAP User-Id): who may speak as which `src`."""
+        frame = sock.recv(_NOBLOCK, copy=False)
+        frames, key = [frame.bytes], None
+        while frame.more:
+            frame = sock.recv(_NOBLOCK, copy=False)
+            frames.append(frame.bytes)
+            key = frame.get("User-Id")  # message frames carry it; ROUTER's identity frame does not
+        return Inbound(frames, key)
 
     def commit(self, batch: Judged) -> bool:
         """The one commit path: journal (fsync), apply, store hooks, then answer and publish.
@@ -325,7 +347,7 @@ class StateWriter:
         accepted, replies = batch.accepted, batch.replies
         if committed:
             for identity, _frame, c in accepted:
-                replies[identity].append([ACK, c.sseq, c.seq])
+                replies[identity].append(Ack(c.sseq, c.seq))
             for cls, count in Counter(type(c.msg) for _i, _f, c in accepted).items():
                 self.metrics.messages.labels(cls.TYPE).inc(count)
         if committed or not accepted:  # a failed journal write discards the whole batch's view
@@ -385,7 +407,8 @@ class StateWriter:
         try:
             for hook in self.hooks:
                 hook.reopen()
-            replayed = catch_up_hooks(self.journal, self.hooks, self.state.seq)
+            replayed = catch_up_hooks(self.journal, self.hooks, self.state.seq,
+                                      (self.settings.mode, self.settings.account))
         except Exception as exc:  # still refused: stay degraded, try again later
             self._store_failed(exc, "catch-up")
             return
@@ -398,10 +421,10 @@ class StateWriter:
         if held is not None:
             self._answer(held, committed=True)
 
-    def _reply(self, replies: dict[bytes, list[list[Any]]]) -> None:
+    def _reply(self, replies: dict[bytes, list[Reply]]) -> None:
         for identity, items in replies.items():
             try:
-                self.ingest.send_multipart([identity, codec.pack(items)], zmq.NOBLOCK)
+                self.ingest.send_multipart([identity, encode_replies(items)], zmq.NOBLOCK)
             except zmq.ZMQError:
                 # The sender went away or stopped reading; it resends and gets a duplicate answer.
                 self.metrics.unroutable.inc()

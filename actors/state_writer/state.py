@@ -12,7 +12,18 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from bus.messages import STATE_DOCUMENTS, Message
+from bus.messages import (
+    STATE_DOCUMENTS,
+    Heartbeat,
+    Message,
+    NavState,
+    OrderUpdated,
+    RequestExit,
+    ResetNavPeak,
+    SubmitOrder,
+)
+from bus.messages.legacy_v1 import V1Upgrader
+from bus.protocol import PROTOCOL_VERSION
 
 # Snapshot keys served besides the state documents.
 HEARTBEATS_KEY = "heartbeats"
@@ -30,8 +41,8 @@ NAV_HISTORY_MAX = 8640  # 12 hours at one point per 5 s
 HEARTBEAT_ACTORS_MAX = 1024
 
 # Types whose full content the in-memory state keeps (others only move the stream and seq).
-_KEPT_TYPES = frozenset({"heartbeat", "order_intent", "exit_trigger", "order_event", "nav_sample",
-                         "nav_peak_reset"})
+_INTENTS = frozenset({SubmitOrder.TYPE, RequestExit.TYPE})
+_KEPT_TYPES = frozenset({Heartbeat.TYPE, *_INTENTS, OrderUpdated.TYPE, NavState.TYPE, ResetNavPeak.TYPE})
 
 
 def _epoch(value: Any) -> float | None:
@@ -201,23 +212,23 @@ class WriterState:
 
     def _apply_kept(self, seq: int, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
-        if kind == "heartbeat":
+        if kind == Heartbeat.TYPE:
             actor = str(msg.get("actor"))
             self.heartbeats.pop(actor, None)
             self.heartbeats[actor] = {**msg, "seq": seq}
             while len(self.heartbeats) > HEARTBEAT_ACTORS_MAX:
                 self.heartbeats.popitem(last=False)
-        elif kind in ("order_intent", "exit_trigger"):
+        elif kind in _INTENTS:
             intent_id = str(msg.get("intent_id"))
             self.pending_intents[intent_id] = {**msg, "seq": seq}
             while len(self.pending_intents) > PENDING_INTENTS_MAX:
                 self.pending_intents.popitem(last=False)
-        elif kind == "order_event" and msg.get("intent_done"):
+        elif kind == OrderUpdated.TYPE and msg.get("intent_done"):
             # The router marks the last event of an intent; until then a restarted router resumes it.
             self.pending_intents.pop(str(msg.get("intent_id")), None)
-        elif kind == "nav_sample":
+        elif kind == NavState.TYPE:
             self._record_nav(msg)
-        elif kind == "nav_peak_reset":
+        elif kind == ResetNavPeak.TYPE:
             self.nav_peak_reset = {**msg, "seq": seq}
 
     def _record_nav(self, msg: dict[str, Any]) -> None:
@@ -256,6 +267,7 @@ class WriterState:
 
     def dump(self) -> dict[str, Any]:
         return {
+            "protocol": PROTOCOL_VERSION,
             "seq": self.seq,
             "documents": self.documents(),
             "streams": [[src, inc, s.max_sseq, s.seq_of_max] for (src, inc), s in self.streams.items()],
@@ -266,15 +278,21 @@ class WriterState:
         }
 
     @classmethod
-    def load(cls, data: dict[str, Any], dedup_streams_max: int = 4096) -> WriterState:
+    def load(cls, data: dict[str, Any], dedup_streams_max: int = 4096,
+             upgrader: V1Upgrader | None = None) -> WriterState:
+        """From a snapshot's dump; a protocol-1 dump (no `protocol` key) is upgraded on the way."""
         state = cls(dedup_streams_max)
+        up = upgrader if data.get("protocol", 1) == 1 else None
+        msg = up.message if up is not None else (lambda m: m)
         state.seq = int(data["seq"])
-        state._documents = dict(data.get("documents") or {})
+        state._documents = {k: up.document(k, d) if up is not None else d
+                            for k, d in (data.get("documents") or {}).items()}
         for src, inc, max_sseq, seq_of_max in data.get("streams") or []:
             state.streams[(src, inc)] = Stream(max_sseq, seq_of_max, max_sseq)
-        state.heartbeats = OrderedDict(data.get("heartbeats") or {})
+        state.heartbeats = OrderedDict((k, msg(v)) for k, v in (data.get("heartbeats") or {}).items())
         for intent in data.get("pending_intents") or []:
-            state.pending_intents[str(intent["intent_id"])] = intent
+            state.pending_intents[str(intent["intent_id"])] = msg(intent)
         state.nav_history.extend(data.get("nav_history") or [])
-        state.nav_peak_reset = data.get("nav_peak_reset")
+        reset = data.get("nav_peak_reset")
+        state.nav_peak_reset = msg(reset) if reset is not None else None
         return state

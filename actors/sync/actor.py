@@ -14,8 +14,7 @@ from actors.base import Actor
 from actors.sync.metrics import SyncMetrics
 from actors.sync.mirror import Mirror
 from actors.sync.nav_guard import PeakTracker, dd_state_for
-from bus.messages import STATE_DOCUMENTS, NavPeakReset, NavSample, utc_now
-from bus.messages.state import PeakResetRecord
+from bus.messages import STATE_DOCUMENTS, NavState, PeakResetRecord, ResetNavPeak, utc_now
 from bus.subscriber import Update
 from config.risk import load_risk_limits
 from config.settings import Settings
@@ -33,7 +32,7 @@ class Sync(Actor):
     wants_updates = True
     # The mirror carries every document; the hub's last peak reset covers a reset sent while we were down.
     subscribe_keys = (*STATE_DOCUMENTS, "nav_peak_reset")
-    subscribe_topics = ("nav_peak_reset",)
+    subscribe_topics = (ResetNavPeak.TYPE,)
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.limits = load_risk_limits(settings)
@@ -44,13 +43,13 @@ class Sync(Actor):
         self.m = SyncMetrics(self.registry)
         self.ready = False
         self.peak_reset: PeakResetRecord | None = None  # the reset the current peak comes from
-        self.pending_reset: tuple[int, NavPeakReset] | None = None  # applied at the next NAV reading
+        self.pending_reset: tuple[int, ResetNavPeak] | None = None  # applied at the next NAV reading
 
     def on_resync(self) -> None:
         assert self.subscriber is not None
         if not self.ready:
             doc = self.subscriber.document("nav_state")
-            if isinstance(doc, NavSample):
+            if isinstance(doc, NavState):
                 self.tracker.restore(doc)
                 self.peak_reset = doc.peak_reset
                 log.info("restored peak NAV %.2f (%d anomalies so far)", doc.peak_nav, doc.anomaly_count)
@@ -58,13 +57,13 @@ class Sync(Actor):
         raw = self.subscriber.snapshot_state.get("nav_peak_reset")
         if isinstance(raw, dict):
             fields = {k: v for k, v in raw.items() if k != "seq"}
-            self._take_reset(int(raw["seq"]), NavPeakReset.model_validate(fields))
+            self._take_reset(int(raw["seq"]), ResetNavPeak.model_validate(fields))
 
     def on_update(self, update: Update) -> None:
-        if isinstance(update.msg, NavPeakReset):
+        if isinstance(update.msg, ResetNavPeak):
             self._take_reset(update.seq, update.msg)
 
-    def _take_reset(self, seq: int, msg: NavPeakReset) -> None:
+    def _take_reset(self, seq: int, msg: ResetNavPeak) -> None:
         applied = self.peak_reset.seq if self.peak_reset else 0
         queued = self.pending_reset[0] if self.pending_reset else 0
         if seq > max(applied, queued):
@@ -101,7 +100,7 @@ class Sync(Actor):
                         anomaly.reason)
         dd_pct = self.tracker.drawdown(nav)
         dd_state = dd_state_for(dd_pct, self.limits.drawdown)
-        self.publish(NavSample(
+        self.publish(NavState(
             updated_at=now, nav_total=round(nav, 8), aum=round(nav, 8), wallet_balance=balance.wallet_balance,
             unrealized_pnl=balance.unrealized_pnl, peak_nav=round(self.tracker.peak, 8), dd_pct=round(dd_pct, 10),
             dd_state=dd_state, sources_ok=anomaly is None, anomalies=list(self.tracker.anomalies),

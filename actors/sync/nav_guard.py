@@ -12,9 +12,9 @@ from collections import deque
 from datetime import datetime
 from typing import Literal
 
-from bus.messages import NavSample
-from bus.messages.state import DdState, NavAnomaly
+from bus.messages import NavAnomaly, NavState
 from config.risk import DrawdownConfig, NavAnomalyConfig
+from domain.vocabulary import DdState
 
 ANOMALIES_KEPT = 100
 
@@ -49,7 +49,7 @@ class PeakTracker:
         self.anomalies: deque[NavAnomaly] = deque(maxlen=ANOMALIES_KEPT)
         self.anomaly_count = 0
 
-    def restore(self, doc: NavSample) -> None:
+    def restore(self, doc: NavState) -> None:
         self.peak = doc.peak_nav
         self.anomalies.extend(doc.anomalies)
         self.anomaly_count = doc.anomaly_count

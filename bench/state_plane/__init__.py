@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from bench.state_plane import baseline, machine, raw, writer
+from bus.messages import PositionsState
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
 _SECTION = re.compile(r"(<!-- BEGIN BENCH RESULTS -->\n).*?(<!-- END BENCH RESULTS -->)", re.S)
@@ -41,13 +42,13 @@ class Table:
 
 def _ingest_round(w: writer.RunningWriter, senders: int, count: int) -> tuple[writer.Ingest, tuple[float, ...]]:
     """One ingest run, and (file writes, messages, seconds) seen by the writer during it."""
-    msgs0 = w.metric("v7_writer_messages_total", type="positions_snapshot")
+    msgs0 = w.metric("v7_writer_messages_total", type=PositionsState.TYPE)
     writes0 = w.metric("v7_writer_file_write_seconds_count", file="positions_state")
     started = time.monotonic()
     result = writer.ingest(w, senders, count // senders)
     time.sleep(3 * w.tick_s)  # let the last tick's file write land
     files = (w.metric("v7_writer_file_write_seconds_count", file="positions_state") - writes0,
-             w.metric("v7_writer_messages_total", type="positions_snapshot") - msgs0, time.monotonic() - started)
+             w.metric("v7_writer_messages_total", type=PositionsState.TYPE) - msgs0, time.monotonic() - started)
     return result, files
 
 

@@ -121,7 +121,7 @@ class Ingest:
 def ingest(writer: RunningWriter, senders: int, per_sender: int, window: int = 5000) -> Ingest:
     spawn = mp.get_context("spawn")
     go, out = spawn.Event(), spawn.Queue()
-    procs = [spawn.Process(target=_stream, args=(writer.home, f"bench-{senders}-{n}", per_sender, window, go, out))
+    procs = [spawn.Process(target=_stream, args=(writer.home, "executor", per_sender, window, go, out))
              for n in range(senders)]
     for p in procs:
         p.start()
@@ -144,7 +144,7 @@ def ingest(writer: RunningWriter, senders: int, per_sender: int, window: int = 5
 def _paced(home: str, rate: int, seconds: float, out: mp.Queue) -> None:
     from bus.sender import Sender
 
-    sender = Sender(_settings(home), f"paced-{rate}")
+    sender = Sender(_settings(home), "executor")
     sender.send_and_wait(positions(), timeout=30)
     total = int(rate * seconds)
     msgs = [positions(i) for i in range(total)]

@@ -1,21 +1,43 @@
-"""Base classes shared by every bus message.
+"""Base classes shared by every bus message, and the bounded field types they are made of.
 
-Every message is a frozen pydantic model with a `type` tag and a schema version `v`.
-Class variables describe how the hub treats it:
+Every message is a frozen pydantic model whose `type` field is a one-value Literal: the wire
+tag, declared once there (`TYPE` and `VERSION` are read off the `type` and `v` annotations).
+Messages are of three kinds, one module each:
+
+- commands (`commands.py`): imperative, asking an actor to act (`SubmitOrder`);
+- events (`events.py`): past tense, reporting what happened (`OrderFilled`);
+- documents (`documents.py`): the content of one state file each (`PositionsState`); a
+  document's tag is its file's name (`STATE_KEY`), and the file is the message minus tags.
+
+Class variables describe how the hub treats a message:
 
 - `DURABLE`: the sender never drops it (fills, order intents, position changes). Telemetry
   (`DURABLE = False`) may be dropped by a full outbox, and is counted when it is.
-- `STATE_KEY`: the state document this message replaces (`positions_state` ...), if any.
-  Such a message *is* the document: the state file is the message minus `type` and `v`.
+- `PRODUCERS`: the programs that may send it; the hub NACKs anyone else (`unauthorized`).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Final, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
+
+from domain.vocabulary import Symbol  # noqa: F401  (re-exported: message modules take every field type from here)
+
+# The programs of a group, as they name themselves on the bus (`src`), and the operator's CLI.
+PROGRAMS: Final = ("paper_exchange", "executor", "router", "exit_scanner", "sync", "diagnostics", "dashboard")
+CLI: Final = "cli"
 
 
 def utc_now() -> datetime:
@@ -58,7 +80,6 @@ def _parse_time(value: Any) -> Any:
 # the hub journals and publishes that normalized form, never the sender's spelling.
 UtcTime = Annotated[datetime, BeforeValidator(_parse_time), AfterValidator(_to_utc)]
 
-Symbol = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,24}$")]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 ShortText = Annotated[str, StringConstraints(max_length=2048)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -88,7 +109,8 @@ Pid = Annotated[int, Field(ge=0, le=1 << 22)]  # Linux pid_max is at most 2^22
 MAX_RATIO = 1e6
 Ratio = Annotated[float, Field(ge=-MAX_RATIO, le=MAX_RATIO)]  # fractions of NAV, scores, bps, factor values
 NonNegativeRatio = Annotated[float, Field(ge=0.0, le=MAX_RATIO)]
-Seconds = Annotated[float, Field(ge=0.0, le=1e11)]  # durations and ages (a time in year 1 is 6.4e10 s old)
+Seconds = Annotated[float, Field(ge=0.0, le=1e11)]
+MAX_HEARTBEAT_INTERVAL_S = 3600.0  # durations and ages (a time in year 1 is 6.4e10 s old)
 
 
 class Model(BaseModel):
@@ -104,9 +126,28 @@ class Model(BaseModel):
 
 class Message(Model):
     TYPE: ClassVar[str] = ""
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 0
+    KIND: ClassVar[str] = ""
     DURABLE: ClassVar[bool] = False
     STATE_KEY: ClassVar[str | None] = None
+    PRODUCERS: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        fields = cls.model_fields
+        if "type" in fields:
+            (cls.TYPE,) = get_args(fields["type"].annotation)
+            (cls.VERSION,) = get_args(fields["v"].annotation)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tags(cls, data: Any) -> Any:
+        # Built in Python, a message names neither tag: its class is the tag. On the wire both
+        # are required (the codec refuses a message without them before it gets here).
+        if type(data) is dict and "type" not in data and cls.TYPE:
+            return {"type": cls.TYPE, "v": cls.VERSION, **data}
+        return data
 
     def to_wire(self) -> dict[str, Any]:
         """The message as plain msgpack-able data (with `type` and `v`)."""
@@ -115,3 +156,28 @@ class Message(Model):
     def to_document(self) -> dict[str, Any]:
         """The state-file form: the message without its `type` and `v` tags."""
         return self.model_dump(mode="json", exclude={"type", "v"})
+
+
+class Command(Message):
+    """Asks one actor to act (imperative name). Every command is durable: it is journaled
+    before anyone acts on it."""
+
+    KIND = "command"
+    DURABLE = True
+
+
+class Event(Message):
+    """Reports what happened (past-tense name)."""
+
+    KIND = "event"
+
+
+class Document(Message):
+    """The whole content of one state file (`logs/state/<TYPE>.json`); replaces it."""
+
+    KIND = "document"
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.STATE_KEY = cls.TYPE

@@ -219,7 +219,7 @@ class PaperExchange(ExchangeAdapter):
         return abs(pos.qty) if reduces else 0.0
 
     def _execute(self, order: Order, qty: float, price: float, liquidity: Liquidity, ts: float) -> bool:
-        """Fill `qty` of `order` at `price`; False if a reduce-only order found nothing to reduce."""
+        """OrderFilled `qty` of `order` at `price`; False if a reduce-only order found nothing to reduce."""
         spec = self._instruments[order.symbol]
         if order.reduce_only:
             qty = min(qty, self._reducible(order.symbol, order.side))

@@ -14,7 +14,7 @@ from typing import Any
 import msgpack
 
 from actors.state_writer.journal import Journal
-from bus.messages import Fill, Message, OrderIntent, PositionsSnapshot
+from bus.messages import Message, OrderFilled, PositionsState, SubmitOrder
 from tests.trading.group import Committed
 
 
@@ -59,11 +59,11 @@ def temp_files(state_dir: Path) -> list[str]:
 
 def message_key(msg: Message) -> str | None:
     """What a load sender calls a durable message in its ACK ledger (tests.chaos.load)."""
-    if isinstance(msg, Fill):
+    if isinstance(msg, OrderFilled):
         return msg.trade_id
-    if isinstance(msg, OrderIntent):
+    if isinstance(msg, SubmitOrder):
         return msg.intent_id
-    if isinstance(msg, PositionsSnapshot):
+    if isinstance(msg, PositionsState):
         return msg.updated_at.isoformat()
     return None
 
@@ -74,16 +74,17 @@ def ack_violations(records: list[Committed], ledgers: list[dict[str, Any]]) -> l
     by_seq = {r.seq: r for r in records}
     keys = {(r.msg.TYPE, message_key(r.msg), r.env.src) for r in records}
     for ledger in ledgers:
-        src = ledger["source"]
-        bad += [f"{src}: NACK {n}" for n in ledger["nacked"]]
-        bad += [f"{src}: never answered {u}" for u in ledger["unanswered"]]
+        name = ledger["source"]
+        bad += [f"{name}: NACK {n}" for n in ledger["nacked"]]
+        bad += [f"{name}: never answered {u}" for u in ledger["unanswered"]]
         for kind, key, seq in ledger["acked"]:
+            src = "router" if kind == OrderFilled.TYPE else "executor"  # the load speaks as each type's producer
             if seq == 0:  # "duplicate": an earlier attempt was committed; its seq is not named
                 if (kind, key, src) not in keys:
-                    bad.append(f"{src}: {kind} {key} answered duplicate but is not in the journal")
+                    bad.append(f"{name}: {kind} {key} answered duplicate but is not in the journal")
                 continue
             record = by_seq.get(seq)
             found = None if record is None else (record.msg.TYPE, message_key(record.msg), record.env.src)
             if found != (kind, key, src):
-                bad.append(f"{src}: {kind} {key} ACKed as seq {seq}, the journal has {found} there")
+                bad.append(f"{name}: {kind} {key} ACKed as seq {seq}, the journal has {found} there")
     return bad

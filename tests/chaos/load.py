@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bus.codec import BusError
-from bus.messages import Fill, Heartbeat, Message, OrderIntent, PositionsSnapshot
-from bus.messages.state import PositionRow
+from bus.messages import EntryVetoed, Message, OrderFilled, PositionRow, PositionsState, SubmitOrder
 from bus.sender import Sender
 from config.settings import load_settings
 from tests.chaos.audit import message_key
@@ -58,25 +57,32 @@ class LoadSender(threading.Thread):
     def __init__(self, index: int, rate: float, stop: threading.Event, seed: int, window: int = WINDOW) -> None:
         super().__init__(daemon=True, name=f"chaos-load-{index}")
         self.settings = load_settings()
-        self.source = f"chaos-load-{index}"
+        self.source = f"chaos-load-{index}"  # its ledger's name; on the bus it speaks as each type's producer
         self.account = f"chaos{index}"
         self.period = 1.0 / rate
         self.window = window
         self.stop_event = stop
         self.rng = random.Random(seed)
         self.book: dict[str, tuple[float, float]] = {}  # symbol -> (signed qty, last price) as sent
-        self.sender = Sender(self.settings, self.source, resend_after_s=1.0)
+        # The hub lets each type come only from its producer: intents and positions as the
+        # executor, fills as the router (separate streams: a fill may commit before its intent).
+        self.sender = Sender(self.settings, "executor", resend_after_s=1.0)
+        self.router = Sender(self.settings, "router", resend_after_s=1.0)
         self.pending: list[tuple[Message, Future[int]]] = []
         self.inflight: deque[Future[int]] = deque()  # unanswered, oldest first
         self.ledger = Ledger(self.source, self.account)
         self.started_at = datetime.now(UTC)
 
+    def _sender(self, msg: Message) -> Sender:
+        return self.router if isinstance(msg, OrderFilled) else self.sender
+
     def _submit(self, msg: Message) -> None:
-        future = self.sender.submit(msg)
+        sender = self._sender(msg)
+        future = sender.submit(msg)
         self.pending.append((msg, future))
         self.inflight.append(future)
         self.ledger.sent += 1
-        self.ledger.max_outbox = max(self.ledger.max_outbox, self.sender.outbox_depth)
+        self.ledger.max_outbox = max(self.ledger.max_outbox, sender.outbox_depth)
         while not self.stop_event.is_set() and len(self.inflight) > self.window:
             while self.inflight and self.inflight[0].done():
                 self.inflight.popleft()
@@ -89,9 +95,9 @@ class LoadSender(threading.Thread):
         qty = round(self.rng.uniform(0.1, 1.0), 3)
         price = round(self.rng.uniform(90.0, 110.0), 2)
         intent_id = f"{self.source}-{i}"
-        self._submit(OrderIntent(intent_id=intent_id, symbol=symbol, side=side, qty=qty, mode="SIM",
+        self._submit(SubmitOrder(intent_id=intent_id, symbol=symbol, side=side, qty=qty, mode="SIM",
                                  account=self.account, position_id=f"{self.account}-{symbol}-{i}"))
-        self._submit(Fill(trade_id=f"{intent_id}-t", order_id=f"{intent_id}-o", intent_id=intent_id, mode="SIM",
+        self._submit(OrderFilled(trade_id=f"{intent_id}-t", order_id=f"{intent_id}-o", intent_id=intent_id, mode="SIM",
                           account=self.account, symbol=symbol, side=side, qty=qty, price=price, liquidity="taker"))
         net, _ = self.book.get(symbol, (0.0, price))
         self.book[symbol] = (net + (qty if side == "BUY" else -qty), price)
@@ -99,10 +105,11 @@ class LoadSender(threading.Thread):
             rows = [PositionRow(symbol=s, side="LONG" if n > 0 else "SHORT", qty=abs(n), entry_price=p, mark_price=p,
                                 notional=abs(n) * p, unrealized_pnl=0.0)
                     for s, (n, p) in sorted(self.book.items()) if abs(n) > 1e-9]
-            self._submit(PositionsSnapshot(positions=rows, mode="SIM", account=self.account))
-        beat = Heartbeat(actor=self.source, pid=0, started_at=self.started_at, interval_s=self.period, loops=i)
+            self._submit(PositionsState(positions=rows, mode="SIM", account=self.account))
+        # Telemetry the outbox may drop when full (heartbeats speak only for the real actors).
+        noise = EntryVetoed(symbol=symbol, reason="chaos_load", detail=f"{self.source} cycle {i}")
         self.ledger.telemetry_sent += 1
-        self.sender.send(beat)
+        self.sender.send(noise)
         self.ledger.max_outbox = max(self.ledger.max_outbox, self.sender.outbox_depth)
 
     def run(self) -> None:
@@ -116,6 +123,7 @@ class LoadSender(threading.Thread):
 
     def settle(self, timeout: float) -> Ledger:
         self.sender.flush(timeout)
+        self.router.flush(timeout)
         for msg, future in self.pending:
             key = message_key(msg)
             if not future.done():
@@ -128,12 +136,13 @@ class LoadSender(threading.Thread):
                 continue
             seq = future.result()
             self.ledger.acked.append((msg.TYPE, key, seq))
-            if isinstance(msg, Fill):
+            if isinstance(msg, OrderFilled):
                 self.ledger.fills.append({"trade_id": msg.trade_id, "symbol": msg.symbol, "side": msg.side,
                                           "qty": msg.qty, "price": msg.price, "seq": seq})
         self.ledger.telemetry_dropped = self.sender.stats.dropped_telemetry
-        self.ledger.resent = self.sender.stats.resent
+        self.ledger.resent = self.sender.stats.resent + self.router.stats.resent
         self.sender.close(flush_timeout=1)
+        self.router.close(flush_timeout=1)
         return self.ledger
 
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import pytest
 
-from bus.messages import Fill
+from bus.messages import OrderFilled
 from bus.subscriber import SnapshotError, request_status
 from cli.ops import supervisor_proxy
 from config.settings import ACTORS
@@ -267,7 +267,7 @@ def _audit_subscriber(records: list[Committed], watch: dict[str, Any], report: R
     return bad
 
 
-def _net_of_fills(fills: list[Fill]) -> dict[tuple[str, str, str], tuple[str, float]]:
+def _net_of_fills(fills: list[OrderFilled]) -> dict[tuple[str, str, str], tuple[str, float]]:
     """(mode, account, symbol) -> (side, qty): the store's position rules (flip, reduce-only) on qty alone."""
     book: dict[tuple[str, str, str], float] = {}
     seen: set[str] = set()
@@ -290,7 +290,7 @@ def _net_of_fills(fills: list[Fill]) -> dict[tuple[str, str, str], tuple[str, fl
 def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dict[str, Any]],
                      report: Report) -> list[str]:
     bad = []
-    fills = [r.msg for r in records if isinstance(r.msg, Fill)]
+    fills = [r.msg for r in records if isinstance(r.msg, OrderFilled)]
     expected = _net_of_fills(fills)
     stored = {k: (p.side, p.qty) for k, p in open_positions(inst).items()}
     report.open_positions = len(stored)
@@ -300,7 +300,7 @@ def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dic
             bad.append(f"position {key}: the committed fills add up to {want}, the store has {have}")
     # The load's own account of its ACKed fills says the same for its accounts.
     for ledger in ledgers:
-        mine = [Fill(trade_id=f["trade_id"], order_id="x", intent_id="x", mode="SIM", account=ledger["account"],
+        mine = [OrderFilled(trade_id=f["trade_id"], order_id="x", intent_id="x", mode="SIM", account=ledger["account"],
                      symbol=f["symbol"], side=f["side"], qty=f["qty"], price=f["price"], liquidity="taker")
                 for f in ledger["fills"]]
         for key, want in _net_of_fills(mine).items():

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from bus.messages import Fill, Message
-from bus.sender import Sender
+from bus.messages import Message, OrderFilled
 from bus.subscriber import SnapshotError, request_status
 from tests.chaos.audit import db_rows, integrity, journal, temp_files
 from tests.chaos.fs import FsUnavailable, ext4_loop, fill_up, tmpfs
 from tests.chaos.reader import ReaderThread
 from tests.harness import Instance, instance
+from tests.producers import Producers
 from tests.state_plane.helpers import metric, position, positions
 
 DISK_BYTES = 8 << 20
@@ -43,7 +43,8 @@ def _message(i: int) -> Message:
     """Even: a positions document whose realized_pnl is the marker; odd: a fill on its own scope."""
     if i % 2 == 0:
         return positions(position(realized=float(i)))
-    return Fill(trade_id=f"t{i}", order_id=f"o{i}", intent_id=f"i{i}", account=ACCOUNT, symbol="BTCUSDT",
+    return OrderFilled(mode="SIM", trade_id=f"t{i}", order_id=f"o{i}", intent_id=f"i{i}", account=ACCOUNT,
+                       symbol="BTCUSDT",
                 side="BUY", qty=0.001, price=60000.0, liquidity="taker")
 
 
@@ -65,9 +66,9 @@ def _audit(inst: Instance, data: Path, acked: dict[int, int]) -> None:
     assert [r.seq for r in records] == list(range(1, records[-1].seq + 1))
     where: dict[int, list[int]] = {}
     for r in records:
-        if r.msg["type"] == "positions_snapshot":
+        if r.msg["type"] == "positions_state":
             where.setdefault(int(r.msg["positions"][0]["realized_pnl"]), []).append(r.seq)
-        elif r.msg["type"] == "fill":
+        elif r.msg["type"] == "order_filled":
             where.setdefault(int(r.msg["trade_id"][1:]), []).append(r.seq)
     assert {i: seqs for i, seqs in where.items() if len(seqs) != 1} == {}, "committed more than once"
     assert set(where) == set(acked)
@@ -104,7 +105,7 @@ def _stops_acking(futures: dict[int, Future[int]], quiet_s: float = 2.0) -> dict
     return {i: f for i, f in futures.items() if not f.done()}
 
 
-def _send(sender: Sender, numbers: range) -> dict[int, Future[int]]:
+def _send(sender: Producers, numbers: range) -> dict[int, Future[int]]:
     return {i: sender.submit(_message(i)) for i in numbers}
 
 
@@ -120,7 +121,7 @@ def test_full_disk_stops_acks_keeps_files_and_resumes_by_itself(tmp_path: Path) 
             inst.wait_hub()
             reader = ReaderThread(inst.state_dir)
             reader.start()
-            sender = Sender(inst.settings, "diskfull", resend_after_s=0.5)
+            sender = Producers(inst.settings, resend_after_s=0.5)
             try:
                 acked = {i: f.result(timeout=30) for i, f in _send(sender, range(40)).items()}
                 _wait_file(inst, 38.0)
@@ -177,7 +178,7 @@ def test_read_only_disk_stops_acks_and_loses_nothing(tmp_path: Path) -> None:
             inst.wait_hub()
             reader = ReaderThread(inst.state_dir)
             reader.start()
-            sender = Sender(inst.settings, "readonly", resend_after_s=0.5)
+            sender = Producers(inst.settings, resend_after_s=0.5)
             try:
                 acked = {i: f.result(timeout=30) for i, f in _send(sender, range(40)).items()}
                 _wait_file(inst, 38.0)

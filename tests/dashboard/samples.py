@@ -5,30 +5,28 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bus.messages import (
-    KpiSnapshot,
-    LedgerUpdate,
-    Message,
-    NavSample,
-    PositionsSnapshot,
-    RiskSnapshot,
-    RouterState,
-    utc_now,
-)
-from bus.messages.state import (
+    Kpis,
     LedgerEntry,
     LedgerMetadata,
+    Message,
     NavAnomaly,
+    NavState,
     PnlScope,
     PortfolioKpis,
     PositionRow,
+    PositionsLedger,
+    PositionsState,
     RiskCaps,
+    RiskSnapshot,
+    RouterState,
     SymbolKpis,
     TpSlLevels,
     TwapState,
+    utc_now,
 )
 
 
-def positions(symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> PositionsSnapshot:
+def positions(symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> PositionsState:
     rows = {
         "BTCUSDT": PositionRow(symbol="BTCUSDT", side="LONG", qty=0.01, entry_price=42000.0, mark_price=43000.0,
                                notional=430.0, unrealized_pnl=10.0),
@@ -39,22 +37,23 @@ def positions(symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> PositionsSna
     }
     flat = PositionRow(symbol="XRPUSDT", side="FLAT", qty=0.0, entry_price=0.0, mark_price=0.0, notional=0.0,
                        unrealized_pnl=0.0)
-    return PositionsSnapshot(positions=[rows[s] for s in symbols] + [flat])
+    return PositionsState(mode="SIM", account="paper", positions=[rows[s] for s in symbols] + [flat])
 
 
-def ledger(now: datetime) -> LedgerUpdate:
+def ledger(now: datetime) -> PositionsLedger:
     entries = [
         LedgerEntry(symbol="BTCUSDT", side="LONG", position_id="p1", qty=0.01, entry_price=42000.0, tp=45000.0,
                     sl=41000.0, opened_at=now - timedelta(minutes=42)),
         LedgerEntry(symbol="ETHUSDT", side="SHORT", position_id="p2", qty=0.5, entry_price=2500.0,
                     opened_at=now - timedelta(hours=3)),
     ]
-    return LedgerUpdate(entries=entries, tp_sl_levels={"ETHUSDT": TpSlLevels(sl=2600.0)},
-                        metadata=LedgerMetadata(entry_count=len(entries)))
+    return PositionsLedger(mode="SIM", account="paper", entries=entries,
+                           tp_sl_levels={"ETHUSDT": TpSlLevels(sl=2600.0)},
+                           metadata=LedgerMetadata(entry_count=len(entries)))
 
 
-def kpis() -> KpiSnapshot:
-    return KpiSnapshot(
+def kpis() -> Kpis:
+    return Kpis(
         portfolio=PortfolioKpis(nav=10_000.0, dd_pct=0.02),
         per_symbol={"BTCUSDT": SymbolKpis(pnl=10.0, pnl_pct=0.001, exposure_nav_pct=0.043)},
         pnl_today=[PnlScope(mode="SIM", account="paper", realized=12.5, unrealized=-15.0, total=-2.5, fees=1.2,
@@ -73,9 +72,9 @@ def risk() -> RiskSnapshot:
                                                          min_notional=10.0))
 
 
-def nav(nav_total: float, peak: float, at: datetime, anomaly_at: datetime | None = None) -> NavSample:
+def nav(nav_total: float, peak: float, at: datetime, anomaly_at: datetime | None = None) -> NavState:
     anomalies = [NavAnomaly(ts=anomaly_at, nav=37_000.0, previous_peak=peak, reason="multiplier")] if anomaly_at else []
-    return NavSample(updated_at=at, nav_total=nav_total, aum=nav_total, peak_nav=peak,
+    return NavState(updated_at=at, nav_total=nav_total, aum=nav_total, peak_nav=peak,
                      dd_pct=max(0.0, (peak - nav_total) / peak), dd_state="NORMAL", anomalies=anomalies,
                      anomaly_count=len(anomalies))
 

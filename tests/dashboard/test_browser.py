@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.messages import ExitScanStatus, RouterEvent, Signal, Veto, utc_now
+from bus.messages import EntryVetoed, ExitScanCompleted, RouterActed, SignalGenerated, utc_now
 from bus.sender import Sender
 from tests.dashboard import samples
 from tests.dashboard.browser import CHROMIUM, Page, chromium
@@ -45,17 +45,17 @@ def running(tmp_path: Path) -> Iterator[Instance]:
 
 def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Path) -> None:
     now = utc_now()
-    with contextlib.closing(Sender(running.settings, "test-feed")) as sender:
+    with contextlib.closing(Sender(running.settings, "executor")) as sender:
         for msg in samples.documents(now):
             sender.send_and_wait(msg, timeout=15)
         for i in range(12):
             nav = 10_000.0 + 10 * i
             sender.send(samples.nav(nav, nav, now + timedelta(seconds=i), anomaly_at=now + timedelta(seconds=6)))
-        sender.send(Signal(signal_id="s1", symbol="BTCUSDT", direction="LONG", score=0.9))
-        sender.send(Veto(symbol="BTCUSDT", reason="max_open_positions"))
-        sender.send(Veto(symbol="ETHUSDT", reason="stale_nav"))
-        sender.send(RouterEvent(intent_id="i1", symbol="BTCUSDT", action="post_maker"))
-        sender.send(ExitScanStatus(open_positions_count=2, tp_sl_registered_count=1, tp_sl_missing_count=1,
+        sender.send(SignalGenerated(signal_id="s1", symbol="BTCUSDT", direction="LONG", score=0.9))
+        sender.send(EntryVetoed(symbol="BTCUSDT", reason="max_open_positions"))
+        sender.send(EntryVetoed(symbol="ETHUSDT", reason="stale_nav"))
+        sender.send(RouterActed(intent_id="i1", symbol="BTCUSDT", action="post_maker"))
+        sender.send(ExitScanCompleted(open_positions_count=2, tp_sl_registered_count=1, tp_sl_missing_count=1,
                                    underwater_without_tp_sl_count=1, tp_sl_coverage_pct=0.5,
                                    ledger_registry_mismatch=True, missing_symbols=["ETHUSDT"]))
         assert sender.flush(15)

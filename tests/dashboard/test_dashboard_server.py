@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from bus.messages import utc_now
-from bus.sender import Sender
 from tests.dashboard import samples
 from tests.diagnostics.helpers import fast_instance, stop_actors_first
 from tests.harness import Instance
+from tests.producers import Producers
 
 
 def url(inst: Instance, path: str = "/") -> str:
@@ -69,7 +69,7 @@ def dash(tmp_path: Path) -> Iterator[Instance]:
 
 
 def publish(inst: Instance, *msgs) -> None:
-    with contextlib.closing(Sender(inst.settings, "test-feed")) as sender:
+    with contextlib.closing(Producers(inst.settings)) as sender:
         for msg in msgs:
             sender.send_and_wait(msg, timeout=15)
 

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from actors.dashboard.facade import DashboardFacade, liveness_kind
-from bus.messages import RuntimeDiagnostics
-from bus.messages.state import ExitPipeline, Liveness, RuntimeDiagnosticsBlock, VetoCounters
+from bus.messages import ExitPipeline, Liveness, RuntimeDiagnostics, RuntimeDiagnosticsBlock, VetoCounters
 from tests.dashboard import samples
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -126,8 +125,7 @@ def test_the_dashboard_never_touches_state_files() -> None:
 
 
 def test_store_views_fill_gaps_and_show_reconciliation_issues() -> None:
-    from bus.messages.positions import PnlToday, ReconciliationIssue, ReconciliationView, StoredPosition
-    from bus.messages.state import PnlScope
+    from bus.messages import PnlScope, PnlToday, ReconciliationIssue, ReconciliationView, StoredPosition
 
     stored = StoredPosition(mode="SIM", account="paper", symbol="ETHUSDT", side="SHORT", qty=0.5, entry_price=2500.0,
                             entry_time=NOW - timedelta(hours=2), position_id="p2", tp=2300.0, sl=2700.0,

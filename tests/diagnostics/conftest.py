@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bus.sender import Sender
 from tests.diagnostics.helpers import fast_instance, stop_actors_first, wait_diagnostics
 from tests.harness import Instance
+from tests.producers import Producers
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def diag(tmp_path: Path) -> Iterator[Instance]:
 
 
 @pytest.fixture
-def sender(diag: Instance) -> Iterator[Sender]:
-    snd = Sender(diag.settings, "test-feed")
+def sender(diag: Instance) -> Iterator[Producers]:
+    snd = Producers(diag.settings)
     yield snd
     snd.close(flush_timeout=5)

@@ -6,10 +6,10 @@ import json
 import signal
 import time
 
-from bus.messages import ExitScanStatus, OrderIntent, RouterEvent, Signal, Veto
-from bus.sender import Sender
+from bus.messages import EntryVetoed, ExitScanCompleted, RouterActed, SignalGenerated, SubmitOrder
 from tests.diagnostics.helpers import ROUTER_IDLE_S, read_diagnostics, scrape, wait_diagnostics
 from tests.harness import Instance
+from tests.producers import Producers
 
 SEED_EXIT_KEYS = {"last_exit_scan_ts", "last_exit_trigger_ts", "last_router_event_ts", "open_positions_count",
                   "tp_sl_registered_count", "tp_sl_missing_count", "underwater_without_tp_sl_count",
@@ -19,19 +19,20 @@ SEED_VETO_KEYS = {"by_reason", "total_signals", "total_orders", "total_vetoes", 
 SEED_LIVENESS_KEYS = {"idle_signals", "idle_orders", "idle_exits", "idle_router", "details", "missing"}
 
 
-def feed(sender: Sender) -> None:
-    sender.send(Signal(signal_id="s1", symbol="BTCUSDT", direction="LONG", score=0.8))
-    sender.send(Veto(symbol="BTCUSDT", reason="max_open_positions"))
-    sender.send(Veto(symbol="ETHUSDT", reason="max_open_positions"))
-    sender.send_and_wait(OrderIntent(intent_id="i1", symbol="SOLUSDT", side="BUY", qty=1.0), timeout=15)
-    sender.send(RouterEvent(intent_id="i1", symbol="SOLUSDT", action="route_start"))
-    sender.send(ExitScanStatus(open_positions_count=3, tp_sl_registered_count=2, tp_sl_missing_count=1,
+def feed(sender: Producers) -> None:
+    sender.send(SignalGenerated(signal_id="s1", symbol="BTCUSDT", direction="LONG", score=0.8))
+    sender.send(EntryVetoed(symbol="BTCUSDT", reason="max_open_positions"))
+    sender.send(EntryVetoed(symbol="ETHUSDT", reason="max_open_positions"))
+    sender.send_and_wait(SubmitOrder(mode="SIM", account="paper", intent_id="i1", symbol="SOLUSDT", side="BUY",
+                                     qty=1.0), timeout=15)
+    sender.send(RouterActed(intent_id="i1", symbol="SOLUSDT", action="route_start"))
+    sender.send(ExitScanCompleted(open_positions_count=3, tp_sl_registered_count=2, tp_sl_missing_count=1,
                                underwater_without_tp_sl_count=1, tp_sl_coverage_pct=2 / 3,
                                ledger_registry_mismatch=True, missing_symbols=["SOLUSDT"]))
     assert sender.flush(15)
 
 
-def test_runtime_diagnostics_shape_router_activity_and_coverage(diag: Instance, sender: Sender) -> None:
+def test_runtime_diagnostics_shape_router_activity_and_coverage(diag: Instance, sender: Producers) -> None:
     feed(sender)
     block = wait_diagnostics(diag, lambda b: b["veto_counters"]["total_vetoes"] == 2
                              and b["exit_pipeline"]["last_router_event_ts"] is not None, "the fed messages counted")
@@ -67,11 +68,11 @@ def test_runtime_diagnostics_shape_router_activity_and_coverage(diag: Instance, 
     assert 'v7_diag_idle_seconds{kind="exits"} 3601.0' in metrics
     assert "v7_diag_supervisor_reachable 0.0" in metrics
     # ... and healthy again with the next router event.
-    sender.send(RouterEvent(intent_id="i1", symbol="SOLUSDT", action="complete"))
+    sender.send(RouterActed(intent_id="i1", symbol="SOLUSDT", action="complete"))
     wait_diagnostics(diag, lambda b: not b["liveness"]["idle_router"], "idle_router cleared by a router event")
 
 
-def test_restart_continues_counts_and_keeps_timestamps(diag: Instance, sender: Sender) -> None:
+def test_restart_continues_counts_and_keeps_timestamps(diag: Instance, sender: Producers) -> None:
     feed(sender)
     before = wait_diagnostics(diag, lambda b: b["veto_counters"]["total_vetoes"] == 2
                               and b["exit_pipeline"]["last_exit_scan_ts"] is not None, "first counts")
@@ -79,7 +80,7 @@ def test_restart_continues_counts_and_keeps_timestamps(diag: Instance, sender: S
     diag.kill("diagnostics", signal.SIGKILL)
     pid = diag.start("diagnostics").pid
     wait_diagnostics(diag, lambda b: b["actors"]["diagnostics"]["pid"] == pid, "the restarted diagnostics publishing")
-    sender.send(Veto(symbol="BTCUSDT", reason="stale_nav"))
+    sender.send(EntryVetoed(symbol="BTCUSDT", reason="stale_nav"))
     after = wait_diagnostics(diag, lambda b: b["veto_counters"]["total_vetoes"] == 3, "counts continued after restart")
     assert after["veto_counters"]["by_reason"] == {"max_open_positions": 2, "stale_nav": 1}
     assert after["veto_counters"]["total_signals"] == 1

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from actors.diagnostics.liveness import compute_liveness, liveness_stamps, parse_ts
-from bus.messages.state import ExitPipeline, VetoCounters
+from bus.messages import ExitPipeline, VetoCounters
 from config.strategy import LivenessConfig
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)

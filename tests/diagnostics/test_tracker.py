@@ -7,23 +7,23 @@ from datetime import UTC, datetime, timedelta
 from actors.diagnostics.liveness import compute_liveness, liveness_stamps
 from actors.diagnostics.tracker import DiagnosticsTracker
 from bus.messages import (
-    ExitScanStatus,
-    ExitTrigger,
-    OrderEvent,
-    OrderIntent,
-    RouterEvent,
+    EntryVetoed,
+    ExitScanCompleted,
+    OrderUpdated,
+    RequestExit,
+    RouterActed,
     RuntimeDiagnostics,
-    Signal,
-    Veto,
+    SignalGenerated,
+    SubmitOrder,
 )
 from config.strategy import DiagnosticsConfig, LivenessConfig
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def scan(open_: int, registered: int, underwater: int = 0, missing_symbols: tuple[str, ...] = ()) -> ExitScanStatus:
+def scan(open_: int, registered: int, underwater: int = 0, missing_symbols: tuple[str, ...] = ()) -> ExitScanCompleted:
     missing = open_ - registered
-    return ExitScanStatus(
+    return ExitScanCompleted(
         ts=T0, open_positions_count=open_, tp_sl_registered_count=registered, tp_sl_missing_count=missing,
         underwater_without_tp_sl_count=underwater, tp_sl_coverage_pct=registered / open_ if open_ else 0.0,
         ledger_registry_mismatch=missing > 0, missing_symbols=list(missing_symbols),
@@ -35,7 +35,7 @@ def test_router_event_sets_last_router_event_ts_and_idle_router_follows_threshol
     cfg = LivenessConfig(max_idle_router_events_seconds=60)
     before = compute_liveness(cfg, liveness_stamps(tracker.veto, tracker.exits), T0)
     assert before.idle_router and before.missing["router"]
-    assert tracker.apply(RouterEvent(ts=T0, intent_id="i1", symbol="BTCUSDT", action="post_maker"))
+    assert tracker.apply(RouterActed(ts=T0, intent_id="i1", symbol="BTCUSDT", action="post_maker"))
     assert tracker.exits.last_router_event_ts == T0
     soon = compute_liveness(cfg, liveness_stamps(tracker.veto, tracker.exits), T0 + timedelta(seconds=30))
     assert not soon.idle_router and soon.details["router"] == 30.0 and soon.missing["router"] is False
@@ -65,13 +65,14 @@ def test_partial_coverage_is_a_mismatch_with_the_missing_count() -> None:
 def test_vetoes_signals_orders_are_counted_by_reason_and_symbol() -> None:
     tracker = DiagnosticsTracker(DiagnosticsConfig())
     for i in range(3):
-        tracker.apply(Signal(ts=T0, signal_id=f"s{i}", symbol="BTCUSDT", direction="LONG", score=1.0))
-    tracker.apply(Veto(ts=T0, symbol="BTCUSDT", reason="max_open_positions"))
-    tracker.apply(Veto(ts=T0, symbol="ETHUSDT", reason="max_open_positions"))
-    tracker.apply(Veto(ts=T0 + timedelta(seconds=1), symbol="ETHUSDT", reason="stale_nav"))
-    tracker.apply(OrderIntent(ts=T0, intent_id="i1", symbol="BTCUSDT", side="BUY", qty=1.0))
-    tracker.apply(OrderEvent(ts=T0 + timedelta(seconds=2), intent_id="i1", order_id="o1", symbol="BTCUSDT",
-                             side="BUY", status="NEW", order_type="LIMIT", qty=1.0))
+        tracker.apply(SignalGenerated(ts=T0, signal_id=f"s{i}", symbol="BTCUSDT", direction="LONG", score=1.0))
+    tracker.apply(EntryVetoed(ts=T0, symbol="BTCUSDT", reason="max_open_positions"))
+    tracker.apply(EntryVetoed(ts=T0, symbol="ETHUSDT", reason="max_open_positions"))
+    tracker.apply(EntryVetoed(ts=T0 + timedelta(seconds=1), symbol="ETHUSDT", reason="stale_nav"))
+    tracker.apply(SubmitOrder(mode="SIM", account="paper", ts=T0, intent_id="i1", symbol="BTCUSDT", side="BUY",
+                              qty=1.0))
+    tracker.apply(OrderUpdated(mode="SIM", account="paper", ts=T0 + timedelta(seconds=2), intent_id="i1",
+                               order_id="o1", symbol="BTCUSDT", side="BUY", status="NEW", order_type="LIMIT", qty=1.0))
     vc = tracker.veto
     assert vc.total_signals == 3 and vc.total_vetoes == 3 and vc.total_orders == 1
     assert vc.by_reason == {"max_open_positions": 2, "stale_nav": 1}
@@ -82,28 +83,28 @@ def test_vetoes_signals_orders_are_counted_by_reason_and_symbol() -> None:
 
 def test_exit_trigger_moves_last_exit_trigger_ts() -> None:
     tracker = DiagnosticsTracker(DiagnosticsConfig())
-    tracker.apply(ExitTrigger(ts=T0, intent_id="x1", symbol="BTCUSDT", position_id="p1", reason="SL", side="SELL",
-                              qty=1.0, mark_price=100.0))
+    tracker.apply(RequestExit(mode="SIM", account="paper", ts=T0, intent_id="x1", symbol="BTCUSDT", position_id="p1",
+                              reason="SL", side="SELL", qty=1.0, mark_price=100.0))
     assert tracker.exits.last_exit_trigger_ts == T0
 
 
 def test_disabled_blocks_do_not_count() -> None:
     cfg = DiagnosticsConfig.model_validate({"veto_metrics": {"enabled": False}, "exit_pipeline": {"enabled": False}})
     tracker = DiagnosticsTracker(cfg)
-    assert not tracker.apply(Veto(ts=T0, symbol="BTCUSDT", reason="x"))
-    assert not tracker.apply(RouterEvent(ts=T0, intent_id="i1", symbol="BTCUSDT", action="reject"))
+    assert not tracker.apply(EntryVetoed(ts=T0, symbol="BTCUSDT", reason="x"))
+    assert not tracker.apply(RouterActed(ts=T0, intent_id="i1", symbol="BTCUSDT", action="reject"))
     assert tracker.veto.total_vetoes == 0 and tracker.exits.last_router_event_ts is None
 
 
 def test_restore_continues_counts_and_keeps_known_timestamps() -> None:
     first = DiagnosticsTracker(DiagnosticsConfig())
-    first.apply(Veto(ts=T0, symbol="BTCUSDT", reason="max_open_positions"))
-    first.apply(RouterEvent(ts=T0, intent_id="i1", symbol="BTCUSDT", action="complete"))
+    first.apply(EntryVetoed(ts=T0, symbol="BTCUSDT", reason="max_open_positions"))
+    first.apply(RouterActed(ts=T0, intent_id="i1", symbol="BTCUSDT", action="complete"))
     document = RuntimeDiagnostics(runtime_diagnostics=first.block()).to_document()
 
     second = DiagnosticsTracker(DiagnosticsConfig())
     assert second.restore(document)
-    second.apply(Veto(ts=T0, symbol="BTCUSDT", reason="max_open_positions"))
+    second.apply(EntryVetoed(ts=T0, symbol="BTCUSDT", reason="max_open_positions"))
     assert second.veto.by_reason == {"max_open_positions": 2}
     assert second.exits.last_router_event_ts == T0
 

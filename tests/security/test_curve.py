@@ -12,14 +12,16 @@ import pytest
 import zmq
 
 from bus import codec
+from bus.codec import BusError
 from bus.messages import Heartbeat, utc_now
+from bus.protocol import ErrorCode
 from bus.sender import Sender
 from config.settings import Settings, load_settings
 from tests.harness import Instance, free_port_base
 
 
-def _heartbeat() -> Heartbeat:
-    return Heartbeat(actor="curve-test", pid=os.getpid(), started_at=utc_now(), interval_s=1.0)
+def _heartbeat(actor: str = "executor") -> Heartbeat:
+    return Heartbeat(actor=actor, pid=os.getpid(), started_at=utc_now(), interval_s=1.0)
 
 
 def _client(settings: Settings, keys: Path, name: str) -> Settings:
@@ -33,13 +35,14 @@ def _client(settings: Settings, keys: Path, name: str) -> Settings:
 @pytest.fixture
 def curve_hub(v7: Instance, tmp_path: Path) -> tuple[Instance, Path]:
     keys = tmp_path / "keys"
-    for name in ("hub", "alice", "mallory"):
-        result = v7.run_cli("keys", "new", name, "--dir", str(keys))
+    for name, producers in (("hub", ""), ("alice", "executor,sync"), ("mallory", ""), ("bob", "")):
+        result = v7.run_cli("keys", "new", name, "--dir", str(keys), *(["--producers", producers] if producers else []))
         assert result.returncode == 0, result.stdout + result.stderr
     assert stat.S_IMODE((keys / "alice.key_secret").stat().st_mode) == 0o600
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     shutil.copy(keys / "alice.key", allowed / "alice.key")
+    shutil.copy(keys / "bob.key", allowed / "bob.key")
     p = free_port_base(3)
     v7.write_config(
         "[bus]\n"
@@ -53,13 +56,13 @@ def curve_hub(v7: Instance, tmp_path: Path) -> tuple[Instance, Path]:
 
 def test_allowed_client_is_served_and_others_are_refused(curve_hub: tuple[Instance, Path]) -> None:
     inst, keys = curve_hub
-    alice = Sender(_client(inst.settings, keys, "alice"), "alice")
+    alice = Sender(_client(inst.settings, keys, "alice"), "executor")
     try:
         assert alice.send_and_wait(_heartbeat(), timeout=15) >= 1
     finally:
         alice.close()
 
-    mallory = Sender(_client(inst.settings, keys, "mallory"), "mallory")
+    mallory = Sender(_client(inst.settings, keys, "mallory"), "executor")
     try:
         with pytest.raises(TimeoutError):
             mallory.send_and_wait(_heartbeat(), timeout=3)
@@ -83,12 +86,29 @@ def test_allowed_client_is_served_and_others_are_refused(curve_hub: tuple[Instan
     plain.close(0)
 
     # The hub kept serving the allowed client throughout.
-    again = Sender(_client(inst.settings, keys, "alice"), "alice")
+    again = Sender(_client(inst.settings, keys, "alice"), "executor")
     try:
         assert again.send_and_wait(_heartbeat(), timeout=15) >= 2
     finally:
         again.close()
     assert inst.procs["state_writer"].poll() is None
+
+
+def test_a_key_speaks_only_as_the_producers_it_names(curve_hub: tuple[Instance, Path]) -> None:
+    """alice.key names executor and sync; bob.key names nobody, so it may speak only as "bob"."""
+    inst, keys = curve_hub
+    for key, src, allowed in (("alice", "sync", True), ("alice", "router", False), ("bob", "executor", False)):
+        sender = Sender(_client(inst.settings, keys, key), src)
+        try:
+            if allowed:
+                assert sender.send_and_wait(_heartbeat(src), timeout=15) >= 1
+            else:
+                with pytest.raises(BusError) as err:
+                    sender.send_and_wait(_heartbeat(src), timeout=15)
+                assert err.value.code is ErrorCode.UNAUTHORIZED and err.value.field == "src", (key, src)
+                assert key in err.value.detail
+        finally:
+            sender.close(flush_timeout=0)
 
 
 def test_non_loopback_tcp_without_curve_refuses_to_start(v7: Instance) -> None:

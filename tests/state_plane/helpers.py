@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import time
 import urllib.request
+import zlib
 from typing import Any
 
 import msgpack
 import zmq
 from prometheus_client.parser import text_string_to_metric_families
 
-from bus.messages import KpiSnapshot, LedgerUpdate, PositionsSnapshot
-from bus.messages.state import LedgerEntry, LedgerMetadata, PortfolioKpis, PositionRow, SymbolKpis, TpSlLevels
+from bus.messages import (
+    REGISTRY,
+    Kpis,
+    LedgerEntry,
+    LedgerMetadata,
+    PortfolioKpis,
+    PositionRow,
+    PositionsLedger,
+    PositionsState,
+    SymbolKpis,
+    TpSlLevels,
+)
 from tests.harness import Instance
 
 
@@ -27,25 +38,39 @@ def position(symbol: str = "BTCUSDT", qty: float = 0.01, entry: float = 42000.0,
                        notional=abs(qty * mark), realized_pnl=realized, unrealized_pnl=(mark - entry) * qty)
 
 
-def positions(*rows: PositionRow) -> PositionsSnapshot:
-    return PositionsSnapshot(positions=list(rows))
+def positions(*rows: PositionRow) -> PositionsState:
+    return PositionsState(mode="SIM", account="paper", positions=list(rows))
 
 
-def ledger(n: int = 1) -> LedgerUpdate:
+def ledger(n: int = 1) -> PositionsLedger:
     entries = [LedgerEntry(symbol=s, side="LONG", position_id=f"p{i}", qty=0.1, entry_price=100.0 + i, tp=120.0,
                            sl=90.0) for i, s in enumerate(["BTCUSDT", "ETHUSDT", "SOLUSDT"][:n])]
-    return LedgerUpdate(entries=entries, tp_sl_levels={e.symbol: TpSlLevels(tp=e.tp, sl=e.sl) for e in entries},
-                        metadata=LedgerMetadata(entry_count=len(entries)))
+    return PositionsLedger(mode="SIM", account="paper", entries=entries,
+                           tp_sl_levels={e.symbol: TpSlLevels(tp=e.tp, sl=e.sl) for e in entries},
+                           metadata=LedgerMetadata(entry_count=len(entries)))
 
 
-def kpis() -> KpiSnapshot:
-    return KpiSnapshot(portfolio=PortfolioKpis(nav=4093.43, dd_pct=0.0326, var_nav_pct=0.0056, cvar_nav_pct=0.007),
+def kpis() -> Kpis:
+    return Kpis(portfolio=PortfolioKpis(nav=4093.43, dd_pct=0.0326, var_nav_pct=0.0056, cvar_nav_pct=0.007),
                        per_symbol={"BTCUSDT": SymbolKpis(pnl=12.34, pnl_pct=0.0123, exposure_nav_pct=0.1)})
 
 
-def envelope(msg: dict[str, Any], *, src: str = "raw", inc: int = 1, sseq: int = 1, oldest: int | None = None,
-             ts: float | None = None) -> bytes:
-    return msgpack.packb({"src": src, "inc": inc, "sseq": sseq, "oldest": sseq if oldest is None else oldest,
+def producer_of(msg: dict[str, Any]) -> str:
+    """A program allowed to send `msg` (the hub checks): a heartbeat's own actor, else its type's producer."""
+    if msg.get("type") == "heartbeat" and isinstance(msg.get("actor"), str):
+        return msg["actor"]
+    versions = REGISTRY.get(msg.get("type")) if isinstance(msg.get("type"), str) else None
+    if not versions:
+        return "executor"
+    return sorted(next(iter(versions.values())).PRODUCERS)[0]
+
+
+def envelope(msg: dict[str, Any], *, src: str | None = None, stream: str = "", inc: int = 1, sseq: int = 1,
+             oldest: int | None = None, ts: float | None = None) -> bytes:
+    """An ingest frame. `src` defaults to a producer allowed to send `msg`; `stream` names a
+    sender incarnation of its own (its `inc`), so tests keep their streams apart."""
+    return msgpack.packb({"src": producer_of(msg) if src is None else src, "inc": zlib.crc32(stream.encode()) if stream
+                          else inc, "sseq": sseq, "oldest": sseq if oldest is None else oldest,
                           "ts": time.time() if ts is None else ts, "msg": msg})
 
 

@@ -143,16 +143,16 @@ def for_annotation(annotation: Any, metadata: list[Any] | None = None) -> st.Sea
 # most examples are valid; the unrepaired ones still test the refusal path.
 def _repair(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     name = cls.__name__
-    if name == "LedgerUpdate" and isinstance(data.get("metadata"), dict):
+    if name == "PositionsLedger" and isinstance(data.get("metadata"), dict):
         data["metadata"] = {**data["metadata"], "entry_count": len(data.get("entries", []))}
     elif name == "PositionRow" and data.get("qty", 0) > 0:
         data["entry_price"] = data["entry_price"] or 1.0
         data["mark_price"] = data["mark_price"] or 1.0
-    elif name == "ExitScanStatus":
+    elif name == "ExitScanCompleted":
         total = data["tp_sl_registered_count"] + data["tp_sl_missing_count"]
         if total < 1 << 63:
             data["open_positions_count"] = total
-    elif name == "ReconciliationReport":
+    elif name == "ExchangePositionsReported":
         unique = {p["symbol"]: p for p in data.get("positions", [])}
         data["positions"] = list(unique.values()) if data["exchange_ok"] else []
         symbols = list(data.get("symbols", []))

@@ -13,7 +13,7 @@ from tests.state_plane.helpers import kpis, ledger, position, positions
 
 
 def _populate(inst: Instance) -> int:
-    with Sender(inst.settings, "cli-test") as sender:
+    with Sender(inst.settings, "executor") as sender:
         for msg in (positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)), ledger(2), kpis()):
             seq = sender.send_and_wait(msg, timeout=10)
     for name in ("positions_state", "positions_ledger", "kpis_v7"):
@@ -50,12 +50,12 @@ def test_validate_names_file_and_field(shared_hub: Instance, tmp_path: Path) -> 
 
 
 def test_tail_prints_one_line_per_update_with_seq(shared_hub: Instance) -> None:
-    proc = subprocess.Popen([V7, "tail", "--count", "3", "positions_snapshot", "ledger_update"], env=shared_hub.env,
+    proc = subprocess.Popen([V7, "tail", "--count", "3", "positions_state", "positions_ledger"], env=shared_hub.env,
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         synced = proc.stderr.readline() if proc.stderr else ""
         assert synced.startswith("# synced at seq"), synced
-        with Sender(shared_hub.settings, "tail-test") as sender:
+        with Sender(shared_hub.settings, "executor") as sender:
             seqs = [sender.send_and_wait(msg, timeout=10) for msg in (positions(position()), kpis(), ledger(1),
                                                                        positions(position(realized=5.0)))]
         out, _err = proc.communicate(timeout=20)
@@ -67,8 +67,8 @@ def test_tail_prints_one_line_per_update_with_seq(shared_hub: Instance) -> None:
     assert proc.returncode == 0
     assert len(lines) == 3  # the kpi snapshot was filtered out by topic
     assert [int(line.split()[0]) for line in lines] == [seqs[0], seqs[2], seqs[3]]
-    assert lines[0].split()[1] == "positions_snapshot" and lines[1].split()[1] == "ledger_update"
-    assert "tail-test#" in lines[0] and '"realized_pnl":5.0' in lines[2]
+    assert lines[0].split()[1] == "positions_state" and lines[1].split()[1] == "positions_ledger"
+    assert "executor#" in lines[0] and '"realized_pnl":5.0' in lines[2]
 
 
 def test_status_reports_the_hub(shared_hub: Instance) -> None:

@@ -37,9 +37,9 @@ def test_any_bytes_decode_or_raise_bus_error(frame: bytes) -> None:
 @settings(max_examples=300, deadline=None)
 @given(_msgpack_values, st.sampled_from([cls.TYPE for cls in MESSAGE_TYPES] + ["nope"]))
 def test_any_msgpack_value_as_message_decodes_or_raises_bus_error(value, type_tag: str) -> None:
-    msg = {"type": type_tag, "v": 1, "x": value}
+    msg = {"type": type_tag, "v": 2, "x": value}
     if isinstance(value, dict):
-        msg = {**value, "type": type_tag, "v": 1}
+        msg = {**value, "type": type_tag, "v": 2}
     frame = msgpack.packb({"src": "h", "inc": 1, "sseq": 1, "oldest": 1, "ts": 1.0, "msg": msg})
     try:
         codec.decode_envelope(frame)
@@ -63,7 +63,7 @@ def test_deep_nesting_is_refused_quickly(depth: int) -> None:
     # Hand-built: msgpack's own packer refuses to nest this deep, a hostile client need not.
     nested = b"\x91" * depth + b"\x01"  # [[[...1...]]]
     head = msgpack.packb({"src": "h", "inc": 1, "sseq": 1, "oldest": 1, "ts": 1.0})
-    body = msgpack.packb({"type": "positions_snapshot", "v": 1})
+    body = msgpack.packb({"type": "positions_state", "v": 2})
     frame = b"\x86" + head[1:] + msgpack.packb("msg") + b"\x83" + body[1:] + msgpack.packb("positions") + nested
     started = time.monotonic()
     with pytest.raises(BusError):
@@ -73,7 +73,7 @@ def test_deep_nesting_is_refused_quickly(depth: int) -> None:
 
 def test_msgpack_extension_types_are_refused() -> None:
     frame = msgpack.packb({"src": "h", "inc": 1, "sseq": 1, "oldest": 1, "ts": msgpack.Timestamp(1, 0),
-                           "msg": {"type": "heartbeat", "v": 1}}, datetime=False)
+                           "msg": {"type": "heartbeat", "v": 2}}, datetime=False)
     with pytest.raises(BusError) as err:
         codec.decode_envelope(frame)
     assert err.value.field == "ts"

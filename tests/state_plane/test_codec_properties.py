@@ -83,7 +83,7 @@ def test_round_trip_every_type_long(cls: type[Message]) -> None:
 def test_time_that_overflows_in_utc_is_refused_not_raised() -> None:
     # 9999-12-31T23:59:59-14:00 is year 10000 in UTC: this raised OverflowError out of pydantic
     # and took the state writer down (tests/state_plane/test_fuzz_live.py has the live case).
-    raw = {"type": "heartbeat", "v": 1, "actor": "a", "pid": 1, "interval_s": 1.0,
+    raw = {"type": "heartbeat", "v": 2, "actor": "a", "pid": 1, "interval_s": 1.0,
            "started_at": "9999-12-31T23:59:59-14:00"}
     with pytest.raises(BusError) as err:
         codec.decode_message(raw)
@@ -226,7 +226,7 @@ def test_heartbeats_kept_for_a_bounded_number_of_actors() -> None:
     state = WriterState()
     total = HEARTBEAT_ACTORS_MAX * 3
     for seq in range(1, total + 1):
-        raw = {"type": "heartbeat", "v": 1, "actor": f"actor-{seq}", "pid": 1, "interval_s": 1.0,
+        raw = {"type": "heartbeat", "v": 2, "actor": f"actor-{seq}", "pid": 1, "interval_s": 1.0,
                "started_at": "2025-01-01T00:00:00Z"}
         state.apply_message(seq, "hb", 1, seq, codec.decode_message(raw))
         if seq % 7 == 0:  # an actor heard again stays

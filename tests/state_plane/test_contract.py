@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bus.codec import BusError
-from bus.messages import PositionsSnapshot
+from bus.messages import PositionsState
 from bus.protocol import ErrorCode
 from bus.sender import Sender
 from tests.harness import Instance
@@ -21,7 +21,7 @@ from tests.state_plane.helpers import kpis, ledger, position, positions
 
 @pytest.fixture(scope="module")
 def sender(shared_hub: Instance) -> Iterator[Sender]:
-    s = Sender(shared_hub.settings, "contract-test")
+    s = Sender(shared_hub.settings, "executor")
     yield s
     s.close()
 
@@ -92,7 +92,8 @@ def test_non_zero_row_without_prices_is_rejected_whole(shared_hub: Instance, sen
     good = position("ETHUSDT", 1.0, 2000.0, 2100.0)
     bad = position("BTCUSDT", realized=99.0).model_copy(update={"entry_price": entry, "mark_price": mark})
     with pytest.raises(BusError) as err:
-        sender.send_and_wait(PositionsSnapshot.model_construct(positions=[good, bad]), timeout=10)
+        sender.send_and_wait(PositionsState.model_construct(type="positions_state", v=2, mode="SIM", account="paper",
+                                                            positions=[good, bad]), timeout=10)
     assert err.value.code is ErrorCode.CONTRACT_BREACH
     assert err.value.field == "positions.1"
     assert "BTCUSDT" in err.value.detail

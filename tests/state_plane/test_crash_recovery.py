@@ -84,7 +84,7 @@ def _kill_9_run(tmp_path, senders: int, per_sender: int, kills: int) -> None:
         inst.wait_hub()
         reader = FileReader(inst.state_dir)
         reader.start()
-        clients = [Sender(inst.settings, f"crash-{n}", resend_after_s=0.5) for n in range(senders)]
+        clients = [Sender(inst.settings, "executor", resend_after_s=0.5) for n in range(senders)]
         futures: dict[float, Future[int]] = {}
         threads = [threading.Thread(target=_stream, args=(s, n + 1, per_sender, futures))
                    for n, s in enumerate(clients)]
@@ -120,7 +120,7 @@ def _kill_9_run(tmp_path, senders: int, per_sender: int, kills: int) -> None:
             ident = (env["src"], env["inc"], env["sseq"])
             assert ident not in seen, f"{ident} committed twice (seq {seen[ident]} and {record.seq})"
             seen[ident] = record.seq
-            if env["msg"]["type"] == "positions_snapshot":
+            if env["msg"]["type"] == "positions_state":
                 marker = env["msg"]["positions"][0]["realized_pnl"]
                 marker_seq[marker] = record.seq
                 last_positions = marker

@@ -19,7 +19,7 @@ def test_file_writes_are_bounded_by_ticks_not_messages(tmp_path: Path) -> None:
     with instance(tmp_path, "[writer]\ntick_ms = 200\n") as inst:
         inst.start("state_writer")
         inst.wait_hub()
-        with Sender(inst.settings, "burst") as sender:
+        with Sender(inst.settings, "executor") as sender:
             sender.send_and_wait(positions(position()), timeout=10)
             inst.wait_for(lambda: metric(inst, "v7_writer_file_write_seconds_count", file="positions_state") >= 1,
                           10, "the first write")
@@ -36,7 +36,7 @@ def test_file_writes_are_bounded_by_ticks_not_messages(tmp_path: Path) -> None:
         ticks = (time.monotonic() - started) / 0.2
         assert writes <= ticks + 2, (writes, ticks, elapsed)
         assert writes < 3000 / 10
-        assert metric(inst, "v7_writer_messages_total", type="positions_snapshot") == 3001
+        assert metric(inst, "v7_writer_messages_total", type="positions_state") == 3001
 
 
 @pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs prlimit to make the disk refuse writes")
@@ -44,7 +44,7 @@ def test_unwritable_journal_stops_acks_says_why_and_resumes_by_itself(tmp_path: 
     with instance(tmp_path, "[bus]\nheartbeat_s = 0.2\n") as inst:
         proc = inst.start("state_writer")
         inst.wait_hub()
-        with Sender(inst.settings, "patient", resend_after_s=0.3) as sender:
+        with Sender(inst.settings, "executor", resend_after_s=0.3) as sender:
             futures = [sender.submit(positions(position(realized=float(i)))) for i in range(50)]
             seq = max(f.result(timeout=10) for f in futures)
             segment = max(inst.settings.journal_path.glob("*.wal"))

@@ -28,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from actors.state_writer.authority import Authority
 from bus import codec
 from bus.codec import BusError
 from bus.messages import MESSAGE_TYPES
@@ -52,17 +53,17 @@ def _rss_mib(pid: int) -> float:
 def _base_messages() -> list[dict[str, Any]]:
     return [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)).to_wire(), ledger(2).to_wire(),
             kpis().to_wire(),
-            {"type": "heartbeat", "v": 1, "actor": "fz", "pid": 1, "started_at": "2025-01-01T00:00:00Z",
+            {"type": "heartbeat", "v": 2, "actor": "executor", "pid": 1, "started_at": "2025-01-01T00:00:00Z",
              "interval_s": 1.0},
-            {"type": "fill", "v": 1, "trade_id": "t", "order_id": "o", "intent_id": "i", "symbol": "BTCUSDT",
+            {"type": "order_filled", "v": 2, "trade_id": "t", "order_id": "o", "intent_id": "i", "symbol": "BTCUSDT",
              "side": "BUY", "qty": 0.5, "price": 100.0, "liquidity": "maker"},
-            {"type": "order_intent", "v": 1, "intent_id": "i", "symbol": "BTCUSDT", "side": "SELL", "qty": 1.0}]
+            {"type": "submit_order", "v": 2, "intent_id": "i", "symbol": "BTCUSDT", "side": "SELL", "qty": 1.0}]
 
 
 def _deep_frame(depth: int, src: str) -> bytes:
     # Hand-built: msgpack's packer refuses to nest this deep, a hostile client need not.
     head = msgpack.packb({"src": src, "inc": 1, "sseq": 1, "oldest": 1, "ts": 1.0})
-    body = msgpack.packb({"type": "positions_snapshot", "v": 1})
+    body = msgpack.packb({"type": "positions_state", "v": 2})
     return b"\x86" + head[1:] + msgpack.packb("msg") + b"\x83" + body[1:] + msgpack.packb("positions") + (
         b"\x81\xa1k" * depth) + b"\x01"
 
@@ -80,7 +81,7 @@ class FrameMaker:
         return f"fz{self.n}"
 
     def _valid_frame(self) -> bytes:
-        return envelope(self.rng.choice(self.bases), src=self._src())
+        return envelope(self.rng.choice(self.bases), stream=self._src())
 
     def _mutate(self, frame: bytes) -> bytes:
         data = bytearray(frame)
@@ -124,7 +125,7 @@ class FrameMaker:
         if kind == 2:
             return [self._hostile_header()]
         if kind in (3, 4):
-            return [envelope(self._hostile_message(), src=self._src())]
+            return [envelope(self._hostile_message(), stream=self._src())]
         if kind == 5:
             extra = [self.rng.choice([b"", b"x", self._valid_frame()]) for _ in range(self.rng.randint(1, 3))]
             return [self._valid_frame(), *extra] if self.rng.random() < 0.5 else [*extra, self._valid_frame()]
@@ -134,17 +135,19 @@ class FrameMaker:
 
 
 def expected(frames: list[bytes]) -> tuple[str, str | None]:
-    """What the hub must answer: ('N', code) from the codec, or ('ok', None) for a readable envelope."""
+    """What the hub must answer: ('N', code) from the codec and the producer table, or ('ok', None)."""
     if len(frames) != 1:
         return "N", ErrorCode.BAD_FRAMES.value
     try:
         env = codec.decode_envelope(frames[0], DEFAULT_MAX_FRAME_BYTES)
     except BusError as err:
         return "N", err.code.value
-    if len(msgpack.unpackb(frames[0], raw=False)["msg"]) != len(type(env.msg).model_fields):
-        completed = codec.encode_envelope(env.src, env.inc, env.sseq, env.msg, env.ts, env.oldest)
-        if len(completed) > DEFAULT_MAX_FRAME_BYTES:
-            return "N", ErrorCode.FRAME_TOO_LARGE.value
+    refusal = Authority().check(env.src, env.msg)
+    if refusal is not None:
+        return "N", refusal.code.value
+    completed = codec.encode_envelope(env.src, env.inc, env.sseq, env.msg, env.ts, env.oldest)
+    if len(completed) > DEFAULT_MAX_FRAME_BYTES:
+        return "N", ErrorCode.FRAME_TOO_LARGE.value
     return "ok", None
 
 
@@ -198,7 +201,7 @@ class Probe:
 
     def check(self) -> None:
         self.sseq += 1
-        reply = self.client.ask(envelope(positions(position()).to_wire(), src=self.src, sseq=self.sseq), timeout=30)
+        reply = self.client.ask(envelope(positions(position()).to_wire(), stream=self.src, sseq=self.sseq), timeout=30)
         assert reply[0] == "A", reply
 
     def close(self) -> None:
@@ -264,20 +267,20 @@ def test_frames_over_the_limits(hub: tuple[Instance, int], raw: RawClient) -> No
     rss_before = _rss_mib(pid)
     before = _counters(inst)
     heartbeat = _base_messages()[3]
-    just_over = envelope({**heartbeat, "detail": "x" * DEFAULT_MAX_FRAME_BYTES}, src="big1")
-    under_cap = envelope({**heartbeat, "detail": "x" * (HARD_CAP - 1000)}, src="big2")
+    just_over = envelope({**heartbeat, "detail": "x" * DEFAULT_MAX_FRAME_BYTES}, stream="big1")
+    under_cap = envelope({**heartbeat, "detail": "x" * (HARD_CAP - 1000)}, stream="big2")
     assert DEFAULT_MAX_FRAME_BYTES < len(just_over) < len(under_cap) < HARD_CAP
     for frame in (just_over, under_cap):
         reply = raw.ask(frame)
         assert reply[0] == "N" and reply[2] == ErrorCode.FRAME_TOO_LARGE.value, reply[:4]
     # Over the hard cap: a 10 MB string. No answer; the connection is closed and counted; the
     # same DEALER reconnects by itself and is served again.
-    huge = envelope({**heartbeat, "detail": "x" * 10_000_000}, src="big3")
+    huge = envelope({**heartbeat, "detail": "x" * 10_000_000}, stream="big3")
     raw.send(huge)
     with pytest.raises(AssertionError, match="got 0 of 1"):
         raw.replies(1, timeout=3)
     inst.wait_for(lambda: _delta(_counters(inst), before)["disconnects"] >= 1, 10, "the disconnect to be counted")
-    ok = raw.ask(envelope(positions(position()).to_wire(), src="after-huge"), timeout=30)
+    ok = raw.ask(envelope(positions(position()).to_wire(), stream="after-huge"), timeout=30)
     assert ok[0] == "A", ok
     # A burst of frames just under the cap is NACKed one by one; the memory is given back.
     for _ in range(40):
@@ -302,8 +305,8 @@ def test_completed_message_over_the_limit_is_refused(tmp_path: Path) -> None:
         client = RawClient(inst)
         try:
             actors = {f"a{i}": {} for i in range(1000)}
-            frame = envelope({"type": "runtime_diagnostics", "v": 1, "runtime_diagnostics": {"actors": actors}},
-                             src="amp")
+            frame = envelope({"type": "runtime_diagnostics", "v": 2, "runtime_diagnostics": {"actors": actors}},
+                             stream="amp")
             assert len(frame) < 65536
             reply = client.ask(frame, timeout=60)
             assert reply[:3] == ["N", 1, ErrorCode.FRAME_TOO_LARGE.value], reply
@@ -392,7 +395,7 @@ def test_generated_messages_through_the_live_writer(hub: tuple[Instance, int], r
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(_any_message)
     def run(raws: list[dict[str, Any]]) -> None:
-        frames = [envelope(r, src=f"gen{next(counter)}") for r in raws]
+        frames = [envelope(r, stream=f"gen{next(counter)}") for r in raws]
         for frame in frames:
             raw.send(frame)
         replies = raw.replies(len(frames), timeout=60)
@@ -413,18 +416,17 @@ def test_generated_messages_through_the_live_writer(hub: tuple[Instance, int], r
 def test_sender_refuses_a_message_too_large_for_a_frame(hub: tuple[Instance, int]) -> None:
     """Over the hub's hard cap a message would be dropped with the connection, never answered, and
     resent on every reconnect ahead of everything newer: the sender refuses it up front instead."""
-    from bus.messages import KpiSnapshot
-    from bus.messages.state import PortfolioKpis, SymbolKpis
+    from bus.messages import Kpis, PortfolioKpis, SymbolKpis
     from bus.sender import Sender
 
     inst, _pid = hub
     row = SymbolKpis(pnl=1.0, pnl_pct=0.1, exposure_nav_pct=0.1)
     # Built without validation (per_symbol is bounded at 1000): the sender must refuse it by size
     # whatever the model says, as it would a message from a newer model version.
-    huge = KpiSnapshot.model_construct(portfolio=PortfolioKpis(nav=1.0, dd_pct=0.0),
+    huge = Kpis.model_construct(portfolio=PortfolioKpis(nav=1.0, dd_pct=0.0),
                                        per_symbol={f"S{i:07d}": row for i in range(150_000)})
     assert len(codec.pack_message(huge)) > HARD_CAP
-    with Sender(inst.settings, "too-big") as sender:
+    with Sender(inst.settings, "executor") as sender:
         started = time.monotonic()
         with pytest.raises(BusError) as err:
             sender.send_and_wait(huge, timeout=10)

@@ -35,16 +35,16 @@ def raw(shared_hub: Instance) -> Iterator[RawClient]:
 
 
 def _heartbeat(**over: object) -> dict:
-    body = {"type": "heartbeat", "v": 1, "ts": "2025-01-01T00:00:00Z", "actor": "executor", "pid": 7,
+    body = {"type": "heartbeat", "v": 2, "ts": "2025-01-01T00:00:00Z", "actor": "executor", "pid": 7,
             "started_at": "2025-01-01T00:00:00Z", "interval_s": 2.0}
     body.update(over)
     return body
 
 
 def _fill(trade_id: str, qty: float, **over: object) -> dict:
-    body = {"type": "fill", "v": 1, "ts": "2025-01-01T00:00:00Z", "trade_id": trade_id, "order_id": "o-" + trade_id,
-            "intent_id": "i-" + trade_id, "mode": "SIM", "account": "fuzz", "symbol": "FUZZUSDT", "side": "BUY",
-            "qty": qty, "price": 1.0, "liquidity": "taker"}
+    body = {"type": "order_filled", "v": 2, "ts": "2025-01-01T00:00:00Z", "trade_id": trade_id,
+            "order_id": "o-" + trade_id, "intent_id": "i-" + trade_id, "mode": "SIM", "account": "fuzz",
+            "symbol": "FUZZUSDT", "side": "BUY", "qty": qty, "price": 1.0, "liquidity": "taker"}
     body.update(over)
     return body
 
@@ -52,7 +52,7 @@ def _fill(trade_id: str, qty: float, **over: object) -> dict:
 def _still_serving(inst: Instance, raw: RawClient, pid: int, src: str) -> None:
     status = request_status(inst.settings)
     assert status["pid"] == pid, "the hub restarted"
-    ok = raw.ask(envelope(_heartbeat(), src=src, sseq=1))
+    ok = raw.ask(envelope(_heartbeat(), stream=src, sseq=1))
     assert ok[0] == "A", ok
 
 
@@ -100,17 +100,17 @@ def test_fills_that_would_overflow_a_position_are_refused_and_views_keep_working
         shared_hub: Instance, raw: RawClient) -> None:
     # Each fill is within the 10^15 bound; their sum is not. The first commits, the second is
     # refused at ingest, and every view that includes open_positions still builds.
-    assert raw.ask(envelope(_fill("big-1", 6e14), src="fuzz-fills", sseq=1))[0] == "A"
-    reply = raw.ask(envelope(_fill("big-2", 6e14), src="fuzz-fills", sseq=2))
+    assert raw.ask(envelope(_fill("big-1", 6e14), stream="fuzz-fills", sseq=1))[0] == "A"
+    reply = raw.ask(envelope(_fill("big-2", 6e14), stream="fuzz-fills", sseq=2))
     assert reply[:4] == ["N", 2, "bound_exceeded", "qty"], reply
     # Within one batch too: two fills sent back to back are judged against each other.
-    raw.send(envelope(_fill("big-3", 3e14), src="fuzz-fills", sseq=3))
-    raw.send(envelope(_fill("big-4", 3e14), src="fuzz-fills", sseq=4))
+    raw.send(envelope(_fill("big-3", 3e14), stream="fuzz-fills", sseq=3))
+    raw.send(envelope(_fill("big-4", 3e14), stream="fuzz-fills", sseq=4))
     answers = {r[1]: r for r in raw.replies(2)}
     assert answers[3][0] == "A"
     assert answers[4][:3] == ["N", 4, "bound_exceeded"], answers
     # Reducing is always allowed.
-    assert raw.ask(envelope(_fill("big-5", 6e14, side="SELL"), src="fuzz-fills", sseq=5))[0] == "A"
+    assert raw.ask(envelope(_fill("big-5", 6e14, side="SELL"), stream="fuzz-fills", sseq=5))[0] == "A"
     state = request_snapshot(shared_hub.settings, keys=["open_positions", "pnl_today"]).state
     rows = [p for p in state["open_positions"] if p["account"] == "fuzz"]
     assert [r["qty"] for r in rows] == [pytest.approx(3e14)]
@@ -132,7 +132,7 @@ WRONG_TYPES = {
 @pytest.mark.parametrize("case", sorted(WRONG_TYPES))
 def test_wrong_msgpack_types_are_refused(shared_hub: Instance, raw: RawClient, case: str) -> None:
     body, field = WRONG_TYPES[case]
-    reply = raw.ask(envelope(body, src=f"typed-{case}", sseq=1))
+    reply = raw.ask(envelope(body, stream=f"typed-{case}", sseq=1))
     assert reply[0] == "N" and reply[2] == "invalid_field" and reply[3] == field, reply
 
 
@@ -164,7 +164,7 @@ def test_the_hub_publishes_the_normalized_form(shared_hub: Instance, raw: RawCli
         sub.recv_multipart()
         # An offset time and integer milliseconds: journaled and published in UTC "...Z".
         body = _heartbeat(ts=1735689600000, started_at="2025-01-01T02:00:00+02:00", interval_s=2)
-        reply = raw.ask(envelope(body, src="normalized", sseq=1))
+        reply = raw.ask(envelope(body, stream="normalized", sseq=1))
         assert reply[0] == "A", reply
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -20,7 +20,7 @@ def _seq(inst: Instance) -> int:
 def _updates(inst: Instance) -> zmq.Socket:
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.SUBSCRIBE, b"positions_snapshot")
+    sub.setsockopt(zmq.SUBSCRIBE, b"positions_state")
     sub.connect(inst.settings.updates_endpoint)
     return sub
 
@@ -37,7 +37,7 @@ def test_resend_of_an_acked_message_changes_nothing(hub: Instance) -> None:
     raw = RawClient(hub)
     sub = _updates(hub)
     time.sleep(0.3)  # let the subscription reach the hub before the first publish
-    frame = envelope(positions(position(realized=7.0)).to_wire(), src="resender", inc=42, sseq=1)
+    frame = envelope(positions(position(realized=7.0)).to_wire(), stream="resender", inc=42, sseq=1)
     try:
         first = raw.ask(frame)
         assert first[0] == "A"
@@ -72,20 +72,20 @@ def test_newer_never_overtakes_an_unanswered_older(hub: Instance) -> None:
     raw = RawClient(hub)
     msg = positions(position()).to_wire()
     try:
-        assert raw.ask(envelope(msg, src="order", sseq=2, oldest=1)) == ["O", 2, 1]
+        assert raw.ask(envelope(msg, stream="order", sseq=2, oldest=1)) == ["O", 2, 1]
         assert _seq(hub) == 0
-        a1 = raw.ask(envelope(msg, src="order", sseq=1, oldest=1))
-        a2 = raw.ask(envelope(msg, src="order", sseq=2, oldest=1))
+        a1 = raw.ask(envelope(msg, stream="order", sseq=1, oldest=1))
+        a2 = raw.ask(envelope(msg, stream="order", sseq=2, oldest=1))
         assert (a1[0], a2[0]) == ("A", "A") and a2[2] == a1[2] + 1
         # A sender that promises never to resend below 5 (oldest == sseq) may skip ahead ...
-        assert raw.ask(envelope(msg, src="order", sseq=5, oldest=5))[0] == "A"
+        assert raw.ask(envelope(msg, stream="order", sseq=5, oldest=5))[0] == "A"
         # ... and everything at or below the highest committed is a duplicate.
-        assert raw.ask(envelope(msg, src="order", sseq=4, oldest=4)) == ["D", 4, 0]
+        assert raw.ask(envelope(msg, stream="order", sseq=4, oldest=4)) == ["D", 4, 0]
         # A NACKed sseq counts as answered: the next one is in order.
-        assert raw.ask(envelope({"type": "nope", "v": 1}, src="order", sseq=6, oldest=6))[0] == "N"
-        assert raw.ask(envelope(msg, src="order", sseq=7, oldest=6))[0] == "A"
+        assert raw.ask(envelope({"type": "nope", "v": 2}, stream="order", sseq=6, oldest=6))[0] == "N"
+        assert raw.ask(envelope(msg, stream="order", sseq=7, oldest=6))[0] == "A"
         # A new incarnation of the same source is a new stream.
-        assert raw.ask(envelope(msg, src="order", inc=2, sseq=1))[0] == "A"
+        assert raw.ask(envelope(msg, stream="order-2", sseq=1))[0] == "A"
     finally:
         raw.close()
 
@@ -95,7 +95,7 @@ def test_out_of_order_and_duplicates_inside_one_batch(hub: Instance) -> None:
     raw = RawClient(hub)
     msg = positions(position()).to_wire()
     try:
-        frames = [envelope(msg, src="batch", sseq=s, oldest=1) for s in (1, 2, 2, 4, 3)]
+        frames = [envelope(msg, stream="batch", sseq=s, oldest=1) for s in (1, 2, 2, 4, 3)]
         for frame in frames:
             raw.send(frame)
         replies = raw.replies(5)

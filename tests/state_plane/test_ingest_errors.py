@@ -33,17 +33,17 @@ BAD = {
     "envelope_missing_src": (lambda: [msgpack.packb({"inc": 1, "sseq": 1, "oldest": 1, "ts": 1.0, "msg": {}})],
                              ErrorCode.MALFORMED, "src", "unknown"),
     "oldest_above_sseq": (lambda: [envelope(_good(), sseq=3, oldest=4)], ErrorCode.MALFORMED, "oldest", "unknown"),
-    "unknown_type": (lambda: [envelope({"type": "teleport", "v": 1})], ErrorCode.UNKNOWN_TYPE, "type", "unknown"),
+    "unknown_type": (lambda: [envelope({"type": "teleport", "v": 2})], ErrorCode.UNKNOWN_TYPE, "type", "unknown"),
     "bad_version": (lambda: [envelope({**_good(), "v": 99})], ErrorCode.UNSUPPORTED_VERSION, "v",
-                    "positions_snapshot"),
+                    "positions_state"),
     "invalid_field": (lambda: [envelope({**_good(), "positions": [{**_good()["positions"][0], "qty": "lots"}]})],
-                      ErrorCode.INVALID_FIELD, "positions.0.qty", "positions_snapshot"),
+                      ErrorCode.INVALID_FIELD, "positions.0.qty", "positions_state"),
     "nan": (lambda: [envelope({**_good(), "positions": [{**_good()["positions"][0], "mark_price": float("nan")}]})],
-            ErrorCode.INVALID_FIELD, "positions.0.mark_price", "positions_snapshot"),
+            ErrorCode.INVALID_FIELD, "positions.0.mark_price", "positions_state"),
     "unknown_field": (lambda: [envelope({**_good(), "surprise": 1})], ErrorCode.INVALID_FIELD, "surprise",
-                      "positions_snapshot"),
+                      "positions_state"),
     "contract_breach": (lambda: [envelope({**_good(), "positions": [{**_good()["positions"][0], "entry_price": 0.0}]})],
-                        ErrorCode.CONTRACT_BREACH, "positions.0", "positions_snapshot"),
+                        ErrorCode.CONTRACT_BREACH, "positions.0", "positions_state"),
     "two_frames": (lambda: [envelope(_good()), b"extra"], ErrorCode.BAD_FRAMES, None, "unknown"),
     "empty_frame_set": (lambda: [b"", envelope(_good())], ErrorCode.BAD_FRAMES, None, "unknown"),
     "oversized": (lambda: [b"\x00" * ((1 << 20) + 1)], ErrorCode.FRAME_TOO_LARGE, None, "unknown"),
@@ -63,12 +63,12 @@ def test_bad_frame_is_nacked_with_reason_and_counted(shared_hub: Instance, raw: 
     assert _nacks(shared_hub, code.value, kind) == before + 1
     # Nothing was applied, and the writer still serves a good message right after.
     assert _status_seq(shared_hub) == seq_before
-    ok = raw.ask(envelope(_good(), src=f"after-{case}", sseq=1))
+    ok = raw.ask(envelope(_good(), stream=f"after-{case}", sseq=1))
     assert ok[0] == "A" and ok[2] == seq_before + 1
 
 
 def test_nack_names_the_sseq_when_the_envelope_is_readable(raw: RawClient) -> None:
-    reply = raw.ask(envelope({"type": "teleport", "v": 1}, src="named", sseq=7))
+    reply = raw.ask(envelope({"type": "teleport", "v": 2}, stream="named", sseq=7))
     assert reply[:3] == ["N", 7, "unknown_type"]
 
 

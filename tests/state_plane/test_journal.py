@@ -70,7 +70,7 @@ def test_writer_refuses_to_start_on_a_damaged_journal(tmp_path: Path) -> None:
     with instance(tmp_path) as inst:
         inst.start("state_writer")
         inst.wait_hub()
-        with Sender(inst.settings, "damage") as sender:
+        with Sender(inst.settings, "executor") as sender:
             for i in range(5):
                 sender.send_and_wait(positions(position(realized=float(i))), timeout=10)
         inst.kill("state_writer", signal.SIGKILL)
@@ -87,7 +87,7 @@ def test_torn_tail_recovery_in_a_real_writer(tmp_path: Path) -> None:
     with instance(tmp_path) as inst:
         inst.start("state_writer")
         inst.wait_hub()
-        with Sender(inst.settings, "torn") as sender:
+        with Sender(inst.settings, "executor") as sender:
             for i in range(20):
                 seq = sender.send_and_wait(positions(position(realized=float(i))), timeout=10)
         inst.kill("state_writer", signal.SIGKILL)
@@ -127,7 +127,7 @@ def test_journal_growth_is_bounded_by_compaction(tmp_path: Path) -> None:
         journal_dir = inst.settings.journal_path
         peak_bytes = 0
         try:
-            with Sender(inst.settings, "grower", context=ctx) as sender:
+            with Sender(inst.settings, "executor", context=ctx) as sender:
                 for batch in range(24):
                     futures = [sender.submit(positions(position(realized=float(batch * 250 + i))))
                                for i in range(250)]
@@ -152,7 +152,7 @@ def test_restart_from_snapshot_plus_journal_tail(tmp_path: Path) -> None:
     with instance(tmp_path, toml) as inst:
         inst.start("state_writer")
         inst.wait_hub()
-        with Sender(inst.settings, "grower") as sender:
+        with Sender(inst.settings, "executor") as sender:
             futures = [sender.submit(positions(position(realized=float(i)))) for i in range(1000)]
             max(f.result(timeout=30) for f in futures)
             inst.wait_for(lambda: metric(inst, "v7_writer_snapshots_written_total") >= 1, 10, "a snapshot")
@@ -169,5 +169,5 @@ def test_restart_from_snapshot_plus_journal_tail(tmp_path: Path) -> None:
         assert metric(inst, "v7_writer_replayed_messages") == last - newest
         state = json.loads((inst.state_dir / "positions_state.json").read_text())
         assert state["positions"][0]["realized_pnl"] == 1149.0
-        with Sender(inst.settings, "after") as sender:
+        with Sender(inst.settings, "executor") as sender:
             assert sender.send_and_wait(positions(position()), timeout=10) == last + 1

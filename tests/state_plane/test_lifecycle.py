@@ -23,13 +23,13 @@ def test_second_writer_is_refused_naming_the_holder(hub: Instance) -> None:
     assert str(hub.state_dir) in second.stderr
     assert time.monotonic() - started < 15  # refused at once, not after a bind timeout
     # The first writer is untouched and still serving.
-    with Sender(hub.settings, "after-refusal") as sender:
+    with Sender(hub.settings, "executor") as sender:
         assert sender.send_and_wait(positions(position()), timeout=10) >= 1
     assert hub.procs["state_writer"].poll() is None
 
 
 def test_sigterm_drains_writes_files_snapshots_and_releases_the_lock(hub: Instance) -> None:
-    sender = Sender(hub.settings, "before-term")
+    sender = Sender(hub.settings, "executor")
     futures = [sender.submit(positions(position(realized=float(i)))) for i in range(200)]
     futures.append(sender.submit(ledger(2)))
     last = max(f.result(timeout=20) for f in futures)
@@ -52,5 +52,5 @@ def test_sigterm_drains_writes_files_snapshots_and_releases_the_lock(hub: Instan
     hub.wait_hub()
     assert request_status(hub.settings)["seq"] == last
     assert "replayed 0" in hub.logs("state_writer")
-    with Sender(hub.settings, "after-restart") as sender:
+    with Sender(hub.settings, "executor") as sender:
         assert sender.send_and_wait(positions(position()), timeout=10) == last + 1

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from bus.messages import MESSAGE_TYPES
-from bus.messages import positions as views
+from bus.messages import MESSAGE_TYPES, views
 
 VIEW_MODELS = [views.StoredPosition, views.ClosedTrade, views.ReconciliationView, views.PnlToday,
                views.ActiveScope, views.LegacyImportRecord]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bus.messages import NavSample
+from bus.messages import NavState
 from bus.sender import Sender
 from bus.subscriber import request_snapshot
 from tests.harness import Instance
@@ -12,16 +12,16 @@ from tests.harness import Instance
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _sample(i: int, nav: float) -> NavSample:
+def _sample(i: int, nav: float) -> NavState:
     # Samples 2 s apart: the hub keeps one point per 5-second bucket (the newest in it).
-    return NavSample(updated_at=T0 + timedelta(seconds=2 * i), nav_total=nav, aum=nav, peak_nav=10_000.0,
+    return NavState(updated_at=T0 + timedelta(seconds=2 * i), nav_total=nav, aum=nav, peak_nav=10_000.0,
                      dd_pct=max(0.0, (10_000.0 - nav) / 10_000.0), dd_state="NORMAL")
 
 
 def test_nav_history_is_bucketed_and_survives_a_writer_kill(v7: Instance) -> None:
     v7.start("state_writer")
     v7.wait_hub()
-    sender = Sender(v7.settings, "nav-test")
+    sender = Sender(v7.settings, "sync")
     try:
         for i in range(10):
             sender.send_and_wait(_sample(i, 10_000.0 - i), timeout=20)

@@ -22,7 +22,7 @@ def test_a_full_outbox_never_causes_out_of_order_answers(tmp_path) -> None:
     with instance(tmp_path) as inst:
         inst.start("state_writer")
         inst.wait_hub()
-        with Sender(inst.settings, "blaster", outbox_max=200) as sender:
+        with Sender(inst.settings, "executor", outbox_max=200) as sender:
             started = utc_now()
             for i in range(MESSAGES):
                 if i % 5 == 4:

@@ -30,7 +30,7 @@ def _stream(sender: Sender, count: int, started: threading.Event, pace_s: float)
 
 
 def test_late_subscriber_gets_snapshot_then_every_update_once(hub: Instance) -> None:
-    sender = Sender(hub.settings, "streamer")
+    sender = Sender(hub.settings, "executor")
     started = threading.Event()
     result: dict[str, dict[int, float]] = {}
     thread = threading.Thread(target=lambda: result.setdefault("acks", _stream(sender, 900, started, 0.002)))
@@ -68,7 +68,7 @@ def test_subscriber_resyncs_after_hub_restart(tmp_path) -> None:
     with instance(tmp_path, FAST_HEARTBEAT) as inst:
         inst.start("state_writer")
         inst.wait_hub()
-        sender = Sender(inst.settings, "restarter")
+        sender = Sender(inst.settings, "executor")
         sub = Subscriber(inst.settings)
         try:
             sender.send_and_wait(positions(position(realized=1.0)), timeout=10)

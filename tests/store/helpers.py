@@ -16,12 +16,20 @@ from sqlalchemy.orm import Session
 
 from actors.state_writer.store.schema import make_engine
 from actors.state_writer.store.tables import Base
-from bus.messages import Fill, LedgerUpdate, Message, OrderIntent, PositionsSnapshot
-from bus.messages.positions import StoredPosition
-from bus.messages.state import LedgerEntry, LedgerMetadata, PositionRow
-from bus.sender import Sender
+from bus.messages import (
+    LedgerEntry,
+    LedgerMetadata,
+    Message,
+    OrderFilled,
+    PositionRow,
+    PositionsLedger,
+    PositionsState,
+    StoredPosition,
+    SubmitOrder,
+)
 from bus.subscriber import request_snapshot
 from tests.harness import Instance
+from tests.producers import Producers
 
 
 @dataclass(frozen=True)
@@ -65,45 +73,46 @@ def start_writer(inst: Instance) -> None:
 # --- messages ----------------------------------------------------------------------------------------
 
 
-def intent(intent_id: str, symbol: str, side: str, qty: float, **kw: Any) -> OrderIntent:
-    return OrderIntent(intent_id=intent_id, symbol=symbol, side=side, qty=qty, **kw)
+def intent(intent_id: str, symbol: str, side: str, qty: float, **kw: Any) -> SubmitOrder:
+    kw.setdefault("mode", "SIM")
+    kw.setdefault("account", "paper")
+    return SubmitOrder(intent_id=intent_id, symbol=symbol, side=side, qty=qty, **kw)
 
 
-def fill(trade_id: str, intent_id: str, symbol: str, side: str, qty: float, price: float, **kw: Any) -> Fill:
+def fill(trade_id: str, intent_id: str, symbol: str, side: str, qty: float, price: float, **kw: Any) -> OrderFilled:
     kw.setdefault("liquidity", "taker")
-    return Fill(trade_id=trade_id, order_id=f"o-{trade_id}", intent_id=intent_id, symbol=symbol, side=side,
+    kw.setdefault("mode", "SIM")
+    kw.setdefault("account", "paper")
+    return OrderFilled(trade_id=trade_id, order_id=f"o-{trade_id}", intent_id=intent_id, symbol=symbol, side=side,
                 qty=qty, price=price, **kw)
 
 
-def marks(**prices: float) -> PositionsSnapshot:
-    return PositionsSnapshot(positions=[
+def marks(mode: str = "SIM", account: str = "paper", **prices: float) -> PositionsState:
+    return PositionsState(mode=mode, account=account, positions=[
         PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=p, mark_price=p, notional=p, unrealized_pnl=0.0)
         for s, p in prices.items()])
 
 
-def ledger(*entries: dict[str, Any]) -> LedgerUpdate:
+def ledger(*entries: dict[str, Any], mode: str = "SIM", account: str = "paper") -> PositionsLedger:
     rows = [LedgerEntry(**{"side": "LONG", "qty": 1.0, "entry_price": 1.0, **e}) for e in entries]
-    return LedgerUpdate(entries=rows, metadata=LedgerMetadata(entry_count=len(rows)))
+    return PositionsLedger(mode=mode, account=account, entries=rows, metadata=LedgerMetadata(entry_count=len(rows)))
 
 
-class Bus:
-    """A test actor: sends durable messages and waits for their ACK."""
+class Bus(Producers):
+    """A test group: sends durable messages, each as its own producer, and waits for every ACK."""
 
-    def __init__(self, inst: Instance, name: str = "test") -> None:
-        self.sender = Sender(inst.settings, name)
+    def __init__(self, inst: Instance, name: str | None = None) -> None:
+        super().__init__(inst.settings, prefer=name)
 
-    def send(self, *msgs: Message, timeout: float = 30) -> int:
+    def send(self, *msgs: Message, timeout: float = 30) -> int:  # type: ignore[override]
         seq = 0
         for msg in msgs:
-            seq = self.sender.send_and_wait(msg, timeout=timeout)
+            seq = self.send_and_wait(msg, timeout=timeout)
         return seq
-
-    def close(self) -> None:
-        self.sender.close(flush_timeout=2)
 
 
 @contextmanager
-def bus(inst: Instance, name: str = "test") -> Iterator[Bus]:
+def bus(inst: Instance, name: str | None = None) -> Iterator[Bus]:
     b = Bus(inst, name)
     try:
         yield b

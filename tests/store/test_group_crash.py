@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from actors.state_writer.store.tables import FillRow, PositionEventRow, TradeRecordRow
-from bus.messages import OrderIntent
-from bus.messages.positions import ExchangePosition, ReconciliationReport, ReconciliationView, StoredPosition
+from bus.messages import ExchangePositionsReported, ReconciliationView, ReportedPosition, StoredPosition, SubmitOrder
 from exchange.client import RpcExchange
 from tests.harness import Instance, instance
 from tests.store.helpers import bus, integrity_ok, open_positions, start_writer, table, views
@@ -124,9 +123,9 @@ def test_kill9_everything_then_identical_positions_and_whole_trade_close(tmp_pat
         # A mismatch (policy warn) blocks new entries on its symbol until the operator resolves it.
         def flag_all() -> bool:
             with bus(inst, "auditor") as b:
-                b.send(ReconciliationReport(
+                b.send(ExchangePositionsReported(
                     mode="SIM", account="paper", exchange_ok=True, symbols=list(inst.settings.symbols),
-                    positions=[ExchangePosition(symbol=s, side="SHORT", qty=123.0, entry_price=1.0)
+                    positions=[ReportedPosition(symbol=s, side="SHORT", qty=123.0, entry_price=1.0)
                                for s in inst.settings.symbols]))
             return bool(ReconciliationView.model_validate(views(inst, "reconciliation")["reconciliation"]).issues)
 
@@ -135,12 +134,12 @@ def test_kill9_everything_then_identical_positions_and_whole_trade_close(tmp_pat
 
         def vetoed() -> bool:
             return any(r.seq > flagged_at and r.msg.reason == "reconciliation_mismatch"
-                       for r in of_type(committed(inst), "veto"))
+                       for r in of_type(committed(inst), "entry_vetoed"))
 
         inst.wait_for(vetoed, 60, "the executor to veto an entry on a flagged symbol", interval=0.5)
         view = ReconciliationView.model_validate(views(inst, "reconciliation")["reconciliation"])
         blocked = {i.symbol for i in view.issues}
-        entries_after = [r.msg for r in of_type(committed(inst), "order_intent")
+        entries_after = [r.msg for r in of_type(committed(inst), "submit_order")
                          if r.seq > flagged_at and r.msg.purpose == "entry"]
         assert not [i for i in entries_after if i.symbol in blocked]
         for symbol in blocked:
@@ -152,13 +151,13 @@ def test_kill9_everything_then_identical_positions_and_whole_trade_close(tmp_pat
         assert integrity_ok(inst)
 
 
-def _net_of_committed_fills(inst: Instance) -> dict[str, tuple[str, float, float, OrderIntent]]:
+def _net_of_committed_fills(inst: Instance) -> dict[str, tuple[str, float, float, SubmitOrder]]:
     """symbol -> (side, qty, average entry, opening intent), netting every committed fill in seq order."""
     records = committed(inst)
-    intents = {r.msg.intent_id: r.msg for r in of_type(records, "order_intent")}
-    book: dict[str, tuple[float, float, OrderIntent | None]] = {}  # signed qty, entry, opening intent
+    intents = {r.msg.intent_id: r.msg for r in of_type(records, "submit_order")}
+    book: dict[str, tuple[float, float, SubmitOrder | None]] = {}  # signed qty, entry, opening intent
     seen: set[str] = set()
-    for record in of_type(records, "fill"):
+    for record in of_type(records, "order_filled"):
         f = record.msg
         if (f.mode, f.account) != SCOPE or f.trade_id in seen:
             continue

@@ -8,8 +8,7 @@ import signal
 import pytest
 
 from actors.state_writer.store.tables import PositionEventRow, ReconciliationIssueRow, TradeRecordRow
-from bus.messages import OrderEvent
-from bus.messages.positions import ExchangePosition, ReconciliationReport, ReconciliationView
+from bus.messages import ExchangePositionsReported, OrderUpdated, ReconciliationView, ReportedPosition
 from tests.harness import Instance
 from tests.store.helpers import (
     Backend,
@@ -28,22 +27,24 @@ from tests.store.helpers import views as get_views
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
 
-def _exchange(**positions: tuple[str, float, float, float]) -> list[ExchangePosition]:
-    return [ExchangePosition(symbol=s, side=side, qty=q, entry_price=e, mark_price=m)  # type: ignore[arg-type]
+def _exchange(**positions: tuple[str, float, float, float]) -> list[ReportedPosition]:
+    return [ReportedPosition(symbol=s, side=side, qty=q, entry_price=e, mark_price=m)  # type: ignore[arg-type]
             for s, (side, q, e, m) in positions.items()]
 
 
-def mismatched() -> ReconciliationReport:
+def mismatched() -> ExchangePositionsReported:
     """store: BTC LONG 1, ETH LONG 2. exchange (read now): ETH LONG 1.5, SOL SHORT 3: one mismatch of each kind."""
-    return ReconciliationReport(
+    return ExchangePositionsReported(
         mode="SIM", account="paper", trigger="start", exchange_ok=True, symbols=SYMBOLS,
         positions=_exchange(ETHUSDT=("LONG", 1.5, 50.5, 51.0), SOLUSDT=("SHORT", 3.0, 20.0, 19.5)))
 
 
-def done(intent_id: str, symbol: str, side: str, qty: float, **kw: str) -> OrderEvent:
+def done(intent_id: str, symbol: str, side: str, qty: float, **kw: str) -> OrderUpdated:
     """The router's last event of an intent: its fills are all committed before this."""
-    return OrderEvent(intent_id=intent_id, order_id=f"o-{intent_id}", symbol=symbol, side=side, status="FILLED",
-                      order_type="MARKET", qty=qty, filled_qty=qty, intent_done=True, **kw)
+    kw.setdefault("mode", "SIM")
+    kw.setdefault("account", "paper")
+    return OrderUpdated(intent_id=intent_id, order_id=f"o-{intent_id}", symbol=symbol, side=side, status="FILLED",
+                        order_type="MARKET", qty=qty, filled_qty=qty, intent_done=True, **kw)
 
 
 def _open_book(inst: Instance) -> None:
@@ -88,9 +89,9 @@ def test_warn_flags_each_mismatch_blocks_symbols_and_the_operator_resolves(
 
     with bus(store_v7, "executor") as b:
         # The exchange cannot be read: nothing is compared, nothing is flat.
-        b.send(ReconciliationReport(mode="SIM", account="paper", exchange_ok=False, error="HTTP 503"))
+        b.send(ExchangePositionsReported(mode="SIM", account="paper", exchange_ok=False, error="HTTP 503"))
         # Only ETH is known this time, and it agrees again; BTC is unknown, not flat.
-        b.send(ReconciliationReport(mode="SIM", account="paper", exchange_ok=True, symbols=["ETHUSDT"],
+        b.send(ExchangePositionsReported(mode="SIM", account="paper", exchange_ok=True, symbols=["ETHUSDT"],
                                     positions=_exchange(ETHUSDT=("LONG", 2.0, 50.0, 49.0))))
     assert {i.symbol for i in _view(store_v7).issues} == {"BTCUSDT", "SOLUSDT"}
     assert open_positions(store_v7) == before
@@ -190,9 +191,9 @@ def test_an_order_in_flight_stays_unsettled_across_a_writer_kill_9(store_v7: Ins
     store_v7.kill("state_writer", signal.SIGKILL)
     start_writer(store_v7)
     with bus(store_v7, "executor") as b:  # the exchange already shows SOL short 3: its fill is on its way
-        b.send(ReconciliationReport(mode="SIM", account="paper", trigger="start", exchange_ok=True, symbols=SYMBOLS,
-                                    positions=_exchange(BTCUSDT=("LONG", 1.0, 100.0, 100.0),
-                                                        SOLUSDT=("SHORT", 3.0, 20.0, 20.0))))
+        b.send(ExchangePositionsReported(mode="SIM", account="paper", trigger="start", exchange_ok=True,
+                                         symbols=SYMBOLS, positions=_exchange(BTCUSDT=("LONG", 1.0, 100.0, 100.0),
+                                                                              SOLUSDT=("SHORT", 3.0, 20.0, 20.0))))
     (checked,) = _events(store_v7, "reconcile_checked")
     assert json.loads(checked.detail)["unsettled"] == ["SOLUSDT"]
     assert _view(store_v7).issues == []

@@ -143,14 +143,16 @@ def test_failed_commit_holds_the_ack_and_resumes_by_itself(store_v7: Instance, b
         holder = sqlite3.connect(db, isolation_level=None, timeout=0)
         holder.execute("BEGIN IMMEDIATE")
         try:
-            future = b.sender.submit(fill("t-1", "i-1", "BTCUSDT", "BUY", 1.0, 100.0))
+            first_fill = fill("t-1", "i-1", "BTCUSDT", "BUY", 1.0, 100.0)
+            router = b.sender_for(first_fill)
+            future = router.submit(first_fill)
             # Each attempt waits out SQLite's busy timeout (5 s), so answers come between attempts.
             store_v7.wait_for(lambda: _status_degraded(store_v7) == "store:SQLITE_BUSY", 60,
                               "the writer to report the refused commit")
             store_v7.wait_for(lambda: metric(store_v7, "v7_writer_hook_errors_total", reason="SQLITE_BUSY") >= 2,
                               60, "a failed retry (reopen + journal replay)")
             assert not future.done(), "the fill must not be ACKed while the store refuses it"
-            assert b.sender.outbox_depth == 1
+            assert router.outbox_depth == 1
             assert proc.poll() is None, "a refusing database must not take the writer down"
             assert metric(store_v7, "v7_writer_degraded") == 1
             assert "not ACKing" in store_v7.logs("state_writer")
@@ -192,10 +194,10 @@ def test_extremes_reach_the_database_at_the_configured_rate(store_v7: Instance, 
         store_v7.wait_for(lambda: row().mark_price == 55.0, 10, "the last mark to be written")
     # Nothing pending now: heartbeat-only traffic never opens a transaction.
     tx = metric(store_v7, "v7_store_transactions_total")
-    with bus(store_v7, "idle") as b:
+    with bus(store_v7) as b:
         from bus.messages import Heartbeat
 
         now = datetime.now(UTC)
         for _ in range(5):
-            b.send(Heartbeat(actor="idle", pid=1, started_at=now - timedelta(seconds=1), interval_s=1.0))
+            b.send(Heartbeat(actor="sync", pid=1, started_at=now - timedelta(seconds=1), interval_s=1.0))
     assert metric(store_v7, "v7_store_transactions_total") == tx

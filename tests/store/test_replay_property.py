@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session
 from actors.state_writer.hooks import Committed
 from actors.state_writer.store import PositionStore
 from actors.state_writer.store.tables import PositionEventRow, TradeRecordRow
-from bus.messages import Message
-from bus.messages.positions import ScopeSwitch
+from bus.messages import Message, SwitchScope
 from config.settings import Settings
 from tests.store.helpers import fill, intent, ledger, marks
 
@@ -77,7 +76,7 @@ def _messages(steps: list[tuple[Any, ...]]) -> list[Message]:
             sym = s[1]
             out.append(ledger({"symbol": sym, "position_id": last_intent.get(sym, "none"), "tp": float(s[2])}))
         elif s[0] == "switch":
-            out.append(ScopeSwitch(mode=s[1][0], account=s[1][1], ts=ts))
+            out.append(SwitchScope(mode=s[1][0], account=s[1][1], ts=ts))
     return out
 
 

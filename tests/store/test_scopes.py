@@ -6,7 +6,7 @@ import json
 import signal
 
 from actors.state_writer.store.tables import PositionEventRow, TradeRecordRow
-from bus.messages.positions import ScopeSwitch
+from bus.messages import SwitchScope
 from tests.harness import Instance
 from tests.store.helpers import Backend, bus, fill, integrity_ok, intent, ledger, marks, open_positions, start_writer
 from tests.store.helpers import table as rows
@@ -27,9 +27,10 @@ def test_mode_switch_with_open_positions_in_sim_and_live(store_v7: Instance, bac
         b.send(intent("l2", "ETHUSDT", "BUY", 1.0, mode="LIVE", account="acct-2"),
                fill("f3", "l2", "ETHUSDT", "BUY", 1.0, 50.0, mode="LIVE", account="acct-2"))
         b.send(marks(BTCUSDT=105.0))  # the active scope (SIM/paper) sees it
-        b.send(ScopeSwitch(mode="LIVE", account="acct-1", reason="test"))
-        b.send(marks(BTCUSDT=92.0))  # now only LIVE/acct-1
-        b.send(ledger({"symbol": "BTCUSDT", "position_id": "l1", "side": "SHORT", "tp": 85.0}))
+        b.send(SwitchScope(mode="LIVE", account="acct-1", reason="test"))
+        b.send(marks("LIVE", "acct-1", BTCUSDT=92.0))  # marks of LIVE/acct-1
+        b.send(ledger({"symbol": "BTCUSDT", "position_id": "l1", "side": "SHORT", "tp": 85.0}, mode="LIVE",
+                      account="acct-1"))
     pos = open_positions(store_v7)
     assert set(pos) == {(*SIM, "BTCUSDT"), (*LIVE1, "BTCUSDT"), (*LIVE2, "ETHUSDT")}
     sim, live = pos[(*SIM, "BTCUSDT")], pos[(*LIVE1, "BTCUSDT")]

@@ -18,14 +18,14 @@ import pytest
 
 from actors.state_writer.store.reader import StoreReader
 from bus.messages import (
-    ExitScanStatus,
-    ExitTrigger,
-    Fill,
-    KpiSnapshot,
-    LedgerUpdate,
-    NavSample,
-    OrderIntent,
-    PositionsSnapshot,
+    ExitScanCompleted,
+    Kpis,
+    NavState,
+    OrderFilled,
+    PositionsLedger,
+    PositionsState,
+    RequestExit,
+    SubmitOrder,
 )
 from exchange.client import RpcExchange
 from tests.harness import Instance, instance
@@ -55,16 +55,16 @@ def alive(inst: Instance) -> dict[str, int | None]:
     return {name: proc.poll() for name, proc in inst.procs.items()}
 
 
-def closed_exits(records: list[Committed]) -> list[ExitTrigger]:
-    done = {r.msg.intent_id: r.msg for r in of_type(records, "order_event") if r.msg.intent_done}
-    return [r.msg for r in of_type(records, "exit_trigger")
+def closed_exits(records: list[Committed]) -> list[RequestExit]:
+    done = {r.msg.intent_id: r.msg for r in of_type(records, "order_updated") if r.msg.intent_done}
+    return [r.msg for r in of_type(records, "request_exit")
             if r.msg.intent_id in done and done[r.msg.intent_id].status == "FILLED"]
 
 
 def test_positions_open_and_close_and_every_file_validates(group: Instance) -> None:
     def traded() -> bool:
         records = committed(group)
-        entries = [r for r in of_type(records, "order_event")
+        entries = [r for r in of_type(records, "order_updated")
                    if r.msg.intent_done and r.msg.intent_id.startswith("en-") and r.msg.filled_qty > 0]
         return len(entries) >= 3 and len(closed_exits(records)) >= 2
 
@@ -88,12 +88,12 @@ def test_positions_open_and_close_and_every_file_validates(group: Instance) -> N
 
 def test_closed_trade_pnl_matches_fills_and_fees(group: Instance) -> None:
     records = committed(group)
-    fills = [r.msg for r in of_type(records, "fill")]
+    fills = [r.msg for r in of_type(records, "order_filled")]
     assert fills
     for fill in fills:  # the exchange's fee schedule: 2 bps maker, 5 bps taker
         rate = 2 if fill.liquidity == "maker" else 5
         assert fill.fee == pytest.approx(fill.qty * fill.price * rate / 10_000, rel=1e-6)
-    by_position: dict[str, list[Fill]] = defaultdict(list)
+    by_position: dict[str, list[OrderFilled]] = defaultdict(list)
     for fill in {f.trade_id: f for f in fills}.values():
         by_position[fill.position_id or ""].append(fill)
     reader = StoreReader(group.settings)
@@ -141,13 +141,13 @@ def test_closed_trade_pnl_matches_fills_and_fees(group: Instance) -> None:
 
 def test_kpi_nav_is_the_nav_state_nav(group: Instance) -> None:
     records = committed(group)
-    navs: list[NavSample] = []
+    navs: list[NavState] = []
     kpis = 0
     for record in records:
         msg = record.msg
-        if isinstance(msg, NavSample):
+        if isinstance(msg, NavState):
             navs.append(msg)
-        elif isinstance(msg, KpiSnapshot):
+        elif isinstance(msg, Kpis):
             kpis += 1
             # Built from a NAV sample committed before it: same nav, drawdown and state.
             source = [n for n in navs if n.nav_total == msg.portfolio.nav]
@@ -165,11 +165,11 @@ def test_kpi_nav_is_the_nav_state_nav(group: Instance) -> None:
 
 def test_every_open_position_has_tp_sl_in_the_ledger(group: Instance) -> None:
     records = committed(group)
-    ledgers = {r.msg.updated_at: r.msg for r in of_type(records, "ledger_update")}
+    ledgers = {r.msg.updated_at: r.msg for r in of_type(records, "positions_ledger")}
     pairs = 0
-    for record in of_type(records, "positions_snapshot"):
-        snap: PositionsSnapshot = record.msg
-        ledger: LedgerUpdate | None = ledgers.get(snap.updated_at)  # published by the same executor loop
+    for record in of_type(records, "positions_state"):
+        snap: PositionsState = record.msg
+        ledger: PositionsLedger | None = ledgers.get(snap.updated_at)  # published by the same executor loop
         if ledger is None or not snap.positions:
             continue
         pairs += 1
@@ -182,9 +182,9 @@ def test_every_open_position_has_tp_sl_in_the_ledger(group: Instance) -> None:
             assert above > below
             assert ledger.tp_sl_levels[row.symbol].tp == entry.tp
     assert pairs > 5
-    scans = [r.msg for r in of_type(records, "exit_scan_status")]
+    scans = [r.msg for r in of_type(records, "exit_scan_completed")]
     busy = [s for s in scans if s.open_positions_count > 0]
-    assert busy and all(isinstance(s, ExitScanStatus) and s.tp_sl_coverage_pct == 1.0 for s in busy)
+    assert busy and all(isinstance(s, ExitScanCompleted) and s.tp_sl_coverage_pct == 1.0 for s in busy)
 
 
 def test_paper_exchange_restart_keeps_the_account(group: Instance) -> None:
@@ -236,7 +236,7 @@ def test_executor_and_exit_scanner_crash_keep_positions_and_brackets(group: Inst
     # sent after the last ledger publish is adopted with a fresh bracket, so a scan or two may
     # show it missing first.)
     def covered() -> bool:
-        scans = [r.msg for r in of_type(committed(group), "exit_scan_status") if r.msg.ts.timestamp() > restarted]
+        scans = [r.msg for r in of_type(committed(group), "exit_scan_completed") if r.msg.ts.timestamp() > restarted]
         return len(scans) >= 3 and all(s.tp_sl_missing_count == 0 for s in scans[-3:])
 
     group.wait_for(covered, 30, "exit scans with full TP/SL coverage after the restart")
@@ -277,12 +277,12 @@ def test_state_writer_restart_loses_nothing(group: Instance) -> None:
         # Every message each actor sent was committed exactly once: nothing lost, nothing NACKed.
         assert sorted(sseqs) == list(range(1, max(sseqs) + 1)), f"{src} lost or repeated messages"
     assert {src for src, _inc in streams} >= set(TRADING_ACTORS)
-    # And every trade the exchange made is in the journal as a Fill (the exchange process is stopped).
+    # And every trade the exchange made is in the journal as a OrderFilled (the exchange process is stopped).
     exchange_fills = _exchange_fill_ids(group)
-    journal_fills = {r.msg.trade_id for r in of_type(records, "fill")}
+    journal_fills = {r.msg.trade_id for r in of_type(records, "order_filled")}
     assert exchange_fills and exchange_fills <= journal_fills
-    intents = {r.msg.intent_id for r in records if isinstance(r.msg, OrderIntent | ExitTrigger)}
-    assert {r.msg.intent_id for r in of_type(records, "order_event")} <= intents | {"none"}
+    intents = {r.msg.intent_id for r in records if isinstance(r.msg, SubmitOrder | RequestExit)}
+    assert {r.msg.intent_id for r in of_type(records, "order_updated")} <= intents | {"none"}
 
 
 def _exchange_fill_ids(inst: Instance) -> set[str]:

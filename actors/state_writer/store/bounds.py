@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from actors.state_writer.store.positions import Position
 from bus.codec import BusError
-from bus.messages import Fill, Message
+from bus.messages import Message, OrderFilled
 from bus.messages.base import MAX_AMOUNT
 from bus.protocol import ErrorCode
 from domain.positions import apply_fill
@@ -42,7 +42,7 @@ class FillBounds:
         self._batch: dict[Key, tuple[float, float]] = {}
 
     def check(self, msg: Message) -> BusError | None:
-        if not isinstance(msg, Fill):
+        if not isinstance(msg, OrderFilled):
             return None
         key = (msg.mode, msg.account, msg.symbol)
         now = self._batch.get(key)

@@ -63,17 +63,22 @@ from actors.state_writer.store.unit import (
     Unit,
     position_from_row,
 )
-from bus.messages import ExitTrigger, Fill, LedgerUpdate, OrderEvent, OrderIntent, PositionsSnapshot
-from bus.messages.positions import (
+from bus.messages import (
     ActiveScope,
-    ExchangePosition,
-    LegacyImport,
+    ExchangePositionsReported,
+    ImportLegacyPositions,
+    OrderFilled,
+    OrderUpdated,
+    PositionsLedger,
+    PositionsState,
     ReconciliationIssue,
-    ReconciliationReport,
-    ReconciliationResolution,
     ReconciliationView,
+    ReportedPosition,
+    RequestExit,
+    ResolveMismatch,
     ScopeKey,
-    ScopeSwitch,
+    SubmitOrder,
+    SwitchScope,
     SymbolKey,
 )
 from config.settings import Settings
@@ -112,13 +117,13 @@ class PositionStore:
         self._scopes_seen: set[tuple[str, str]] = set()  # gauges to zero when a scope empties
         self._reset()
         self._handlers: dict[str, Callable[[Unit, Committed], None]] = {
-            OrderIntent.TYPE: self._on_intent,
-            Fill.TYPE: self._on_fill,
-            LedgerUpdate.TYPE: self._on_ledger,
-            ScopeSwitch.TYPE: self._on_scope_switch,
-            ReconciliationReport.TYPE: self._on_report,
-            ReconciliationResolution.TYPE: self._on_resolution,
-            LegacyImport.TYPE: self._on_legacy_import,
+            SubmitOrder.TYPE: self._on_intent,
+            OrderFilled.TYPE: self._on_fill,
+            PositionsLedger.TYPE: self._on_ledger,
+            SwitchScope.TYPE: self._on_scope_switch,
+            ExchangePositionsReported.TYPE: self._on_report,
+            ResolveMismatch.TYPE: self._on_resolution,
+            ImportLegacyPositions.TYPE: self._on_legacy_import,
         }
 
     def _reset(self) -> None:
@@ -261,7 +266,7 @@ class PositionStore:
         unit = Unit(self.engine, self.metrics, self._persisted)
         try:
             for c in todo:
-                if c.msg.TYPE == PositionsSnapshot.TYPE:
+                if c.msg.TYPE == PositionsState.TYPE:
                     self._on_marks(c)
                     continue
                 self._track_inflight(c.msg)
@@ -319,7 +324,7 @@ class PositionStore:
 
     # --- marks and trade extremes --------------------------------------------------------------
 
-    def _scope_of(self, msg: PositionsSnapshot | LedgerUpdate, seq: int) -> tuple[str, str] | None:
+    def _scope_of(self, msg: PositionsState | PositionsLedger, seq: int) -> tuple[str, str] | None:
         """The scope a snapshot or ledger is for: its own, else the active one (not older than the switch)."""
         if msg.mode is not None and msg.account is not None:
             return msg.mode, msg.account
@@ -329,7 +334,7 @@ class PositionStore:
 
     def _on_marks(self, c: Committed) -> None:
         """Marks widen the positions' extremes (exact, in memory)."""
-        msg: PositionsSnapshot = c.msg  # type: ignore[assignment]
+        msg: PositionsState = c.msg  # type: ignore[assignment]
         scope = self._scope_of(msg, c.seq)
         if scope is None:
             return
@@ -347,11 +352,11 @@ class PositionStore:
     # --- orders in flight (what a reconciliation report cannot have seen settled) ---------------
 
     def _track_inflight(self, msg: Any) -> None:
-        if isinstance(msg, OrderIntent | ExitTrigger):
+        if isinstance(msg, SubmitOrder | RequestExit):
             self._inflight[msg.intent_id] = (msg.mode, msg.account, msg.symbol)
             while len(self._inflight) > _INFLIGHT_MAX:
                 self._inflight.popitem(last=False)
-        elif isinstance(msg, OrderEvent) and msg.intent_done:
+        elif isinstance(msg, OrderUpdated) and msg.intent_done:
             self._inflight.pop(msg.intent_id, None)
 
     def resume(self, pending_intents: Iterable[Mapping[str, Any]]) -> None:
@@ -365,7 +370,7 @@ class PositionStore:
         while len(self._inflight) > _INFLIGHT_MAX:
             self._inflight.popitem(last=False)
 
-    def _unsettled(self, r: ReconciliationReport) -> set[str]:
+    def _unsettled(self, r: ExchangePositionsReported) -> set[str]:
         """Symbols whose exchange answer may predate what the store has, or what is on its way."""
         busy = {sym for (m, a, sym) in self._inflight.values() if (m, a) == (r.mode, r.account)}
         for sym in r.symbols:
@@ -377,7 +382,7 @@ class PositionStore:
     # --- intents and fills ---------------------------------------------------------------------
 
     def _on_intent(self, unit: Unit, c: Committed) -> None:
-        i: OrderIntent = c.msg  # type: ignore[assignment]
+        i: SubmitOrder = c.msg  # type: ignore[assignment]
         if unit.read(INTENT_BY_ID, k_id=i.intent_id) is not None:
             return  # a re-sent intent with a new sseq; the first one stands
         unit.write(INSERT_INTENT, {
@@ -395,7 +400,7 @@ class PositionStore:
         while len(self._intents) > _INTENT_CACHE:
             self._intents.popitem(last=False)
 
-    def _entry_info(self, unit: Unit, f: Fill) -> EntryInfo:
+    def _entry_info(self, unit: Unit, f: OrderFilled) -> EntryInfo:
         info = self._intents.get(f.intent_id)
         if info is None:
             row = unit.read(INTENT_BY_ID, k_id=f.intent_id)
@@ -410,7 +415,7 @@ class PositionStore:
         return info
 
     def _on_fill(self, unit: Unit, c: Committed) -> None:
-        f: Fill = c.msg  # type: ignore[assignment]
+        f: OrderFilled = c.msg  # type: ignore[assignment]
         dup = unit.read(FILL_SEEN, k_mode=f.mode, k_account=f.account, k_symbol=f.symbol, k_trade_id=f.trade_id)
         if dup is not None:
             self.metrics.fills.labels("duplicate").inc()
@@ -467,7 +472,7 @@ class PositionStore:
 
     def _on_ledger(self, unit: Unit, c: Committed) -> None:
         """TP/SL/TTL changes of the ledger's positions. A missing level never erases one."""
-        msg: LedgerUpdate = c.msg  # type: ignore[assignment]
+        msg: PositionsLedger = c.msg  # type: ignore[assignment]
         scope = self._scope_of(msg, c.seq)
         if scope is None:
             return
@@ -500,7 +505,7 @@ class PositionStore:
     # --- scopes --------------------------------------------------------------------------------
 
     def _on_scope_switch(self, unit: Unit, c: Committed) -> None:
-        msg: ScopeSwitch = c.msg  # type: ignore[assignment]
+        msg: SwitchScope = c.msg  # type: ignore[assignment]
         # Marks after the switch belong to the new scope: write the old scope's extremes now.
         for p in self.positions.values():
             if p.dirty_since_seq is not None:
@@ -516,7 +521,7 @@ class PositionStore:
     # --- reconciliation ------------------------------------------------------------------------
 
     def _on_report(self, unit: Unit, c: Committed) -> None:
-        r: ReconciliationReport = c.msg  # type: ignore[assignment]
+        r: ExchangePositionsReported = c.msg  # type: ignore[assignment]
         if not r.exchange_ok:
             # Missing exchange data is not "flat": nothing is compared and nothing changes.
             self.metrics.reconcile_reports.labels("exchange_unavailable").inc()
@@ -543,7 +548,7 @@ class PositionStore:
                    source=c.src, symbols=len(r.symbols), mismatches=[f"{m.symbol}:{m.kind}" for m in mismatches],
                    unsettled=sorted(unsettled), policy=policy)
 
-    def _on_mismatch(self, unit: Unit, c: Committed, r: ReconciliationReport, mm: Mismatch, policy: str) -> None:
+    def _on_mismatch(self, unit: Unit, c: Committed, r: ExchangePositionsReported, mm: Mismatch, policy: str) -> None:
         ex = mm.exchange
         issue = Issue(0, r.mode, r.account, mm.symbol, mm.kind, policy, mm.store.side if mm.store else None,
                       mm.store.qty if mm.store else 0.0, ex.side if ex else None, ex.qty if ex else 0.0,
@@ -587,7 +592,7 @@ class PositionStore:
                    kind=issue.kind, resolution=resolution, resolved_by=by, note=note, opened_seq=issue.opened_seq)
 
     def _adopt(self, unit: Unit, seq: int, ts: datetime, mode: str, account: str, symbol: str,
-               ex: ExchangePosition | None, decided_by: str) -> None:
+               ex: ReportedPosition | None, decided_by: str) -> None:
         """Make the store say what the exchange said. Never invents realized PnL for size it did not see."""
         key = (mode, account, symbol)
         p = self.positions.get(key)
@@ -632,7 +637,7 @@ class PositionStore:
                        price=ex.entry_price, decided_by=decided_by)
 
     def _on_resolution(self, unit: Unit, c: Committed) -> None:
-        r: ReconciliationResolution = c.msg  # type: ignore[assignment]
+        r: ResolveMismatch = c.msg  # type: ignore[assignment]
         issue = self.issues.get((r.mode, r.account, r.symbol))
         common = {"mode": r.mode, "account": r.account, "symbol": r.symbol}
         if issue is None:
@@ -647,7 +652,7 @@ class PositionStore:
                 return
             ex = None
             if issue.exchange_side is not None and issue.exchange_qty > 0 and issue.exchange_entry_price:
-                ex = ExchangePosition(symbol=r.symbol, side=issue.exchange_side, qty=issue.exchange_qty,  # type: ignore[arg-type]
+                ex = ReportedPosition(symbol=r.symbol, side=issue.exchange_side, qty=issue.exchange_qty,  # type: ignore[arg-type]
                                       entry_price=issue.exchange_entry_price, mark_price=issue.exchange_mark_price)
             self._adopt(unit, c.seq, r.ts, r.mode, r.account, r.symbol, ex, decided_by=f"operator {r.operator}")
         self._resolve(unit, issue, c.seq, r.ts, r.action, r.operator, note=r.note)
@@ -655,7 +660,7 @@ class PositionStore:
     # --- legacy import -------------------------------------------------------------------------
 
     def _on_legacy_import(self, unit: Unit, c: Committed) -> None:
-        m: LegacyImport = c.msg  # type: ignore[assignment]
+        m: ImportLegacyPositions = c.msg  # type: ignore[assignment]
         common = {"mode": m.mode, "account": m.account}
         if unit.read(IMPORT_SEEN, k_digest=m.digest) is not None:
             unit.event("legacy_import_repeat", c.seq, m.ts, **common, digest=m.digest, source_path=m.source_path,

@@ -1,4 +1,4 @@
-"""Read an old single-process `positions_state.json` into a `LegacyImport` message (no writes).
+"""Read an old single-process `positions_state.json` into a `ImportLegacyPositions` message (no writes).
 
 Both seed formats are accepted: `{"updated_at": ..., "positions": [...]}` (seed 000) and
 `{"updated_ts": ..., "positions": [...]}` (seed 001). A row needs a symbol, a size (`qty`,
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bus.messages.positions import LegacyImport, LegacyPosition
+from bus.messages import ImportLegacyPositions, LegacyPosition
 
 
 class LegacyFileError(ValueError):
@@ -91,7 +91,7 @@ def _row(index: int, row: Any) -> LegacyPosition | None:
         raise LegacyFileError(f"{where}.{field}: {err['msg']}") from None
 
 
-def parse_legacy(path: Path, mode: str, account: str) -> LegacyImport:
+def parse_legacy(path: Path, mode: str, account: str) -> ImportLegacyPositions:
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -117,7 +117,7 @@ def parse_legacy(path: Path, mode: str, account: str) -> LegacyImport:
         raise LegacyFileError(f"{path}: a symbol appears twice among the open positions")
     digest = hashlib.sha256(f"{mode}\0{account}\0".encode() + raw).hexdigest()
     try:
-        return LegacyImport(
+        return ImportLegacyPositions(
             digest=digest, source_path=str(path.resolve())[:2048], source_format=fmt,  # type: ignore[arg-type]
             source_updated=_timestamp(stamp, fmt), mode=mode, account=account,  # type: ignore[arg-type]
             positions=positions)

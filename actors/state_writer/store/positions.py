@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bus.messages.positions import ClosedTrade, StoredPosition
+from bus.messages import ClosedTrade, StoredPosition
 from domain import positions as position_math
 from domain.positions import unrealized_pnl
 from domain.vocabulary import direction_of, sign_of

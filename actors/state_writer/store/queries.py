@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 
 from actors.state_writer.store.positions import Position
 from actors.state_writer.store.tables import LegacyImportRow, PositionEventRow, TradeRecordRow
-from bus.messages.positions import ClosedTrade, LegacyImportRecord, PnlToday
-from bus.messages.state import PnlScope
+from bus.messages import ClosedTrade, LegacyImportRecord, PnlScope, PnlToday
 
 
 def utc_day(now: datetime | None = None) -> date:

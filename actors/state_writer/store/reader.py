@@ -15,7 +15,7 @@ from actors.state_writer.store import queries
 from actors.state_writer.store.schema import make_engine
 from actors.state_writer.store.tables import OpenPositionRow
 from actors.state_writer.store.unit import position_from_row
-from bus.messages.positions import ClosedTrade, PnlToday, StoredPosition
+from bus.messages import ClosedTrade, PnlToday, StoredPosition
 from config.settings import Settings
 
 

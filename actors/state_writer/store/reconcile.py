@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.state_writer.store.positions import Position
-from bus.messages.positions import ExchangePosition, MismatchKind, ReconciliationReport
+from bus.messages import ExchangePositionsReported, MismatchKind, ReportedPosition
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,7 @@ class Mismatch:
     symbol: str
     kind: MismatchKind
     store: Position | None
-    exchange: ExchangePosition | None
+    exchange: ReportedPosition | None
 
     def detail(self) -> str:
         s = f"{self.store.side} {self.store.qty:g}" if self.store else "flat"
@@ -27,7 +27,7 @@ class Mismatch:
 
 
 def compare(
-    open_in_scope: dict[str, Position], report: ReconciliationReport, qty_tolerance: float
+    open_in_scope: dict[str, Position], report: ExchangePositionsReported, qty_tolerance: float
 ) -> tuple[list[Mismatch], list[str]]:
     """(mismatches, symbols that agree) for the symbols in the report."""
     exchange = {p.symbol: p for p in report.positions}

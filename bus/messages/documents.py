@@ -1,6 +1,9 @@
-"""Messages that *are* a state document: each replaces one `logs/state/*.json` file.
+"""Documents: each message is the whole content of one `logs/state/<type>.json` file and replaces it.
 
-Field names, required keys and the positions contract come from seeds 000/001/002/004.
+Field names, required keys and the positions contract come from seeds 000/001/002/004. The
+producer of each is fixed (`PRODUCERS`, enforced by the hub): the executor for positions,
+ledger, KPIs, risk and factors; sync for NAV; the router for router state; diagnostics for
+runtime diagnostics.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from pydantic_core import PydanticCustomError
 from bus.messages.base import (
     MAX_COUNT,
     Count,
+    Document,
     Fraction,
     Identifier,
-    Message,
     Model,
     Money,
     NonNegativeMoney,
@@ -33,11 +36,8 @@ from bus.messages.base import (
     UtcTime,
     utc_now,
 )
-
-DdState = Literal["NORMAL", "CAUTION", "DEFENSIVE"]
-ScopeMode = Literal["SIM", "LIVE"]
-PositionSide = Literal["LONG", "SHORT", "FLAT"]
-
+from bus.messages.views import PnlScope, StoredPosition
+from domain.vocabulary import DdState, Direction, Mode, PositionSide
 
 # --- positions_state.json -------------------------------------------------------------------------
 
@@ -69,18 +69,17 @@ class PositionRow(Model):
         return self
 
 
-class PositionsSnapshot(Message):
+class PositionsState(Document):
     """The executor's view of exchange positions, once per loop. Replaces positions_state.json."""
+    PRODUCERS = frozenset({"executor"})
 
-    TYPE = "positions_snapshot"
-    STATE_KEY = "positions_state"
     DURABLE = True
-    type: Literal["positions_snapshot"] = "positions_snapshot"
-    v: Literal[1] = 1
+    type: Literal["positions_state"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     positions: list[PositionRow] = Field(default_factory=list, max_length=1000)
-    mode: ScopeMode | None = Field(default=None, description="Trading mode these rows are for (null: the active one).")
-    account: Identifier | None = Field(default=None, description="Account these rows are for (null: the active one).")
+    mode: Mode = Field(description="Trading mode these rows are for.")
+    account: Identifier = Field(description="Account these rows are for.")
 
 
 # --- positions_ledger.json ------------------------------------------------------------------------
@@ -88,7 +87,7 @@ class PositionsSnapshot(Message):
 
 class LedgerEntry(Model):
     symbol: Symbol
-    side: Literal["LONG", "SHORT"]
+    side: Direction
     position_id: Identifier
     qty: Quantity
     entry_price: Price
@@ -96,6 +95,12 @@ class LedgerEntry(Model):
     sl: PositivePrice | None = None
     ttl_ts: UtcTime | None = None
     opened_at: UtcTime | None = None
+
+    @classmethod
+    def of_stored(cls, p: StoredPosition) -> LedgerEntry:
+        """A store position as a ledger entry: how the executor and exit scanner restore from the store."""
+        return cls(symbol=p.symbol, side=p.side, position_id=p.position_id, qty=p.qty, entry_price=p.entry_price,
+                   tp=p.tp or None, sl=p.sl or None, ttl_ts=p.ttl_ts, opened_at=p.entry_time)
 
 
 class TpSlLevels(Model):
@@ -108,23 +113,22 @@ class LedgerMetadata(Model):
     entry_count: Count
 
 
-class LedgerUpdate(Message):
+class PositionsLedger(Document):
     """Unified position + TP/SL ledger, once per executor loop. Replaces positions_ledger.json."""
+    PRODUCERS = frozenset({"executor"})
 
-    TYPE = "ledger_update"
-    STATE_KEY = "positions_ledger"
     DURABLE = True
-    type: Literal["ledger_update"] = "ledger_update"
-    v: Literal[1] = 1
+    type: Literal["positions_ledger"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     entries: list[LedgerEntry] = Field(default_factory=list, max_length=1000)
     tp_sl_levels: dict[Symbol, TpSlLevels] = Field(default_factory=dict, max_length=1000)
     metadata: LedgerMetadata
-    mode: ScopeMode | None = Field(default=None, description="Trading mode of these entries (null: the active one).")
-    account: Identifier | None = Field(default=None, description="Account of these entries (null: the active one).")
+    mode: Mode = Field(description="Trading mode of these entries.")
+    account: Identifier = Field(description="Account of these entries.")
 
     @model_validator(mode="after")
-    def _count_matches(self) -> LedgerUpdate:
+    def _count_matches(self) -> PositionsLedger:
         """metadata.entry_count equals the number of entries (contract_breach)."""
         if self.metadata.entry_count != len(self.entries):
             raise PydanticCustomError(
@@ -176,26 +180,12 @@ class PerformanceKpis(Model):
     sharpe_state: str | None = Field(default=None, max_length=32)
 
 
-class PnlScope(Model):
-    """Today's P&L for one (mode, account): realized from closed trades + unrealized at mark."""
-
-    mode: Literal["SIM", "LIVE"]
-    account: Identifier
-    realized: Total
-    unrealized: Total
-    total: Total
-    fees: Total = 0.0
-    closed_trades: Count = 0
-    open_positions: Count = 0
-
-
-class KpiSnapshot(Message):
+class Kpis(Document):
     """Both seed schemas: seed 000 (`portfolio`, `per_symbol`) and seed 002 (`nav`, `risk`, ...)."""
+    PRODUCERS = frozenset({"executor"})
 
-    TYPE = "kpi_snapshot"
-    STATE_KEY = "kpis_v7"
-    type: Literal["kpi_snapshot"] = "kpi_snapshot"
-    v: Literal[1] = 1
+    type: Literal["kpis_v7"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     ts: UtcTime | None = Field(default=None, description="Seed 002's timestamp key; equals updated_at.")
     portfolio: PortfolioKpis
@@ -227,13 +217,12 @@ class PeakResetRecord(Model):
     operator: Identifier
 
 
-class NavSample(Message):
+class NavState(Document):
     """NAV/AUM with peak and drawdown (seed 001 anomaly guard). Replaces nav_state.json."""
+    PRODUCERS = frozenset({"sync"})
 
-    TYPE = "nav_sample"
-    STATE_KEY = "nav_state"
-    type: Literal["nav_sample"] = "nav_sample"
-    v: Literal[1] = 1
+    type: Literal["nav_state"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     nav_total: NonNegativeMoney
     aum: NonNegativeMoney
@@ -258,11 +247,10 @@ class RiskCaps(Model):
     min_notional: NonNegativeMoney
 
 
-class RiskSnapshot(Message):
-    TYPE = "risk_snapshot"
-    STATE_KEY = "risk_snapshot"
-    type: Literal["risk_snapshot"] = "risk_snapshot"
-    v: Literal[1] = 1
+class RiskSnapshot(Document):
+    PRODUCERS = frozenset({"executor"})
+    type: Literal["risk_snapshot"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     dd_state: DdState
     atr_regime: str | None = Field(default=None, max_length=32)
@@ -285,11 +273,10 @@ class TwapState(Model):
     slices_sent: Count = 0
 
 
-class RouterState(Message):
-    TYPE = "router_state"
-    STATE_KEY = "router_state"
-    type: Literal["router_state"] = "router_state"
-    v: Literal[1] = 1
+class RouterState(Document):
+    PRODUCERS = frozenset({"router"})
+    type: Literal["router_state"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     policy_quality: str | None = Field(default=None, max_length=32)
     maker_first: bool = True
@@ -381,13 +368,12 @@ class RuntimeDiagnosticsBlock(Model):
     supervisor: SupervisorStatus = Field(default_factory=SupervisorStatus)
 
 
-class RuntimeDiagnostics(Message):
+class RuntimeDiagnostics(Document):
     """Seed 004 §4.1: everything under the `runtime_diagnostics` key."""
+    PRODUCERS = frozenset({"diagnostics"})
 
-    TYPE = "runtime_diagnostics"
-    STATE_KEY = "runtime_diagnostics"
-    type: Literal["runtime_diagnostics"] = "runtime_diagnostics"
-    v: Literal[1] = 1
+    type: Literal["runtime_diagnostics"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     runtime_diagnostics: RuntimeDiagnosticsBlock = Field(default_factory=RuntimeDiagnosticsBlock)
 
@@ -398,14 +384,13 @@ class RuntimeDiagnostics(Message):
 class SymbolFactors(Model):
     factors: dict[Identifier, Ratio] = Field(default_factory=dict, max_length=100)
     score: Ratio | None = None
-    direction: Literal["LONG", "SHORT", "FLAT"] | None = None
+    direction: PositionSide | None = None
 
 
-class FactorDiagnostics(Message):
-    TYPE = "factor_diagnostics"
-    STATE_KEY = "factor_diagnostics"
-    type: Literal["factor_diagnostics"] = "factor_diagnostics"
-    v: Literal[1] = 1
+class FactorDiagnostics(Document):
+    PRODUCERS = frozenset({"executor"})
+    type: Literal["factor_diagnostics"]
+    v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     weights: dict[Identifier, Ratio] = Field(default_factory=dict, max_length=100)
     per_symbol: dict[Symbol, SymbolFactors] = Field(default_factory=dict, max_length=1000)
