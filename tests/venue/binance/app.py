@@ -36,6 +36,15 @@ def _params(raw_query: str, raw_body: str) -> dict[str, str]:
     return params
 
 
+class PlainError(Exception):
+    """An error answered with a plain-text body (not Binance JSON)."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
 def _request_fault(venue: Venue, context: dict[str, object], ip: str, now_ms: int) -> BinanceError | None:
     faults = venue.faults
     fault = faults.take(FaultKind.IP_BAN, **context)
@@ -53,6 +62,8 @@ def _request_fault(venue: Venue, context: dict[str, object], ip: str, now_ms: in
         )
     fault = faults.take(FaultKind.HTTP_ERROR, **context)
     if fault is not None:
+        if fault.params["format"] == "text":
+            raise PlainError(int(fault.params["status"]), str(fault.params["msg"]))
         return BinanceError(int(fault.params["code"]), str(fault.params["msg"]), int(fault.params["status"]))
     return None
 
@@ -114,6 +125,8 @@ async def venue_middleware(request: web.Request, handler: Handler) -> web.Stream
     except BinanceError as exc:
         response = error_response(exc)
         entry.update(code=exc.code, msg=exc.msg)
+    except PlainError as exc:
+        response = web.Response(status=exc.status, text=exc.text)
     except web.HTTPNotFound:
         response = error_response(BinanceError(-5000, f"Path {path}, Method {request.method} is invalid", 404))
     except web.HTTPMethodNotAllowed:

@@ -248,13 +248,19 @@ class Engine:
 
     @staticmethod
     def _forced(code: int, spec: SymbolSpec) -> BinanceError:
-        if code == -4164:
-            return error(code, f"{spec.min_notional.normalize():f}")
-        if code == -1015:
-            return error(code, 1200, "MINUTE")
-        if code == -1003:
-            return error(code, 2400)
-        return error(code)
+        """The error a reject fault answers with: the documented message, placeholders filled plausibly."""
+        args: dict[int, tuple[object, ...]] = {
+            -4164: (f"{spec.min_notional.normalize():f}",),
+            -1015: (1200, "MINUTE"),
+            -1003: (2400,),
+            -1102: ("quantity",),
+            -1106: ("reduceOnly",),
+            -1100: ("price", r"^([0-9]{1,20})(\.[0-9]{1,20})?$"),
+            -1130: ("quantity",),
+            -4028: (0,),
+            -1127: (168,),
+        }
+        return error(code, *args.get(code, ()))
 
     @staticmethod
     def _check_filters(spec: SymbolSpec, order_type: str, quantity: Decimal, price: Decimal) -> None:

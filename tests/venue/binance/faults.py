@@ -19,7 +19,8 @@ class FaultKind(StrEnum):
     # Request level (checked before the request is processed; the request has no effect).
     RATE_LIMIT = "rate_limit"  # 429 + Retry-After, -1003
     IP_BAN = "ip_ban"  # 418 + Retry-After, -1003 "Way too many requests; IP(...) banned until ..."
-    HTTP_ERROR = "http_error"  # any status/code/msg, e.g. 503 "Service Unavailable." (not executed)
+    HTTP_ERROR = "http_error"  # any status/code/msg, e.g. 503 "Service Unavailable." (not executed);
+    # format "text" answers msg as a plain-text body (a proxy's error page rather than Binance JSON)
     # Unknown outcome: the request IS executed, then its response is lost or replaced.
     ORDER_UNKNOWN = "order_unknown"  # mode: disconnect | timeout | error (status/code/msg)
     # Orders.
@@ -39,7 +40,7 @@ class FaultKind(StrEnum):
 DEFAULTS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.RATE_LIMIT: {"retry_after": 1},
     FaultKind.IP_BAN: {"retry_after": 120},
-    FaultKind.HTTP_ERROR: {"status": 503, "code": -1001, "msg": "Service Unavailable."},
+    FaultKind.HTTP_ERROR: {"status": 503, "code": -1001, "msg": "Service Unavailable.", "format": "json"},
     FaultKind.ORDER_UNKNOWN: {
         "mode": "disconnect",
         "delay_s": 30.0,

@@ -20,10 +20,10 @@ from .numbers import ZERO, fmt, parse_int, plain
 from .venue import VENUE, Venue
 
 Json = dict[str, Any]
-PARAMS = "binance_params"
-RAW_BODY = "binance_raw_body"
-KEY = "binance_key"
-ORDER_COUNTS = "binance_order_counts"
+PARAMS: web.RequestKey[dict[str, str]] = web.RequestKey("binance_params", dict)
+RAW_BODY: web.RequestKey[str] = web.RequestKey("binance_raw_body", str)
+KEY: web.RequestKey[KeySpec] = web.RequestKey("binance_key", KeySpec)
+ORDER_COUNTS: web.RequestKey[tuple[int, int]] = web.RequestKey("binance_order_counts", tuple)
 SEVEN_DAYS_MS = 7 * 86_400_000
 
 

@@ -79,7 +79,7 @@ class BinanceFake:
     async def _serve(self) -> None:
         self.venue = Venue(self.config)
         app = build_app(self.venue)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, HOST, self.port)
         await site.start()
