@@ -355,6 +355,8 @@ def test_rate_limit_and_ban_faults(exchange: Any, fake: BinanceFake) -> None:
 def test_weight_limit_then_automatic_ban(creds: Creds) -> None:
     config = VenueConfig(**FAST, weight_limit_1m=6, bans_after_429s=2, ban_seconds=60)
     with BinanceFake(config, keys={creds.api_key: creds.secret}) as fake:
+        # Weight is counted per fixed clock minute: start this test one second into a minute.
+        fake.call(lambda v: setattr(v.clock, "offset_ms", 1000 - time.time_ns() // 1_000_000 % 60_000))
         client = make_binanceusdm(fake.rest_url, creds.api_key, creds.secret, enableRateLimit=False)
         for _ in range(6):
             client.fapiPublicGetPing()

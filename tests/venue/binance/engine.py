@@ -407,10 +407,17 @@ class Engine:
                 )
                 if order.type != "LIMIT" or not crossed:
                     continue
-                available = top.ask_qty if order.side == "BUY" else top.bid_qty
+                # A resting order takes what the touch shows, once: a paused book does not refill.
+                available = top.ask_qty - market.ask_taken if order.side == "BUY" else top.bid_qty - market.bid_taken
                 size = min(order.remaining, available)
                 if order.max_fill_per_tick is not None:
                     size = min(size, order.max_fill_per_tick)
+                if size <= 0:
+                    continue
+                if order.side == "BUY":
+                    market.ask_taken += size
+                else:
+                    market.bid_taken += size
                 self._fill(account, order, size, order.price, maker=True, now=now)
                 changed = True
         if changed:

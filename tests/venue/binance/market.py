@@ -94,6 +94,9 @@ class SymbolMarket:
     last_qty: Decimal = ZERO
     klines: dict[str, list[Kline]] = field(default_factory=dict)
     paused: bool = False
+    # Quantity already taken from the current touch by resting orders (reset when the touch changes).
+    bid_taken: Decimal = ZERO
+    ask_taken: Decimal = ZERO
     just_closed: list[Kline] = field(default_factory=list)
     _update_id: int = 1000
 
@@ -116,6 +119,8 @@ class SymbolMarket:
         spec = self.spec
         bid = min(max(bid, spec.min_price), spec.max_price - spec.tick_size * spec.spread_ticks)
         ask = bid + spec.tick_size * spec.spread_ticks
+        self.bid_taken = ZERO
+        self.ask_taken = ZERO
         self._update_id += 1
         return BookTop(bid, self._qty(), ask, self._qty(), self._update_id, now_ms)
 

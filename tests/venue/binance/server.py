@@ -37,10 +37,10 @@ class BinanceFake:
     def __init__(self, config: VenueConfig | None = None, *, keys: dict[str, str] | None = None,
                  port: int = 0, **overrides: Any) -> None:
         base = config or VenueConfig()
-        if overrides:
-            base = base.model_copy(update=overrides)
         extra = [KeySpec(api_key=k, secret=s) for k, s in (keys or {}).items()]
-        self.config = base.model_copy(update={"keys": [*base.keys, *extra]})
+        self.config = VenueConfig.model_validate(
+            {**base.model_dump(), **overrides, "keys": [*base.model_dump()["keys"], *(k.model_dump() for k in extra)]}
+        )
         self.port = port
         self.venue: Venue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
