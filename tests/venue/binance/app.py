@@ -12,12 +12,16 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from . import rest_account, rest_market, rest_orders
 from .admin import add_admin_routes
 from .errors import BinanceError
 from .faults import Fault, FaultKind
 from .ratelimit import weight_of
-from .rest import KEY, ORDER_COUNTS, PARAMS, RAW_BODY, add_routes
+from .routes import KEY, ORDER_COUNTS, PARAMS, RAW_BODY, add_routes
 from .venue import VENUE, Venue
+
+# The REST modules register their handlers in routes.ROUTES when imported.
+REST_MODULES = (rest_market, rest_orders, rest_account)
 
 log = logging.getLogger(__name__)
 WS_PREFIXES = ("/ws", "/stream", "/public/", "/market/", "/private/")

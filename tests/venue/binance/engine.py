@@ -1,4 +1,4 @@
-"""The matching engine: order validation as Binance does it, fills against the price walk, PnL, events.
+"""The matching engine: orders (checked by order_checks), fills against the price walk, PnL, events.
 
 Every account trades against the synthetic market (there is no matching between accounts):
 MARKET orders and crossing LIMIT orders fill at the touch as taker (in `fill_chunks` trades),
@@ -9,39 +9,24 @@ quantity per tick, so large orders fill partially over several ticks).
 from __future__ import annotations
 
 import itertools
-import re
-import secrets
-import string
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from . import payloads
+from . import account_payloads
 from .account import Account, Order, Position, Trade
 from .clock import VenueClock
 from .config import SymbolSpec, VenueConfig
-from .errors import BinanceError, error, mandatory
+from .errors import BinanceError, either_mandatory, error, mandatory
 from .faults import FaultKind, FaultRegistry
 from .market import MarketData, SymbolMarket
-from .numbers import ZERO, decimals_of, floor_to_step, is_multiple, parse_decimal, parse_int
+from .numbers import ZERO, floor_to_step, parse_int
+from .order_checks import check_reduce, forced_error, parse_order
 
 Json = dict[str, Any]
 EventSink = Callable[[str, Json], None]
 
-CLIENT_ID_RE = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
-CONDITIONAL_TYPES = frozenset({"STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"})
-TIME_IN_FORCE = frozenset({"GTC", "IOC", "FOK", "GTX", "GTD"})
 FEE_QUANTUM = Decimal("0.00000001")
-
-
-def _bool_param(params: dict[str, str], name: str) -> bool | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    lowered = raw.lower()
-    if lowered not in ("true", "false"):
-        raise error(-1130, name)
-    return lowered == "true"
 
 
 class Engine:
@@ -124,170 +109,59 @@ class Engine:
         account = self.account(account_id)
         now = self.clock.now_ms()
         spec = self.spec(params.get("symbol"))
-        side = params.get("side")
-        if not side:
-            raise mandatory("side")
-        if side not in ("BUY", "SELL"):
-            raise error(-1117)
-        order_type = params.get("type")
-        if not order_type:
-            raise mandatory("type")
-        if order_type in CONDITIONAL_TYPES:
-            raise error(-4120)
-        if order_type not in ("LIMIT", "MARKET"):
-            raise error(-1116)
-        resp_type = params.get("newOrderRespType", "ACK")
-        if resp_type not in ("ACK", "RESULT"):
-            raise error(-1136)
-        position_side = params.get("positionSide") or "BOTH"
-        if position_side not in ("BOTH", "LONG", "SHORT"):
-            raise BinanceError(-4060, "Invalid position side.")
-        reduce_only = _bool_param(params, "reduceOnly")
-        if account.dual_side:
-            if position_side == "BOTH":
-                raise error(-4061)
-            if reduce_only is not None:
-                raise error(-1106, "reduceOnly")
-        elif position_side != "BOTH":
-            raise error(-4061)
-        quantity = parse_decimal("quantity", params.get("quantity"))
-        assert quantity is not None
-        price = ZERO
-        time_in_force = "GTC"
-        good_till = 0
-        if order_type == "LIMIT":
-            tif = params.get("timeInForce")
-            if not tif:
-                raise mandatory("timeInForce")
-            if tif not in TIME_IN_FORCE:
-                raise error(-1115)
-            time_in_force = tif
-            parsed_price = parse_decimal("price", params.get("price"))
-            assert parsed_price is not None
-            price = parsed_price
-            if tif == "GTD":
-                good_till = parse_int("goodTillDate", params.get("goodTillDate"), required=True) or 0
-        elif params.get("price"):
-            raise error(-1106, "price")
-        client_id = params.get("newClientOrderId") or self._client_id()
-        if not CLIENT_ID_RE.match(client_id):
-            raise error(-4015)
-        if any(o.client_order_id == client_id for o in account.open_orders()):
-            raise error(-4116)
-        self._check_filters(spec, order_type, quantity, price)
-        forced = self.faults.take(FaultKind.REJECT, api_key=params.get("_api_key"), symbol=spec.symbol, side=side)
+        request = parse_order(params, spec, account)
+        api_key = params.get("_api_key")
+        forced = self.faults.take(FaultKind.REJECT, api_key=api_key, symbol=spec.symbol, side=request.side)
         if forced is not None:
-            code = int(forced.params["code"])
-            raise BinanceError(code, forced.params["msg"]) if forced.params.get("msg") else self._forced(code, spec)
-        closing = bool(reduce_only) or self._closes(account, position_side, side)
+            raise forced_error(int(forced.params["code"]), spec, forced.params.get("msg"))
+        closing = request.reduce_only or self._closes(account, request.position_side, request.side)
         if closing:
-            self._check_reduce(account, spec.symbol, position_side, side, quantity)
+            check_reduce(account, request)
         market = self.sym_market(spec.symbol)
-        reference = price if order_type == "LIMIT" else market.last_price
-        if not closing and quantity * reference < spec.min_notional:
-            raise error(-4164, f"{spec.min_notional.normalize():f}")
+        reference = request.price if request.type == "LIMIT" else market.last_price
         if not closing:
-            required = quantity * reference / account.leverage_of(spec.symbol)
-            if required > self.available(account):
+            if request.quantity * reference < spec.min_notional:
+                raise error(-4164, f"{spec.min_notional.normalize():f}")
+            if request.quantity * reference / account.leverage_of(spec.symbol) > self.available(account):
                 raise error(-2019)
-        crosses = order_type == "LIMIT" and (
-            (side == "BUY" and price >= market.top.ask) or (side == "SELL" and price <= market.top.bid)
+        crosses = request.type == "LIMIT" and (
+            (request.side == "BUY" and request.price >= market.top.ask)
+            or (request.side == "SELL" and request.price <= market.top.bid)
         )
-        if time_in_force == "GTX" and crosses:
+        if request.time_in_force == "GTX" and crosses:
             raise error(-5022)
-        if time_in_force == "FOK" and not crosses:
+        if request.time_in_force == "FOK" and not crosses:
             raise error(-5021)
         order = Order(
             account_id=account_id,
             order_id=next(self._order_ids),
-            client_order_id=client_id,
+            client_order_id=request.client_order_id,
             symbol=spec.symbol,
-            side=side,
-            position_side=position_side,
-            type=order_type,
-            time_in_force=time_in_force,
-            orig_qty=quantity,
-            price=price,
-            reduce_only=bool(reduce_only),
+            side=request.side,
+            position_side=request.position_side,
+            type=request.type,
+            time_in_force=request.time_in_force,
+            orig_qty=request.quantity,
+            price=request.price,
+            reduce_only=request.reduce_only,
             time=now,
             update_time=now,
-            self_trade_prevention=params.get("selfTradePreventionMode") or "EXPIRE_MAKER",
-            good_till_date=good_till,
+            self_trade_prevention=request.self_trade_prevention,
+            good_till_date=request.good_till_date,
         )
         account.orders[order.order_id] = order
         self._emit_order(order, "NEW", None, now)
-        ack = payloads.order(spec, order)
-        chunking = self.faults.take(FaultKind.PARTIAL_FILLS, api_key=params.get("_api_key"), symbol=spec.symbol,
-                                    side=side)
-        if order_type == "MARKET" or crosses:
+        ack = account_payloads.order(spec, order)
+        chunking = self.faults.take(FaultKind.PARTIAL_FILLS, api_key=api_key, symbol=spec.symbol, side=request.side)
+        if request.type == "MARKET" or crosses:
             self._take(account, order, chunking, now)
-        elif time_in_force == "IOC":
+        elif request.time_in_force == "IOC":
             self._finish(order, "EXPIRED", now)
         elif chunking is not None:
-            order.max_fill_per_tick = max(
-                spec.step_size, floor_to_step(quantity / int(chunking.params["chunks"]), spec.step_size)
-            )
+            share = floor_to_step(request.quantity / int(chunking.params["chunks"]), spec.step_size)
+            order.max_fill_per_tick = max(spec.step_size, share)
         self.on_change()
         return order, ack
-
-    @staticmethod
-    def _check_reduce(account: Account, symbol: str, position_side: str, side: str, quantity: Decimal) -> None:
-        """-2022 for a reduce-only (or hedge-mode closing) order that cannot reduce the position."""
-        pos = account.position(symbol, position_side)
-        if position_side == "BOTH":
-            ok = pos.amount != 0 and (side == "SELL") == (pos.amount > 0)
-        else:
-            # Hedge mode: SELL closes LONG, BUY closes SHORT, never more than the position.
-            ok = pos.amount != 0 and quantity <= abs(pos.amount)
-        if not ok:
-            raise error(-2022)
-
-    def _client_id(self) -> str:
-        alphabet = string.ascii_letters + string.digits
-        return "".join(secrets.choice(alphabet) for _ in range(22))
-
-    @staticmethod
-    def _forced(code: int, spec: SymbolSpec) -> BinanceError:
-        """The error a reject fault answers with: the documented message, placeholders filled plausibly."""
-        args: dict[int, tuple[object, ...]] = {
-            -4164: (f"{spec.min_notional.normalize():f}",),
-            -1015: (1200, "MINUTE"),
-            -1003: (2400,),
-            -1102: ("quantity",),
-            -1106: ("reduceOnly",),
-            -1100: ("price", r"^([0-9]{1,20})(\.[0-9]{1,20})?$"),
-            -1130: ("quantity",),
-            -4028: (0,),
-            -1127: (168,),
-        }
-        return error(code, *args.get(code, ()))
-
-    @staticmethod
-    def _check_filters(spec: SymbolSpec, order_type: str, quantity: Decimal, price: Decimal) -> None:
-        if decimals_of(quantity) > spec.qty_places:
-            raise error(-1111)
-        if order_type == "LIMIT" and decimals_of(price) > spec.price_places:
-            raise error(-1111)
-        if quantity <= 0:
-            raise error(-4003)
-        min_qty, max_qty = (
-            (spec.min_qty, spec.max_qty) if order_type == "LIMIT" else (spec.market_min_qty, spec.market_max_qty)
-        )
-        if quantity < min_qty:
-            raise error(-4004)
-        if quantity > max_qty:
-            raise error(-4005)
-        if not is_multiple(quantity, spec.step_size):
-            raise error(-4023)
-        if order_type == "LIMIT":
-            if price <= 0:
-                raise error(-4001)
-            if price < spec.min_price:
-                raise error(-4013)
-            if price > spec.max_price:
-                raise error(-4002)
-            if not is_multiple(price, spec.tick_size):
-                raise error(-4014)
 
     # --- fills ----------------------------------------------------------------------------------
 
@@ -364,9 +238,9 @@ class Engine:
         )
         account.trades.append(trade)
         self.sym_market(order.symbol).record_trade(trade.id, price, size, order.side == "BUY", now)
-        update = payloads.account_update("ORDER", account, [(spec, pos)], ZERO, self.marks(), now)
+        update = account_payloads.account_update("ORDER", account, [(spec, pos)], ZERO, self.marks(), now)
         if self.config.trade_lite:
-            self.sink(account.account_id, payloads.trade_lite(spec, order, trade, now))
+            self.sink(account.account_id, account_payloads.trade_lite(spec, order, trade, now))
         if self.config.account_update_first:
             self.sink(account.account_id, update)
             self._emit_order(order, "TRADE", trade, now)
@@ -385,7 +259,7 @@ class Engine:
 
     def _emit_order(self, order: Order, execution: str, trade: Trade | None, now: int) -> None:
         spec = self.specs[order.symbol]
-        self.sink(order.account_id, payloads.order_trade_update(spec, order, execution, trade, now))
+        self.sink(order.account_id, account_payloads.order_trade_update(spec, order, execution, trade, now))
 
     def on_tick(self, symbol: str) -> None:
         """After the walk moved: fill crossed resting orders, due chunks, expire GTD orders."""
@@ -440,7 +314,7 @@ class Engine:
         order_id = parse_int("orderId", params.get("orderId"))
         client_id = params.get("origClientOrderId") or None
         if order_id is None and client_id is None:
-            raise BinanceError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+            raise either_mandatory("origClientOrderId", "orderId")
         order = self.account(account_id).find_order(spec.symbol, order_id, client_id)
         if order is None:
             raise error(-2013)
@@ -477,7 +351,7 @@ class Engine:
         account = self.account(account_id)
         account.leverage[spec.symbol] = leverage
         now = self.clock.now_ms()
-        self.sink(account_id, payloads.account_config_update(spec.symbol, leverage, now))
+        self.sink(account_id, account_payloads.account_config_update(spec.symbol, leverage, now))
         self.on_change()
         return {"leverage": leverage, "maxNotionalValue": "1000000", "symbol": spec.symbol}
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .account_payloads import listen_key_expired
 from .clock import VenueClock
 from .faults import FaultKind, FaultRegistry
 from .listenkeys import ListenKey, ListenKeys
-from .payloads import listen_key_expired
 
 Json = dict[str, Any]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import payloads
+from . import account_payloads, market_payloads
 from .auth import Authenticator, KeyRegistry
 from .clock import VenueClock
 from .config import VenueConfig
@@ -111,12 +111,12 @@ class Venue:
             for bar in market.roll(now):
                 stream = f"{lower}@kline_{bar.interval}"
                 if self.hub.subscribed(stream):
-                    self.hub.publish_market(stream, payloads.kline_event(spec, bar, now))
+                    self.hub.publish_market(stream, market_payloads.kline_event(spec, bar, now))
             top = market.step(now)
             self.engine.on_tick(symbol)
             stream = f"{lower}@bookTicker"
             if self.hub.subscribed(stream):
-                self.hub.publish_market(stream, payloads.book_ticker_event(spec, top, now))
+                self.hub.publish_market(stream, market_payloads.book_ticker_event(spec, top, now))
             for interval, bars in market.klines.items():
                 stream = f"{lower}@kline_{interval}"
                 if not bars or not self.hub.subscribed(stream):
@@ -124,7 +124,7 @@ class Venue:
                 last = self._kline_pushed.get((symbol, interval), 0)
                 if now - last >= KLINE_PUSH_MS:
                     self._kline_pushed[(symbol, interval)] = now
-                    self.hub.publish_market(stream, payloads.kline_event(spec, bars[-1], now))
+                    self.hub.publish_market(stream, market_payloads.kline_event(spec, bars[-1], now))
 
     async def _mark_loop(self, interval: float, suffix: str) -> None:
         while True:
@@ -133,7 +133,7 @@ class Venue:
             for symbol, market in self.market.symbols.items():
                 stream = f"{symbol.lower()}{suffix}"
                 if self.hub.subscribed(stream):
-                    self.hub.publish_market(stream, payloads.mark_price_event(market, now))
+                    self.hub.publish_market(stream, market_payloads.mark_price_event(market, now))
 
     # --- admin actions --------------------------------------------------------------------------
 
@@ -148,9 +148,9 @@ class Venue:
         self.engine.on_tick(symbol)
         stream = f"{symbol.lower()}@bookTicker"
         if self.hub.subscribed(stream):
-            self.hub.publish_market(stream, payloads.book_ticker_event(market.spec, top, now))
+            self.hub.publish_market(stream, market_payloads.book_ticker_event(market.spec, top, now))
         self.notify()
-        return payloads.book_ticker(market.spec, top)
+        return market_payloads.book_ticker(market.spec, top)
 
     def resume_walk(self, symbol: str | None = None) -> None:
         for name, market in self.market.symbols.items():
@@ -175,13 +175,13 @@ class Venue:
                      "entryPrice": str(p.entry_price), "realized": str(p.accumulated_realized)}
                     for p in account.positions.values() if p.amount
                 ],
-                "orders": [payloads.order(self.engine.specs[o.symbol], o) for o in account.orders.values()],
-                "trades": [payloads.user_trade(self.engine.specs[t.symbol], t) for t in account.trades],
+                "orders": [account_payloads.order(self.engine.specs[o.symbol], o) for o in account.orders.values()],
+                "trades": [account_payloads.user_trade(self.engine.specs[t.symbol], t) for t in account.trades],
             }
         return {
             "server_time": self.clock.now_ms(),
             "accounts": accounts,
-            "books": {s: payloads.book_ticker(m.spec, m.top) for s, m in self.market.symbols.items()},
+            "books": {s: market_payloads.book_ticker(m.spec, m.top) for s, m in self.market.symbols.items()},
             "marks": {s: fmt(m.mark_price, 8) for s, m in self.market.symbols.items()},
             "listen_keys": [
                 {"listenKey": lk.key, "account": lk.account_id, "api_key": lk.api_key, "expired": lk.expired}
