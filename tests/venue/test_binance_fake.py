@@ -458,3 +458,11 @@ def test_admin_http(fake: BinanceFake, creds: Creds) -> None:
     assert client.sapiGetAccountApiRestrictions()["enableFutures"] is False
     assert call("GET", "/_fake/requests?limit=1")[0]["path"] == "/sapi/v1/account/apiRestrictions"
     assert call("POST", "/_fake/ws/drop", {"scope": "all"}) == {"dropped": 0}
+    mine = make_binanceusdm(fake.rest_url, creds.api_key, creds.secret, enableRateLimit=False)
+    listen_key = mine.fapiPrivatePostListenKey()["listenKey"]
+    assert call("POST", "/_fake/listen_keys/expire", {"api_key": creds.api_key}) == {"expired": [listen_key]}
+    assert call("POST", "/_fake/tick", {}) == {}
+    assert call("POST", "/_fake/walk/resume", {"symbol": "BTCUSDT"}) == {}
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        call("POST", "/_fake/faults", {"kind": "no_such_fault"})
+    assert bad.value.code == 400

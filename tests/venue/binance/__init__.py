@@ -95,7 +95,7 @@ same response at https://fapi.binance.com/fapi/v1/order)::
     -5021  400   Due to the order could not be filled imm...    InvalidOrder          OrderNotFillable
     -5022  400   Due to the order could not be executed as ...  InvalidOrder          OrderNotFillable
 
-Without a Binance body ccxt goes by transport or HTTP status (checked by the same tests)::
+Without a Binance body ccxt goes by transport or HTTP status (checked in test_binance_fake.py)::
 
     response lost, connection closed (order_unknown mode=disconnect)   NetworkError
     no answer before ccxt's timeout (order_unknown mode=timeout)       RequestTimeout
@@ -121,6 +121,8 @@ trade ids unique across the venue. Filters and checks in Binance's order: -1102,
 -1136, -4061/-1106 (position mode), -1100, -1106 (price on MARKET), -1115, -4015, -4116, -1111, -4003,
 -4004, -4005, -4023, -4001, -4013, -4002, -4014, reject fault, -2022, -4164, -2019, -5022, -5021.
 newOrderRespType ACK (default) answers the order as accepted; RESULT as it stands after matching.
+Prices and quantities are printed with the symbol's pricePrecision / quantityPrecision ("60000.10",
+"0.010"), avgPrice "0.00" before a fill and the exact average after, money with 8 decimals.
 
 User-data stream (/ws/<listenKey>, also in combined streams): ORDER_TRADE_UPDATE (every documented
 field; N/n only on events that carry a commission, as documented), TRADE_LITE, ACCOUNT_UPDATE (m,

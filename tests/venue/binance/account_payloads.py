@@ -13,6 +13,15 @@ MONEY = 8
 Json = dict[str, Any]
 
 
+def avg_price(o: Order, places: int) -> str:
+    """"0.00" before any fill; else the exact average, at least `places` decimals (Binance: "30092.76666")."""
+    if not o.executed_qty:
+        return fmt(ZERO, places)
+    exact = fmt(o.avg_price, places + 5).rstrip("0")
+    whole, _, decimals = exact.partition(".")
+    return f"{whole}.{decimals.ljust(places, '0')}" if places else exact.rstrip(".")
+
+
 # --- orders, trades, positions, balances --------------------------------------------------------
 
 
@@ -24,7 +33,7 @@ def order(spec: SymbolSpec, o: Order) -> Json:
         "status": o.status,
         "clientOrderId": o.client_order_id,
         "price": fmt(o.price, p),
-        "avgPrice": fmt(o.avg_price, p + 3),
+        "avgPrice": avg_price(o, p),
         "origQty": fmt(o.orig_qty, q),
         "executedQty": fmt(o.executed_qty, q),
         "cumQty": fmt(o.executed_qty, q),
@@ -182,7 +191,7 @@ def order_trade_update(spec: SymbolSpec, o: Order, execution: str, trade: Trade 
         "f": o.time_in_force,
         "q": fmt(o.orig_qty, q),
         "p": fmt(o.price, p),
-        "ap": fmt(o.avg_price, p + 3),
+        "ap": avg_price(o, p),
         "sp": fmt(ZERO, p),
         "x": execution,
         "X": o.status,
