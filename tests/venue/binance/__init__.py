@@ -20,8 +20,9 @@ As its own process (for a supervisord group pointed at it; stop it by pid with S
     python -m tests.venue.binance --port 0 --port-file PATH --keys-file PATH [--config VENUE.json]
         [--seed N] [--tick-interval S] [--listen-key-ttl S] [--fill-chunks N]
 
---keys-file is JSON {"api_key": "secret"} or a list of KeySpec objects; the port file is written
-atomically once the server listens. Keys are made by the test at run time; KeySpec.account lets
+(from the repository root: `tests` is not an installed package). --keys-file is JSON
+{"api_key": "secret"} or a list of KeySpec objects; the port file is written atomically once the
+server listens, then one line "binance fake listening on http://127.0.0.1:PORT ..." is printed. Keys are made by the test at run time; KeySpec.account lets
 several keys share one account, KeySpec.enable_futures=False makes a key without futures permission.
 
 Inspecting it: fake.state() (accounts: balance, positions, orders, trades; books, marks, listenKeys,

@@ -6,7 +6,8 @@
 ({"api_key", "secret", "account", "enable_futures", "enable_reading"}).
 --config: JSON of VenueConfig fields (symbols, fees, timers, ...); flags below override it.
 --port-file: written (atomically, after the server listens) with the bound port number.
-Binds 127.0.0.1 only. SIGTERM or SIGINT stops it cleanly (exit status 0).
+Binds 127.0.0.1 only. SIGTERM or SIGINT stops it cleanly (exit status 0). Run it from the
+repository root (or with the root on PYTHONPATH): `tests` is not an installed package.
 """
 
 from __future__ import annotations
