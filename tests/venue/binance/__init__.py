@@ -22,8 +22,9 @@ As its own process (for a supervisord group pointed at it; stop it by pid with S
 
 (from the repository root: `tests` is not an installed package). --keys-file is JSON
 {"api_key": "secret"} or a list of KeySpec objects; the port file is written atomically once the
-server listens, then one line "binance fake listening on http://127.0.0.1:PORT ..." is printed. Keys are made by the test at run time; KeySpec.account lets
-several keys share one account, KeySpec.enable_futures=False makes a key without futures permission.
+server listens, then one line "binance fake listening on http://127.0.0.1:PORT ..." is printed.
+Keys are made by the test at run time; KeySpec.account lets several keys share one account,
+KeySpec.enable_futures=False makes a key without futures permission.
 
 Inspecting it: fake.state() (accounts: balance, positions, orders, trades; books, marks, listenKeys,
 connections, faults), fake.orders(key), fake.trades(key), fake.positions(key), fake.balance(key),
