@@ -26,11 +26,17 @@ def _q(value: str) -> str:
 
 @dataclass(frozen=True)
 class Timing:
-    """Route timers. Production values by default; the tests use seconds to finish quickly."""
+    """Route timers. Production values by default; the tests use seconds to finish quickly.
 
-    group_wait: str = "30s"
-    group_interval: str = "5m"
+    Critical alerts go out sooner (wait), report changes sooner (interval: the resolution of a
+    hub outage arrives within a minute, not five) and repeat hourly until resolved.
+    """
+
+    critical_wait: str = "10s"
+    critical_interval: str = "1m"
     critical_repeat: str = "1h"
+    warning_wait: str = "30s"
+    warning_interval: str = "5m"
     warning_repeat: str = "12h"
 
 
@@ -138,13 +144,15 @@ def render_alertmanager_config(delivery: Delivery | None = None) -> str:
         "  receiver: v7-webhook",
         "  # One message per alert name: eight stale actors are one notification, not eight.",
         "  group_by: [alertname]",
-        f"  group_wait: {t.group_wait}",
-        f"  group_interval: {t.group_interval}",
+        f"  group_wait: {t.warning_wait}",
+        f"  group_interval: {t.warning_interval}",
         f"  repeat_interval: {t.warning_repeat}",
         "  routes:",
         "    - receiver: v7-critical",
         "      matchers:",
         '        - severity = "critical"',
+        f"      group_wait: {t.critical_wait}",
+        f"      group_interval: {t.critical_interval}",
         f"      repeat_interval: {t.critical_repeat}",
         "    - receiver: v7-warning",
         "      matchers:",

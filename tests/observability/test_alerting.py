@@ -48,7 +48,7 @@ from tests.observability.servers import (
 )
 
 # Seconds, not minutes: a test sees the first notification a second after an alert fires.
-FAST = Timing(group_wait="1s", group_interval="2s", critical_repeat="1h", warning_repeat="1h")
+FAST = Timing(critical_wait="1s", critical_interval="2s", warning_wait="1s", warning_interval="2s")
 Payload = dict[str, Any]
 
 
