@@ -9,15 +9,36 @@ SUPERVISORD_CONF := $(CURDIR)/supervisord.conf
 # prune each other's live directories (pytest keeps only the newest few under /tmp/pytest-of-USER).
 PYTEST_BASETEMP := /tmp/v7-pytest-$(shell id -u)-$(shell printf '%s' "$(CURDIR)" | md5sum | cut -c1-8)
 
-.PHONY: run stop status restart test chaos bench bench-long lint schemas clean venv
+# Exact versions with hashes of everything .venv holds (runtime, dev/test and postgres extras,
+# the build backend, pip itself), resolved by pip-compile from pyproject.toml's ranges.
+# pip-tools rather than uv: it resolves with pip itself, so it reads the machine's pip
+# configuration (package mirror, find-links) exactly as the installing pip does; uv ignores pip.conf.
+LOCK := requirements/lock.txt
+LOCK_ARGS ?=
+
+.PHONY: run stop status restart test chaos bench bench-long lint schemas clean venv lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Only what the lock names, at its versions: --require-hashes refuses anything unpinned or
+# altered, pip-sync removes what an older venv holds beyond the lock, and the project itself
+# goes in without resolving dependencies, built by the locked setuptools.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip-sync --quiet $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+## Re-resolve requirements/lock.txt after pyproject.toml changed (pins that still fit are kept;
+## `make lock LOCK_ARGS=--upgrade` takes the newest of everything). After a merge conflict in the
+## lock, take either side and run this again.
+lock: $(STAMP)
+	$(BIN)/python -c 'import platform, sys; assert sys.version_info[:2] == (3, 11) and platform.system() == "Linux" \
+		and platform.machine() == "x86_64", "the lock is resolved for Python 3.11 on Linux x86_64"'
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--strip-extras --no-emit-index-url --no-emit-find-links --all-build-deps \
+		--extra dev --extra postgres $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 
 ## Start the whole group (paper mode, offline) under supervisord and wait until it is up.
 run: $(STAMP)

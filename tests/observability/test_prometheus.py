@@ -4,28 +4,23 @@ scraping a running group, the shipped scrape config, rules and Grafana dashboard
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import urllib.parse
-import urllib.request
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from cli.prometheus import RULES_FILE, render_scrape_config
 from config.settings import ACTORS, REPO_CONFIG_DIR, REPO_ROOT, Settings
-from tests.harness import Instance, free_port_base
+from tests.harness import Instance
+from tests.observability.servers import (
+    PROMTOOL,
+    get,
+    metrics_url,
+    needs_prometheus,
+    needs_promtool,
+    prometheus,
+    query,
+    wait_metrics_endpoints,
+)
 
-PROMETHEUS = shutil.which("prometheus")
-PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool not installed (Debian package prometheus; .ci/run installs it)"
-)
-needs_prometheus = pytest.mark.skipif(
-    PROMETHEUS is None or PROMTOOL is None,
-    reason="prometheus/promtool not installed (Debian package prometheus; .ci/run installs it)",
-)
 DASHBOARD = REPO_ROOT / "docs" / "grafana" / "v7_dashboard.json"
 
 # Series that must exist once the group runs, with the actor that exports them.
@@ -42,15 +37,6 @@ KEY_SERIES = {
     "v7_diag_idle": "diagnostics",
     "v7_diag_heartbeat_age_seconds": "diagnostics",
 }
-
-
-def _get(url: str, timeout: float = 5) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return resp.read()
-
-
-def _query(base: str, expr: str) -> dict[str, Any]:
-    return json.loads(_get(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})))
 
 
 def _dashboard_exprs() -> list[str]:
@@ -84,86 +70,49 @@ def test_grafana_dashboard_is_importable_json() -> None:
     assert all(expr.strip() for expr in _dashboard_exprs())
 
 
-@pytest.fixture
-def group(v7: Instance) -> Instance:
-    v7.start("state_writer")
-    v7.wait_hub()
-    for actor in ACTORS:
-        if actor != "state_writer":
-            v7.start(actor)
-    return v7
-
-
 @needs_prometheus
 def test_real_prometheus_scrapes_every_actor(group: Instance, tmp_path: Path) -> None:
     settings = group.settings
-
-    def endpoint(actor: str) -> str:
-        return f"http://127.0.0.1:{settings.metrics_port(actor)}/metrics"
-
-    def all_answer() -> bool:
-        try:
-            for actor in ACTORS:
-                _get(endpoint(actor), timeout=2)
-        except OSError:
-            return False
-        return True
-
-    group.wait_for(all_answer, 60, "every actor's metrics endpoint")
+    wait_metrics_endpoints(group)
     # The series that only appear after some work (a loop, a NAV sample, a diagnostics pass).
-    group.wait_for(lambda: b"v7_diag_idle{" in _get(endpoint("diagnostics")), 60, "diagnostics gauges")
-    group.wait_for(lambda: b"v7_sync_nav " in _get(endpoint("sync")), 60, "a NAV sample")
+    group.wait_for(lambda: b"v7_diag_idle{" in get(metrics_url(group, "diagnostics")), 60, "diagnostics gauges")
+    group.wait_for(lambda: b"v7_sync_nav " in get(metrics_url(group, "sync")), 60, "a NAV sample")
 
     for actor in ACTORS:
-        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=_get(endpoint(actor)), capture_output=True,
-                              check=False)
+        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=get(metrics_url(group, actor)),
+                              capture_output=True, check=False)
         assert lint.returncode == 0, f"{actor}: {lint.stdout.decode()}{lint.stderr.decode()}"
 
-    port = free_port_base(1)
     config = tmp_path / "prometheus.yml"
-    config.write_text(render_scrape_config(settings, "1s", RULES_FILE))
-    log = (tmp_path / "prometheus.log").open("wb")
-    prom = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    # No Alertmanager: alert delivery has its own test (test_alerting.py).
+    config.write_text(render_scrape_config(settings, "1s", RULES_FILE, alertmanager=None))
+    with prometheus(config, tmp_path) as base:
         def targets_up() -> bool:
             try:
-                targets = json.loads(_get(f"{base}/api/v1/targets"))["data"]["activeTargets"]
+                targets = json.loads(get(f"{base}/api/v1/targets"))["data"]["activeTargets"]
             except OSError:
                 return False
             return len(targets) == len(ACTORS) and all(t["health"] == "up" for t in targets)
 
         group.wait_for(targets_up, 90, "every actor's target to be up in Prometheus")
-        up = _query(base, 'up{job="v7"}')["data"]["result"]
+        up = query(base, 'up{job="v7"}')["data"]["result"]
         assert sorted(r["metric"]["actor"] for r in up) == sorted(ACTORS)
 
         def series_present() -> list[str]:
             missing = []
             for name, actor in KEY_SERIES.items():
-                result = _query(base, f'{name}{{actor="{actor}"}}')["data"]["result"]
+                result = query(base, f'{name}{{actor="{actor}"}}')["data"]["result"]
                 if not result:
                     missing.append(name)
             return missing
 
         group.wait_for(lambda: not series_present(), 60, f"key series in Prometheus ({series_present()})")
         for actor in ACTORS:
-            assert _query(base, f'v7_actor_up{{actor="{actor}"}}')["data"]["result"] or actor == "state_writer"
+            assert query(base, f'v7_actor_up{{actor="{actor}"}}')["data"]["result"] or actor == "state_writer"
         # Every dashboard query is valid PromQL against a live server.
         for expr in _dashboard_exprs():
-            answer = _query(base, expr)
+            answer = query(base, expr)
             assert answer["status"] == "success", (expr, answer)
-        rules = json.loads(_get(f"{base}/api/v1/rules"))["data"]["groups"]
+        rules = json.loads(get(f"{base}/api/v1/rules"))["data"]["groups"]
         assert {g["name"] for g in rules} == {"v7-recording", "v7-alerts"}
         assert all(r["health"] != "err" for g in rules for r in g["rules"]), rules
-    finally:
-        prom.terminate()
-        try:
-            prom.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prom.kill()
-            prom.wait(timeout=5)
-        log.close()
