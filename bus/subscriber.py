@@ -49,6 +49,15 @@ class Update:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewChanged:
+    """A store view the subscriber keeps changed (a `$view:<key>` frame at `seq`)."""
+
+    key: str
+    seq: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     seq: int
     epoch: int
@@ -160,6 +169,11 @@ class Subscriber:
         if self._sub is not None:
             self._sub.close(0)
             self._sub = None
+
+    @property
+    def socket(self) -> zmq.Socket | None:
+        """The SUB socket to poll (None before the first `poll`; replaced after a silent hub)."""
+        return self._sub
 
     @property
     def hub_alive(self) -> bool:

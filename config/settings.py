@@ -99,7 +99,9 @@ class ExchangeSettings(Section):
     """Which exchange adapter the trading actors use, and where its process answers."""
 
     adapter: Literal["paper"] = "paper"
-    endpoint: str | None = Field(default=None, description="Default: ipc://<run_dir>/exchange.sock.")
+    endpoint: str | None = Field(default=None, description="Requests (RPC). Default: ipc://<run_dir>/exchange.sock.")
+    stream_endpoint: str | None = Field(
+        default=None, description="Market and account streams (PUB). Default: ipc://<run_dir>/exchange-stream.sock.")
     timeout_s: float = Field(default=3.0, gt=0.0, le=60.0, description="One exchange call gives up after this.")
 
 
@@ -244,6 +246,10 @@ class Settings(Section):
     @property
     def exchange_endpoint(self) -> str:
         return self.exchange.endpoint or f"ipc://{self.run_path / 'exchange.sock'}"
+
+    @property
+    def exchange_stream_endpoint(self) -> str:
+        return self.exchange.stream_endpoint or f"ipc://{self.run_path / 'exchange-stream.sock'}"
 
     def metrics_port(self, actor: str) -> int:
         return self.port_base + ACTORS.index(actor)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -29,6 +29,9 @@ from domain.vocabulary import (
     OrderType,
     Symbol,
 )
+
+if TYPE_CHECKING:
+    from exchange.streams import ExchangeSnapshot, StreamSink
 
 Positive = Annotated[float, Field(gt=0.0)]
 NonNegative = Annotated[float, Field(ge=0.0)]
@@ -173,8 +176,24 @@ class Order(ExchangeModel):
 
 
 class ExchangeAdapter(ABC):
-    """What the trading actors need from an exchange. Every method may raise an
-    `exchange.errors.ExchangeError`; `ExchangeUnavailable` means "no answer, state unknown"."""
+    """What the trading actors need from an exchange, in two halves as a venue has them.
+
+    Requests (the methods below) answer at once; every one may raise an
+    `exchange.errors.ExchangeError` (`ExchangeUnavailable` means "no answer, state unknown").
+    Streams are pushed: `attach(sink)` makes the adapter push market and account events into
+    `sink` as they happen (exchange/streams.py); `snapshot()` reads what the streams keep
+    current at once, the starting point a consumer applies the stream to.
+    """
+
+    def attach(self, sink: StreamSink) -> None:
+        """Push market and account events into `sink` from now on. An adapter that is only a
+        request client (the RPC client of a gateway) pushes nothing: its streams come from
+        the gateway (exchange/stream_client.py)."""
+        return None
+
+    @abstractmethod
+    def snapshot(self) -> ExchangeSnapshot:
+        """Top of book of every listed symbol, open positions, open orders and the balance."""
 
     @abstractmethod
     def instruments(self) -> dict[str, Instrument]:

@@ -31,6 +31,7 @@ from exchange.adapter import (
     OrderRequest,
 )
 from exchange.errors import ERROR_KINDS, ExchangeError, ExchangeUnavailable
+from exchange.streams import ExchangeSnapshot, StreamSnapshot
 from exchange.rpc import MAX_REPLY_BYTES, OPS
 
 
@@ -127,6 +128,13 @@ class RpcExchange(ExchangeAdapter):
         self, since: datetime | None = None, symbol: str | None = None, limit: int = 1000
     ) -> list[ExchangeFill]:
         return self.call("fetch_fills", since=since.isoformat() if since else None, symbol=symbol, limit=limit)
+
+    def snapshot(self) -> ExchangeSnapshot:
+        return self.call("snapshot")
+
+    def stream_snapshot(self) -> StreamSnapshot:
+        """The gateway's state at its stream sequences (how a stream consumer resyncs)."""
+        return self.call("stream_snapshot")
 
 
 def connect_exchange(settings: Settings) -> ExchangeAdapter:

@@ -1,6 +1,8 @@
 """The exchange adapter interface over ZeroMQ: one request frame, one reply frame, msgpack.
 
-    request  {op, req, args}                    op: an `ExchangeAdapter` method name
+    request  {op, req, args}                    op: an `ExchangeAdapter` method name, or
+                                                `stream_snapshot` (the gateway's state at its
+                                                stream sequences, exchange/stream_server.py)
     reply    {req, ok: true,  result}
              {req, ok: false, error: {kind, code, detail}}     kind: rejected | not_found |
                                                                 bad_request | error
@@ -36,6 +38,8 @@ from exchange.adapter import (
     Symbol,
 )
 from exchange.errors import BadRequest, ExchangeError
+from exchange.stream_server import StreamServer
+from exchange.streams import ExchangeSnapshot, StreamSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +89,7 @@ class FillsArgs(_Args):
 class Op:
     args: type[_Args]
     result: TypeAdapter[Any]
-    call: Callable[[ExchangeAdapter, Any], Any]
+    call: Callable[[ExchangeAdapter, Any], Any] | None  # None: answered by the gateway's stream server
 
 
 OPS: dict[str, Op] = {
@@ -105,6 +109,8 @@ OPS: dict[str, Op] = {
     "fetch_fills": Op(
         FillsArgs, TypeAdapter(list[ExchangeFill]), lambda ex, a: ex.fetch_fills(a.since, a.symbol, a.limit)
     ),
+    "snapshot": Op(NoArgs, TypeAdapter(ExchangeSnapshot), lambda ex, a: ex.snapshot()),
+    "stream_snapshot": Op(NoArgs, TypeAdapter(StreamSnapshot), None),
 }
 
 
@@ -112,7 +118,7 @@ def _error(req: Any, exc: ExchangeError) -> dict[str, Any]:
     return {"req": req, "ok": False, "error": {"kind": exc.kind, "code": exc.code, "detail": exc.detail[:1000]}}
 
 
-def dispatch(adapter: ExchangeAdapter, frame: bytes) -> tuple[bytes, str, str]:
+def dispatch(adapter: ExchangeAdapter, frame: bytes, streams: StreamServer | None = None) -> tuple[bytes, str, str]:
     """Answer one request frame. Returns (reply frame, op, outcome) for metrics; never raises
     for bad input (a request that cannot be answered gets a `bad_request` reply)."""
     req: Any = None
@@ -138,7 +144,12 @@ def dispatch(adapter: ExchangeAdapter, frame: bytes) -> tuple[bytes, str, str]:
             first = exc.errors(include_url=False, include_input=False)[0]
             where = ".".join(str(p) for p in first["loc"])
             raise BadRequest("invalid_args", f"{op_name}: {where}: {first['msg']}") from None
-        result = op.call(adapter, args)
+        if op.call is not None:
+            result = op.call(adapter, args)
+        elif streams is not None:
+            result = streams.snapshot(adapter)
+        else:
+            raise BadRequest("unknown_op", f"{op_name}: this endpoint publishes no streams")
         reply = {"req": req, "ok": True, "result": op.result.dump_python(result, mode="json")}
         return codec.pack(reply), op_name, "ok"
     except ExchangeError as exc:

@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from exchange.paper.engine import PaperExchange
+from exchange.stream_server import StreamServer
 
 
 class PaperMetrics:
@@ -21,6 +22,23 @@ class PaperMetrics:
 
     def watch(self, registry: CollectorRegistry, engine: PaperExchange) -> None:
         registry.register(_EngineCollector(engine))
+
+    def watch_streams(self, registry: CollectorRegistry, streams: StreamServer) -> None:
+        registry.register(_StreamCollector(streams))
+
+
+class _StreamCollector(Collector):
+    def __init__(self, streams: StreamServer) -> None:
+        self._streams = streams
+
+    def collect(self) -> Iterable[Metric]:
+        events = CounterMetricFamily("v7_exchange_stream_events", "Events published, by stream.", labels=["stream"])
+        seq = GaugeMetricFamily("v7_exchange_stream_seq", "Last sequence published, by stream.", labels=["stream"])
+        for stream, n in sorted(self._streams.published.items()):
+            events.add_metric([stream], n)
+            seq.add_metric([stream], self._streams.seqs[stream])
+        yield events
+        yield seq
 
 
 class _EngineCollector(Collector):

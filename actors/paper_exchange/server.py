@@ -17,6 +17,7 @@ import zmq
 from bus import codec
 from exchange.adapter import ExchangeAdapter
 from exchange.rpc import dispatch
+from exchange.stream_server import StreamServer
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,14 @@ class RpcServer(threading.Thread):
         adapter: ExchangeAdapter,
         lock: threading.Lock,
         on_request: Callable[[str, str, float], None],
+        streams: StreamServer | None = None,
     ) -> None:
         super().__init__(name="exchange-rpc", daemon=True)
         self._sock = sock  # bound by the caller, so a bind error stops start-up
         self._adapter = adapter
         self._lock = lock
         self._on_request = on_request
+        self._streams = streams  # answers `stream_snapshot` at its sequences
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -54,7 +57,7 @@ class RpcServer(threading.Thread):
                 started = time.perf_counter()
                 try:
                     with self._lock:
-                        reply, op, outcome = dispatch(self._adapter, body)
+                        reply, op, outcome = dispatch(self._adapter, body, self._streams)
                 except Exception as exc:
                     log.exception("exchange request failed unexpectedly; answered 'error'")
                     reply = codec.pack({"req": None, "ok": False,

@@ -1,10 +1,18 @@
-"""The router actor: takes order intents and exit triggers from the bus and works them.
+"""The router actor: works order intents and exit requests the moment they are committed.
 
-Intents arrive as committed updates (topics order_intent, exit_trigger). The hub's
-`pending_intents` snapshot is the recovery source: on start, and after any re-sync, every
-pending intent this router does not know is resumed from what the exchange reports for it.
-Fills are sent with `send_and_wait` (durable before the router moves on); order events and
-router events are queued in order behind them.
+Inputs, each acted on when it arrives:
+- hub topics `submit_order` and `request_exit`: an intent is journaled (ACKed) before it is
+  published, so the router only ever works committed intents; its first order leaves at once;
+- the exchange account stream: order changes and fills move the job on (a terminal maker
+  order leads to the next slice or the taker fallback without waiting for a poll);
+- the market stream: the latest top of book, for maker prices without a request;
+- timers: one wake-up at the next routing deadline (reprice, TWAP pause, retry, expiry),
+  router_state every `state_every_s`, and a slow read-back of working orders (safety net).
+
+The hub's `pending_intents` snapshot is the recovery source: on start, and after any resync,
+every pending intent this router does not know is resumed from what the exchange reports for
+it. Fills are sent with `send_and_wait` (durable before the router moves on); order events
+and router events are queued in order behind them.
 """
 
 from __future__ import annotations
@@ -25,10 +33,13 @@ from config.strategy import load_strategy_config
 from exchange.adapter import ExchangeFill, Order
 from exchange.client import connect_exchange
 from exchange.errors import ExchangeUnavailable
+from exchange.streams import BookTicked, ExchangeSnapshot, OrderChanged, TradeExecuted
 
 log = logging.getLogger(__name__)
 
 FILL_ACK_TIMEOUT_S = 5.0
+READ_BACK_EVERY_S = 10.0
+MIN_WAKE_GAP_S = 0.005  # working orders are read back this often even when the stream is healthy
 
 
 class Router(Actor):
@@ -37,6 +48,7 @@ class Router(Actor):
     wants_updates = True
     subscribe_keys = ("pending_intents", "router_state")
     subscribe_topics = (SubmitOrder.TYPE, RequestExit.TYPE)
+    exchange_streams = ("market", "account")
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.config = load_strategy_config(settings).router
@@ -45,11 +57,16 @@ class Router(Actor):
         self.quality = Quality(self.config.quality_window)
         self.engine = RouteEngine(self.exchange, self.config, self.quality, self)
         self.m = RouterMetrics(self.registry)
-        self.ready = False
         self.backlog: list[tuple[Work, bool]] = []
-        self.next_state_at = 0.0
+        self._wake_at: float | None = None
 
-    # --- intake ----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.open_exchange_streams(self.exchange)
+        self.every(self.config.state_every_s, self._publish_state, "router_state")
+        self.every(READ_BACK_EVERY_S, lambda: self._act(self.engine.reconcile), "read_back")
+        self.every(1.0, self._retry, "retry_when_degraded")
+
+    # --- intake --------------------------------------------------------------------------------
 
     def _mine(self, work: Work) -> bool:
         return (work.mode, work.account) == (self.settings.mode, self.settings.account)
@@ -60,7 +77,6 @@ class Router(Actor):
             doc = self.subscriber.document("router_state")
             if isinstance(doc, RouterState):
                 self.quality.restore(doc)
-            self.ready = True
         for raw in self.subscriber.snapshot_state.get("pending_intents") or []:
             try:
                 work = Work.from_pending(raw, self.config.sl_taker)
@@ -69,6 +85,8 @@ class Router(Actor):
                 continue
             if work is not None and self._mine(work) and not self.engine.knows(work.intent_id):
                 self.backlog.append((work, True))
+        # Right after this handler (the router counts as ready once it returns).
+        self.at(time.monotonic(), lambda: self._act(self._take_backlog), "resume_pending")
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
@@ -80,6 +98,7 @@ class Router(Actor):
             return
         if self._mine(work):
             self.backlog.append((work, False))
+            self._act(self._take_backlog)
 
     def _take_backlog(self) -> None:
         backlog, self.backlog = self.backlog, []
@@ -88,7 +107,7 @@ class Router(Actor):
                 continue
             try:
                 lot = self.exchange.instruments()[work.symbol].lot_size
-                mid = work.arrival_mid or self.exchange.fetch_tops([work.symbol])[work.symbol].mid
+                mid = work.arrival_mid or self.engine.top(work.symbol).mid
             except KeyError:
                 self.engine.refuse(work, f"unknown_symbol: {work.symbol} is not listed on the exchange")
                 continue
@@ -98,28 +117,60 @@ class Router(Actor):
             if self.engine.submit(work, resume=resume, lot=lot, notional=work.qty * mid):
                 self.m.intents.labels(work.purpose).inc()
 
-    # --- the loop --------------------------------------------------------------------------------
+    # --- the exchange streams ------------------------------------------------------------------
 
-    def step(self) -> None:
+    def on_market(self, event: object) -> None:
+        if isinstance(event, BookTicked):
+            self.engine.on_top(event.top)
+
+    def on_account(self, event: object) -> None:
+        if isinstance(event, TradeExecuted):
+            self._act(lambda: self.engine.on_fill(event.fill))
+        elif isinstance(event, OrderChanged):
+            self._act(lambda: self.engine.on_order(event.order))
+
+    def on_exchange_resync(self, snapshot: ExchangeSnapshot, reason: str) -> None:
+        for top in snapshot.tops.values():
+            self.engine.on_top(top)
+        if reason != "join":
+            log.info("exchange streams resynced (%s); reading working orders back", reason)
+        self._act(self.engine.reconcile)  # whatever the stream may have missed
+
+    # --- acting --------------------------------------------------------------------------------
+
+    def _act(self, fn) -> None:
+        """Run one engine action; the exchange not answering degrades the router (retried)."""
         if not self.ready:
-            self.status_detail = "waiting for the hub snapshot"
             return
         try:
-            self._take_backlog()
-            self.engine.advance_all()
+            fn()
         except ExchangeUnavailable as exc:
             self.m.exchange_errors.inc()
-            if self.status != "degraded":
-                log.warning("exchange not answering (%s); intents wait", exc)
-            self.status, self.status_detail = "degraded", f"exchange: {exc}"[:500]
+            self.degrade(f"exchange: {exc}")
         else:
             if self.status == "degraded":
-                log.info("exchange answering again")
-            self.status, self.status_detail = "running", ""
+                self.recover()
+        self._schedule_wake()
         self.m.active.set(len(self.engine.jobs))
-        if time.monotonic() >= self.next_state_at:
-            self.next_state_at = time.monotonic() + self.config.state_every_s
-            self._publish_state()
+
+    def _schedule_wake(self) -> None:
+        due = self.engine.next_deadline()
+        if due is None or (self._wake_at is not None and self._wake_at <= due and self._wake_at > time.monotonic()):
+            return
+        # Events move jobs at once; a deadline already passed (a job the exchange could not serve)
+        # is retried no faster than this, never in a tight loop.
+        due = max(due, time.monotonic() + MIN_WAKE_GAP_S)
+        self._wake_at = due
+        self.at(due, self._wake, "routing_deadline")
+
+    def _wake(self) -> None:
+        self._wake_at = None
+        self._act(self.engine.wake)
+
+    def _retry(self) -> None:
+        if self.status == "degraded" or self.backlog:
+            self._act(self._take_backlog)
+            self._act(self.engine.wake)
 
     def _publish_state(self) -> None:
         state = self.quality.state(self.config.maker_first, self.config.twap_threshold_notional,
@@ -184,4 +235,3 @@ class Router(Actor):
             self.m.rejects.labels(detail.split(":", 1)[0][:40]).inc()
         self.publish(RouterActed(ts=utc_now(), intent_id=work.intent_id, symbol=work.symbol, action=action,  # type: ignore[arg-type]
                                  detail=detail[:2000], price=price, qty=qty))
-

@@ -9,6 +9,9 @@
   margin, reduce-only without a position, and occasional simulated overload (`reject_prob`).
 - One-way linear positions (domain.positions.apply_fill); realized PnL and fees go to the wallet.
   There is no liquidation: the risk caps keep paper exposure far from it.
+- Streams: once `attach(sink)` is called, every step pushes each symbol's new top and every
+  closed bar (market), and every order change, fill, position and balance change (account),
+  in the order they happen.
 
 Not thread-safe: the hosting process serialises calls and ticks.
 """
@@ -41,6 +44,17 @@ from exchange.adapter import (
 from exchange.errors import BadRequest, OrderNotFound, OrderRejected
 from exchange.paper.market import MarketSimulator
 from exchange.paper.store import PaperStore
+from exchange.streams import (
+    BalanceChanged,
+    BarClosed,
+    BookTicked,
+    ExchangeSnapshot,
+    NullSink,
+    OrderChanged,
+    PositionChanged,
+    StreamSink,
+    TradeExecuted,
+)
 from exchange.ticks import floor_to, round_to
 
 ORDER_RETENTION_S = 24 * 3600.0
@@ -113,6 +127,7 @@ class PaperExchange(ExchangeAdapter):
                 self._save_market()
                 self._save_account()
         self._open = {cid for cid, o in self.orders.items() if o.is_open}
+        self.sink: StreamSink = NullSink()
         self._saved_bar_index = self._bar_index()
         self._next_prune = now
 
@@ -140,6 +155,7 @@ class PaperExchange(ExchangeAdapter):
         else:
             self._open.discard(order.client_order_id)
         self.store.save_order(order)
+        self.sink.account(OrderChanged(order=order.model_copy(update={"fills": []})))
         return order
 
     def _reject(self, code: str, detail: str) -> OrderRejected:
@@ -148,12 +164,23 @@ class PaperExchange(ExchangeAdapter):
 
     # --- the clock ----------------------------------------------------------------------------
 
+    def attach(self, sink: StreamSink) -> None:
+        self.sink = sink
+
     def tick(self, now: float | None = None) -> int:
         """Advance the market to `now` and match resting orders at every step; returns fills made."""
         now = self.clock() if now is None else now
         fills = 0
+        stepped = False
         for ts in self.market.advance(now):
+            stepped = True
             fills += self._match_resting(ts)
+        if stepped:
+            for symbol, bar in self.market.closed:
+                self.sink.market(BarClosed(symbol=symbol, bar=bar))
+            self.market.closed.clear()
+            for symbol in self.market.markets:
+                self.sink.market(BookTicked(top=self.market.top(symbol)))
         if self._bar_index() != self._saved_bar_index:
             with self.store.transaction():
                 self._save_market()
@@ -251,6 +278,7 @@ class PaperExchange(ExchangeAdapter):
         filled = order.filled_qty + qty
         avg = ((order.avg_price or 0.0) * order.filled_qty + price * qty) / filled
         done = order.qty - filled < spec.lot_size / 2
+        self.sink.account(TradeExecuted(fill=fill))
         self._put_order(order.model_copy(update={
             "filled_qty": round_to(filled, spec.lot_size), "avg_price": avg,
             "status": "FILLED" if done else "PARTIALLY_FILLED", "updated_at": _dt(ts),
@@ -258,6 +286,8 @@ class PaperExchange(ExchangeAdapter):
         }))
         self.store.save_fill(self.trade_seq, fill)
         self._save_account()
+        self.sink.account(PositionChanged(symbol=order.symbol, position=self._position(order.symbol)))
+        self.sink.account(BalanceChanged(balance=self.fetch_balance()))
         self.stats.fills[liquidity] = self.stats.fills.get(liquidity, 0) + 1
         self.stats.fill_notional += qty * price
         return True
@@ -324,19 +354,28 @@ class PaperExchange(ExchangeAdapter):
             fees_paid=round(self.fees_paid, 8), ts=_dt(self.clock()),
         )
 
+    def _position(self, symbol: str) -> ExchangePosition | None:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            return None
+        mark = self.market.top(symbol).mark
+        qty = abs(pos.qty)
+        return ExchangePosition(
+            symbol=symbol, side=pos.direction, qty=qty, entry_price=pos.entry_price, mark_price=mark,
+            unrealized_pnl=unrealized_pnl(pos.direction, qty, pos.entry_price, mark), realized_pnl=pos.realized_pnl,
+            leverage=self.paper.leverage, margin=qty * mark / self.paper.leverage,
+            opened_at=_dt(pos.opened_at) if pos.opened_at else None,
+            updated_at=_dt(pos.updated_at or pos.opened_at),
+        )
+
     def fetch_positions(self) -> list[ExchangePosition]:
-        out = []
-        for symbol, pos in sorted(self.positions.items()):
-            mark = self.market.top(symbol).mark
-            qty = abs(pos.qty)
-            out.append(ExchangePosition(
-                symbol=symbol, side=pos.direction, qty=qty, entry_price=pos.entry_price, mark_price=mark,
-                unrealized_pnl=unrealized_pnl(pos.direction, qty, pos.entry_price, mark), realized_pnl=pos.realized_pnl,
-                leverage=self.paper.leverage, margin=qty * mark / self.paper.leverage,
-                opened_at=_dt(pos.opened_at) if pos.opened_at else None,
-                updated_at=_dt(pos.updated_at or pos.opened_at),
-            ))
-        return out
+        return [p for symbol in sorted(self.positions) if (p := self._position(symbol)) is not None]
+
+    def snapshot(self) -> ExchangeSnapshot:
+        return ExchangeSnapshot(
+            tops={s: self.market.top(s) for s in self._instruments}, positions=self.fetch_positions(),
+            open_orders=sorted((self.orders[c] for c in self._open), key=lambda o: (o.created_at, o.order_id)),
+            balance=self.fetch_balance())
 
     def place_order(self, request: OrderRequest) -> Order:
         existing = self.orders.get(request.client_order_id)

@@ -64,6 +64,7 @@ class MarketSimulator:
         self.step = 0
         self.last_step_ts = now
         self.markets: dict[str, SymbolMarket] = {}
+        self.closed: list[tuple[str, Bar]] = []  # bars closed since the owner last took them
         self._rng = random.Random()
         kappa = math.log(2.0) / REGIME_HALF_LIFE_S
         self._regime_decay = kappa * paper.tick_s
@@ -89,6 +90,7 @@ class MarketSimulator:
             self.last_step_ts = now - paper.warmup_bars * paper.bar_s
             for _ in self.advance(now, catch_up_limit=None):
                 pass
+            self.closed.clear()  # warm-up history, not news
         for market in self.markets.values():
             market.top = self._top(market, self.last_step_ts)
 
@@ -141,7 +143,9 @@ class MarketSimulator:
         price = market.mid
         if index != market.bar_index:
             if market.bar:
-                market.bars.append(_bar([market.bar_index * self.paper.bar_s, *market.bar]))
+                closed = _bar([market.bar_index * self.paper.bar_s, *market.bar])
+                market.bars.append(closed)
+                self.closed.append((market.symbol, closed))
             market.bar_index = index
             market.bar = [price, price, price, price]
         else:

@@ -1,5 +1,9 @@
 """The routing engine against the real paper exchange engine: maker-first, taker fallback,
-TWAP slices, stop-loss taker, and a resume that never double-places."""
+TWAP slices, stop-loss taker, and a resume that never double-places.
+
+The engine is driven the way the router actor drives it: by the paper exchange's own account
+and market streams (delivered after the call that caused them, as they arrive on a socket)
+and by `wake()` at the deadline it asks for. Nothing polls the exchange."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from actors.router.work import Work
 from bus.messages import utc_now
 from config.strategy import RouterConfig
 from exchange.adapter import ExchangeFill, Order
+from exchange.streams import BookTicked, OrderChanged, TradeExecuted
 
 
 @dataclass
@@ -46,18 +51,55 @@ def work(intent_id: str, side: str, qty: float, symbol: str = "ETHUSDT", **kw: o
     return Work(**{**base, **kw})  # type: ignore[arg-type]
 
 
+class Streams:
+    """The paper exchange's pushed events, queued as a socket would hold them."""
+
+    def __init__(self) -> None:
+        self.queue: list[object] = []
+        self.delivered = 0
+
+    def market(self, event: object) -> None:
+        self.queue.append(event)
+
+    def account(self, event: object) -> None:
+        self.queue.append(event)
+
+    def deliver(self, engine: RouteEngine) -> None:
+        while self.queue:
+            event = self.queue.pop(0)
+            self.delivered += 1
+            if isinstance(event, BookTicked):
+                engine.on_top(event.top)
+            elif isinstance(event, TradeExecuted):
+                engine.on_fill(event.fill)
+            elif isinstance(event, OrderChanged):
+                engine.on_order(event.order)
+
+
 def run(engine: RouteEngine, ex, clock, seconds: float, step_s: float = 0.25) -> None:
+    streams: Streams = ex.sink
+    streams.deliver(engine)
     for _ in range(int(seconds / step_s)):
         clock.now += step_s
         ex.tick()
-        engine.advance_all()
+        streams.deliver(engine)
+        due = engine.next_deadline()
+        if due is not None and due <= clock.now:
+            engine.wake()
+            streams.deliver(engine)
         if not engine.jobs:
             return
+
+
+def attached(ex):
+    ex.attach(Streams())
+    return ex
 
 
 @pytest.fixture
 def setup(open_exchange):
     ex, clock = open_exchange(touch_fill_rate_per_s=0.8)
+    attached(ex)
     rec = Recorder()
     config = RouterConfig(reprice_after_s=1.0, max_reprices=2, twap_threshold_notional=1500.0, twap_slices=3,
                           twap_interval_s=0.5)
@@ -84,6 +126,7 @@ def test_maker_first_completes_and_reports_every_fill(setup) -> None:
 def test_unfilled_maker_falls_back_to_taker(open_exchange) -> None:
     # A market too quiet to reach the order and no fills at the touch: the maker never fills.
     ex, clock = open_exchange(touch_fill_rate_per_s=0.0, instruments={"ETHUSDT": {"annual_vol": 0.001}})
+    attached(ex)
     rec = Recorder()
     engine = RouteEngine(ex, RouterConfig(reprice_after_s=1.0, max_reprices=2), Quality(200), rec, clock=clock)
     engine.submit(work("en-b", "SELL", 0.2), lot=0.001, notional=640.0)
@@ -110,7 +153,7 @@ def test_twap_slices_large_intents(setup) -> None:
 def test_stop_loss_exit_is_taker_and_supersedes_the_entry(setup) -> None:
     ex, clock, rec, engine = setup
     engine.submit(work("en-d", "BUY", 0.5), lot=0.001, notional=1600.0)
-    run(engine, ex, clock, 3)
+    ex.sink.deliver(engine)  # the entry's first maker order rests
     filled_before = ex.fetch_positions()[0].qty if ex.fetch_positions() else 0.0
     engine.submit(work("ex-d", "SELL", 0.5, purpose="exit_sl", reduce_only=True, taker_only=True, expires_at=None),
                   lot=0.001, notional=1600.0)
@@ -127,10 +170,7 @@ def test_stop_loss_exit_is_taker_and_supersedes_the_entry(setup) -> None:
 def test_resume_after_restart_never_double_places(setup, open_exchange) -> None:
     ex, clock, rec, engine = setup
     engine.submit(work("en-e", "BUY", 0.6), lot=0.001, notional=1900.0)
-    for _ in range(12):  # part of the way: some slices filled, a child order may be resting
-        clock.now += 0.25
-        ex.tick()
-        engine.advance_all()
+    run(engine, ex, clock, 3)  # part of the way: some slices filled, a child order may be resting
     filled_then = sum(f.qty for f in rec.fills)
     orders_then = len(ex.fetch_orders("ETHUSDT"))
     # A new router process: knows nothing but the pending intent, finds the orders by prefix.
@@ -147,3 +187,37 @@ def test_resume_after_restart_never_double_places(setup, open_exchange) -> None:
     # Fills found again on resume are re-reported with the same trade ids (consumers de-duplicate).
     assert {f.trade_id for f in rec2.fills} == {f.trade_id for f in ex.fetch_fills()}
     assert filled_then <= 0.6
+
+
+def test_a_maker_fill_moves_the_job_on_the_event_not_a_later_tick(setup) -> None:
+    """The fill of a resting maker order and the order's FILLED status arrive on the account
+    stream; the job finishes (or places its next slice) while handling them, with no wake."""
+    ex, clock, rec, engine = setup
+    streams: Streams = ex.sink
+    engine.submit(work("en-f", "BUY", 0.1), lot=0.001, notional=300.0)
+    streams.deliver(engine)
+    assert engine.jobs["en-f"].active is not None  # the first order left at once
+    deadline = engine.next_deadline()
+    for _ in range(400):  # the market moves; the router is never woken
+        clock.now += 0.05
+        if deadline is not None and clock.now >= deadline:
+            clock.now = deadline - 0.01  # stay inside the reprice window: only events can move the job
+        ex.tick()
+        streams.deliver(engine)
+        if "en-f" in rec.done:
+            break
+    assert rec.done["en-f"][0] == "FILLED"
+    assert [f.liquidity for f in rec.fills] == ["maker"] * len(rec.fills)
+
+
+def test_every_fill_is_reported_once_whether_answer_or_stream_shows_it_first(setup) -> None:
+    ex, _clock, rec, engine = setup
+    engine.submit(work("ex-g", "BUY", 0.2, taker_only=True), lot=0.001, notional=600.0)
+    # The taker order's answer carried its fills; the stream now repeats them.
+    streams: Streams = ex.sink
+    assert streams.queue and any(isinstance(e, TradeExecuted) for e in streams.queue)
+    reported = len(rec.fills)
+    streams.deliver(engine)
+    assert len(rec.fills) == reported > 0
+    assert len({f.trade_id for f in rec.fills}) == len(rec.fills)
+    assert rec.done["ex-g"][0] == "FILLED"
