@@ -51,6 +51,7 @@ class DashboardActor(Actor):
 
     def setup(self) -> None:
         self.web.start()
+        self.every(self.loop_s, self.tick, now=True)
 
     def on_resync(self) -> None:
         assert self.subscriber is not None
@@ -66,7 +67,7 @@ class DashboardActor(Actor):
         if update.topic in _STORE_TRIGGERS:
             self._views_dirty = True
 
-    def step(self) -> None:
+    def tick(self) -> None:
         self._report_hub()
         self._refresh_views()
 

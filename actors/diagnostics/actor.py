@@ -56,6 +56,7 @@ class DiagnosticsActor(Actor):
             log.warning("diagnostics.enabled is false in the strategy config: publishing nothing")
             return
         self.probe.start()
+        self.every(self.loop_s, self.tick, now=True)
 
     def on_resync(self) -> None:
         assert self.subscriber is not None
@@ -93,7 +94,7 @@ class DiagnosticsActor(Actor):
                                         detail=reading.detail),
         )
 
-    def step(self) -> None:
+    def tick(self) -> None:
         if not self.cfg.enabled or not self.restored:
             return
         now = datetime.now(UTC)

@@ -99,6 +99,7 @@ class DiagnosticsTracker:
                 tp_sl_coverage_pct=msg.tp_sl_coverage_pct,
                 ledger_registry_mismatch=msg.ledger_registry_mismatch,
                 missing_symbols=list(msg.missing_symbols),
+                ledger_disagreement_symbols=list(msg.ledger_disagreement_symbols),
             )
         elif isinstance(msg, RequestExit) and exits_on:
             self._exits(last_exit_trigger_ts=msg.ts)

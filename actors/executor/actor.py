@@ -1,17 +1,21 @@
-"""The executor loop. Each iteration:
+"""The executor: decides entries on bar closes and publishes the positions, ledger, risk, factor
+and KPI documents.
 
-1. exchange: positions, top of book, new fills, bars (no data -> nothing is published: missing
-   data never means flat, and the last good state files stay);
-2. ledger: line plans up with positions (adopt unplanned ones with an ATR bracket);
-3. strategy: factor views on closed bars; at most one decision per symbol per bar;
-4. risk: a signal is vetoed with a named reason or sized, and sent as a durable order intent
-   carrying its TP/SL and TTL;
-5. publish positions_state, positions_ledger, risk_snapshot, factor_diagnostics, kpis_v7.
+Inputs, each acted on when it arrives:
+- the market stream: `BookTicked` keeps the top of book and mark of each symbol current;
+  `BarClosed` runs the strategy on that symbol's bars and, if it signals, the risk checks and
+  a durable `submit_order` (its bracket and TTL on it) at once: one decision per closed bar;
+- the account stream: the exchange's positions (positions_state is the exchange surface);
+- the hub: the positions store's views (open positions, today's P&L and trades,
+  reconciliation, active scope), nav_state and router_state, committed NAV samples (VaR)
+  and order updates (an entry finished);
+- timers: the documents every `loop_s`, a reconciliation report every
+  `store.reconcile_interval_s` (and after the exchange streams had to resync), the expiry of
+  entries nobody reported done.
 
-Recovery goes through `restore()`: the open positions of this scope from the positions store
-(position ids, TP/SL, TTL), pending entry intents and veto counts from the hub's snapshot.
-The store link (store_link.py) also reconciles the store with the exchange, blocks entries
-the store says to block, and supplies today's P&L per mode and account.
+The executor holds no position arithmetic: its ledger is the store's open positions (from
+committed fills), P&L is the store's. Recovery: the open positions and pending intents come
+from the hub's snapshot; the strategy's bars from the exchange's request API.
 """
 
 from __future__ import annotations
@@ -23,30 +27,30 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from actors.base import Actor
 from actors.executor.kpis import build_kpis
-from actors.executor.ledger import PositionBook, bracket, new_position_id
+from actors.executor.ledger import LedgerBook, bracket, new_position_id
 from actors.executor.metrics import ExecutorMetrics
-from actors.executor.performance import FillBook, Performance, utc_midnight
+from actors.executor.performance import Performance
 from actors.executor.positions import PositionDataError, collect_positions_rows
 from actors.executor.risk import RiskDecision, RiskInputs, evaluate_entry, horizon_scale, var_cvar
 from actors.executor.store_link import StoreLink
 from actors.executor.strategy import FactorModel, SymbolView
 from bus.codec import BusError
 from bus.messages import (
+    ClosedTrade,
     EntryVetoed,
     FactorDiagnostics,
-    LedgerEntry,
     NavState,
     OrderUpdated,
-    PositionRow,
-    PositionsLedger,
     PositionsState,
     RiskCaps,
     RiskSnapshot,
     RouterState,
     SignalGenerated,
+    StoredPosition,
     SubmitOrder,
     SymbolFactors,
     stored_in_scope,
@@ -56,14 +60,15 @@ from bus.subscriber import Update
 from config.risk import load_risk_limits
 from config.settings import Settings
 from config.strategy import load_strategy_config
-from exchange.adapter import BookTop, ExchangeFill, ExchangePosition, Instrument
+from exchange.adapter import Bar, BookTop, ExchangePosition, Instrument
 from exchange.client import connect_exchange
 from exchange.errors import ExchangeError
+from exchange.streams import BarClosed, BookTicked, ExchangeSnapshot, PositionChanged
 
 log = logging.getLogger(__name__)
 
 PENDING_GRACE_S = 30.0  # an entry past its routing deadline by this much is no longer waited for
-FILL_PAGES_MAX = 20
+STORE_VIEWS = ("open_positions", "active_scope", "reconciliation", "pnl_today", "trades_today")
 
 
 def _round(value: float | None, digits: int = 10) -> float | None:
@@ -77,11 +82,8 @@ def new_intent_id(prefix: str) -> str:
 
 def pending_from_snapshot(raw: Iterable[Mapping]) -> list[SubmitOrder]:
     """Entry intents among the hub's pending intents (it adds its `seq` to each)."""
-    out = []
-    for item in raw:
-        if item.get("type") == SubmitOrder.TYPE:
-            out.append(SubmitOrder.model_validate({k: v for k, v in item.items() if k != "seq"}))
-    return out
+    return [SubmitOrder.model_validate({k: v for k, v in item.items() if k != "seq"})
+            for item in raw if item.get("type") == SubmitOrder.TYPE]
 
 
 @dataclass
@@ -97,8 +99,9 @@ class Executor(Actor):
     default_loop_s = 1.0
     wants_updates = True
     subscribe_keys = ("positions_ledger", "nav_state", "router_state", "risk_snapshot", "pending_intents",
-                      "open_positions", "active_scope", "reconciliation", "pnl_today")
+                      *STORE_VIEWS)
     subscribe_topics = (NavState.TYPE, OrderUpdated.TYPE)
+    exchange_streams = ("market", "account")
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.config = load_strategy_config(settings)
@@ -106,25 +109,31 @@ class Executor(Actor):
         super().__init__(settings, serve_metrics=serve_metrics)
         self.exchange = connect_exchange(settings)
         self.model = FactorModel(self.config.signal)
-        self.book = PositionBook()
-        self.fills = FillBook()
+        self.book = LedgerBook()
         self.performance = Performance()
         self.pending: dict[str, PendingEntry] = {}
         self.navs: deque[tuple[float, float]] = deque(maxlen=self.limits.var.window)  # (epoch s, NAV)
         self.veto_counts: Counter[str] = Counter()
-        self.decided_bar: dict[str, datetime] = {}
+        self.bars: dict[str, deque[Bar]] = {}
         self.views: dict[str, SymbolView] = {}
-        self.ready = False
+        self._decided: dict[str, datetime] = {}  # symbol -> the bar its last decision was on
+        self.tops: dict[str, BookTop] = {}
+        self.positions: dict[str, ExchangePosition] = {}  # the exchange's, from the account stream
+        self.instruments: dict[str, Instrument] = {}
         self.store = StoreLink(settings)
         self._scope_checked = False
+        self._report_trigger: str | None = "start"
         self.m = ExecutorMetrics(self.registry)
 
-    # --- recovery ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.open_exchange_streams(self.exchange)
+        self.every(self.loop_s, self._publish, "documents")
+        self.every(1.0, self._housekeeping, "housekeeping")
 
-    def restore(self, entries: Iterable[LedgerEntry], pending: Iterable[SubmitOrder],
-                vetoes: Mapping[str, int] | None = None) -> None:
-        """Rebuild positions, pending entries and veto counts. The one recovery entry point."""
-        self.book.restore(entries)
+    # --- the hub ---------------------------------------------------------------------------------
+
+    def restore(self, pending: Iterable[SubmitOrder], vetoes: Mapping[str, int] | None = None) -> None:
+        """Pending entries and veto counts after a restart (positions come from the store's view)."""
         for intent in pending:
             if intent.purpose != "entry" or (intent.mode, intent.account) != (self.settings.mode,
                                                                                self.settings.account):
@@ -132,32 +141,37 @@ class Executor(Actor):
             self.pending[intent.intent_id] = PendingEntry(
                 intent.symbol, intent.qty * (intent.arrival_mid or 0.0),
                 intent.expires_at or utc_now() + timedelta(seconds=self.config.entry.intent_expiry_s))
-            if intent.symbol not in self.book.plans:
-                self.book.plan_entry(intent, intent.ts)
         self.veto_counts.update(vetoes or {})
-        self.ready = True
-        log.info("restored %d ledger entries, %d pending entries", len(self.book.plans), len(self.pending))
+        log.info("restored %d open positions, %d pending entries", len(self.book.positions), len(self.pending))
 
     def on_resync(self) -> None:
         assert self.subscriber is not None
         snapshot = self.subscriber.snapshot_state
-        pending = pending_from_snapshot(snapshot.get("pending_intents") or [])
         self.store.absorb(snapshot)
+        for key in STORE_VIEWS:
+            self.on_view(key, snapshot.get(key))
+        pending = pending_from_snapshot(snapshot.get("pending_intents") or [])
         if not self.ready:
-            stored = stored_in_scope(snapshot.get("open_positions"), self.settings.mode, self.settings.account)
-            if stored is not None:  # the positions store: the truth about what is open
-                entries = [LedgerEntry.of_stored(p) for p in stored]
-            else:
-                ledger = self.subscriber.document("positions_ledger")
-                entries = ledger.entries if isinstance(ledger, PositionsLedger) else []
             risk = self.subscriber.document("risk_snapshot")
-            self.restore(entries, pending, risk.vetoes if isinstance(risk, RiskSnapshot) else None)
+            self.restore(pending, risk.vetoes if isinstance(risk, RiskSnapshot) else None)
             return
         # After a hub restart: forget entries the hub finished while we were not listening.
         live = {i.intent_id for i in pending}
         for intent_id, entry in list(self.pending.items()):
             if intent_id not in live and entry.seq is not None and entry.seq <= self.subscriber.seq:
                 del self.pending[intent_id]
+
+    def on_view(self, key: str, value: Any) -> None:
+        if value is None:
+            return
+        self.store.absorb({key: value})
+        if key == "open_positions":
+            stored = stored_in_scope(value, self.settings.mode, self.settings.account) or []
+            for closed in self.book.replace(stored):
+                self._closed(closed)
+        elif key == "trades_today":
+            self.performance.replace((ClosedTrade.model_validate(t) for t in value), self.settings.mode,
+                                     self.settings.account)
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
@@ -166,89 +180,60 @@ class Executor(Actor):
         elif isinstance(msg, OrderUpdated) and msg.intent_done:
             self.pending.pop(msg.intent_id, None)
 
-    # --- the loop ------------------------------------------------------------------------------
+    def _closed(self, position: StoredPosition) -> None:
+        self.m.closed_trades.inc()
+        log.info("closed %s %s %s (entered %s)", position.side, position.symbol, position.position_id,
+                 position.entry_time.isoformat())
 
-    def step(self) -> None:
-        if not self.ready:
-            self.status_detail = "waiting for the hub snapshot"
+    # --- the exchange streams --------------------------------------------------------------------
+
+    def on_exchange_resync(self, snapshot: ExchangeSnapshot, reason: str) -> None:
+        self.tops.update(snapshot.tops)
+        self.positions = {p.symbol: p for p in snapshot.positions}
+        self.instruments = self.exchange.instruments()
+        for symbol in self.settings.symbols:
+            bars = self.exchange.fetch_bars(symbol, self.config.signal.bars)
+            self.bars[symbol] = deque(bars, maxlen=self.config.signal.bars)
+            view = self.model.evaluate(symbol, bars)
+            if view is not None:
+                self.views[symbol] = view
+                self._decided[symbol] = view.bar_ts  # the bars we start from were decided on before
+        if reason != "join":
+            self._report_trigger = "reconnect"  # what the exchange holds may have moved meanwhile
+
+    def on_market(self, event: object) -> None:
+        if isinstance(event, BookTicked):
+            self.tops[event.top.symbol] = event.top
+            position = self.positions.get(event.top.symbol)
+            if position is not None:  # the surface shows the exchange's position at the newest mark
+                self.positions[event.top.symbol] = position.model_copy(update={"mark_price": event.top.mark})
+        elif isinstance(event, BarClosed):
+            self._on_bar(event.symbol, event.bar)
+
+    def on_account(self, event: object) -> None:
+        if isinstance(event, PositionChanged):
+            if event.position is None:
+                self.positions.pop(event.symbol, None)
+            else:
+                self.positions[event.symbol] = event.position
+
+    # --- deciding: one decision per closed bar ---------------------------------------------------
+
+    def _on_bar(self, symbol: str, bar: Bar) -> None:
+        bars = self.bars.get(symbol)
+        if bars is None:
+            return  # not joined yet: the resync loads the history
+        if bars and bar.ts <= bars[-1].ts:
+            return  # already have it
+        bars.append(bar)
+        view = self.model.evaluate(symbol, list(bars))
+        if view is None:
             return
-        if not self._scope_checked:
-            self._make_scope_active()
-        now = utc_now()
-        symbols = list(self.settings.symbols)
-        report = self.store.report_due()
-        try:
-            positions = self.exchange.fetch_positions()
-            tops = self.exchange.fetch_tops(symbols)
-            self._pull_fills(now)
-            bars = {s: self.exchange.fetch_bars(s, self.config.signal.bars) for s in symbols}
-            instruments = self.exchange.instruments()
-            rows = collect_positions_rows(positions)
-        except (ExchangeError, PositionDataError) as exc:
-            kind = getattr(exc, "kind", "position_data")
-            self.m.exchange_errors.labels(kind).inc()
-            if self.status != "degraded":
-                log.warning("exchange data unavailable (%s); publishing nothing until it is back", exc)
-            self.status, self.status_detail = "degraded", f"exchange: {exc}"[:500]
-            if report is not None:  # an exchange we cannot read is reported as such, never as flat
-                self.publish(self.store.report(now, None, report, error=str(exc)))
+        self.views[symbol] = view
+        if self._decided.get(symbol) == view.bar_ts:
             return
-        if self.status == "degraded":
-            log.info("exchange data back")
-        self.status, self.status_detail = "running", ""
-        self.store.refresh()
-        if report is not None:
-            self.publish(self.store.report(now, positions, report))
-        self.views = {s: v for s in symbols if (v := self.model.evaluate(s, bars[s])) is not None}
-        self._expire_pending(now)
-        result = self.book.reconcile(positions, self._pending_symbols(), self.views, instruments, now,
-                                     self.config.entry)
-        for plan in result.closed:
-            realized, fees = self.fills.since(plan.symbol, plan.opened_at)
-            net = realized - fees
-            self.performance.record(net)
-            self.m.closed_trades.inc()
-            self.m.closed_pnl.labels("win" if net > 0 else "loss").inc(abs(net))
-            log.info("closed %s %s %s: net %.4f (realized %.4f, fees %.4f)", plan.side, plan.symbol,
-                     plan.position_id, net, realized, fees)
-        self.m.adopted.inc(len(result.adopted))
-        nav = self._nav_doc()
-        held = {p.symbol for p in positions}
-        if nav is None:
-            # Before sync's first sample there is nothing to size with; deciding now would only
-            # spend this bar's signal on a stale_nav veto. (A NAV that goes stale later is vetoed.)
-            self.status_detail = "waiting for the first NAV sample"
-        else:
-            for symbol in symbols:
-                if symbol in tops and symbol in instruments:
-                    self._consider_entry(symbol, tops[symbol], instruments[symbol], positions, held, nav, now)
-        self._publish(now, rows, positions, nav)
-
-    def _pull_fills(self, now: datetime) -> None:
-        if self.fills.cursor is None:
-            starts = [utc_midnight(now), *(p.opened_at for p in self.book.plans.values())]
-            since = min(starts)
-        else:
-            since = self.fills.cursor
-        for _ in range(FILL_PAGES_MAX):
-            page: list[ExchangeFill] = self.exchange.fetch_fills(since=since, limit=1000)
-            new = self.fills.add(page)
-            if len(page) < 1000 or not new:
-                break
-            since = page[-1].ts
-        if self.fills.cursor is None:
-            self.fills.cursor = since
-        keep = min([utc_midnight(now), *(p.opened_at for p in self.book.plans.values())])
-        self.fills.prune(keep)
-
-    def _pending_symbols(self) -> set[str]:
-        return {p.symbol for p in self.pending.values()}
-
-    def _expire_pending(self, now: datetime) -> None:
-        for intent_id, entry in list(self.pending.items()):
-            if now > entry.expires_at + timedelta(seconds=PENDING_GRACE_S):
-                log.warning("entry %s on %s never reported done; no longer waiting for it", intent_id, entry.symbol)
-                del self.pending[intent_id]
+        self._decided[symbol] = view.bar_ts
+        self._consider_entry(symbol, view, utc_now())
 
     def _nav_doc(self) -> NavState | None:
         assert self.subscriber is not None
@@ -260,17 +245,23 @@ class Executor(Actor):
         doc = self.subscriber.document("router_state")
         return doc if isinstance(doc, RouterState) else None
 
-    # --- entries -------------------------------------------------------------------------------
+    def _held(self) -> set[str]:
+        return set(self.positions) | set(self.book.positions)
 
-    def _consider_entry(self, symbol: str, top: BookTop, instrument: Instrument,
-                        positions: list[ExchangePosition], held: set[str], nav: NavState | None,
-                        now: datetime) -> None:
-        view = self.views.get(symbol)
-        if view is None or view.direction == "FLAT" or symbol in held or symbol in self._pending_symbols():
+    def _consider_entry(self, symbol: str, view: SymbolView, now: datetime) -> None:
+        if not self.ready or not self.stream_ready or not self._scope_checked:
             return
-        if self.decided_bar.get(symbol) == view.bar_ts:
-            return  # one decision per symbol per closed bar
-        self.decided_bar[symbol] = view.bar_ts
+        top, instrument, nav = self.tops.get(symbol), self.instruments.get(symbol), self._nav_doc()
+        if top is None or instrument is None:
+            return
+        if nav is None:
+            # Before sync's first sample there is nothing to size with; deciding now would only
+            # spend this bar's signal on a stale_nav veto. (A NAV that goes stale later is vetoed.)
+            self.status_detail = "waiting for the first NAV sample"
+            return
+        held = self._held()
+        if view.direction == "FLAT" or symbol in held or symbol in {p.symbol for p in self.pending.values()}:
+            return
         signal_id = new_intent_id("sg")
         self.publish(SignalGenerated(ts=now, signal_id=signal_id, symbol=symbol, direction=view.direction,
                                      score=view.score, factors=view.factors))
@@ -279,19 +270,17 @@ class Executor(Actor):
         if blocked is not None:
             self._veto(signal_id, symbol, RiskDecision(*blocked), now)
             return
-        dd_state = nav.dd_state if nav else "NORMAL"
+        dd_state = nav.dd_state
         target = self.config.entry.position_nav_pct * self.model.conviction(view.score)
         if dd_state == "CAUTION":
             target *= self.config.entry.caution_size_factor
         pending_notional = sum(p.notional for p in self.pending.values())
-        gross = sum(p.qty * p.mark_price for p in positions) + pending_notional
+        gross = sum(p.qty * p.mark_price for p in self.positions.values()) + pending_notional
         decision = evaluate_entry(self.limits, RiskInputs(
-            symbol=symbol, price=top.mid, lot_size=instrument.lot_size,
-            nav=nav.nav_total if nav else None,
-            nav_age_s=(now - nav.updated_at).total_seconds() if nav else None,
-            dd_state=dd_state, open_positions=len(held) + len(self.pending),
-            symbol_exposure=0.0, portfolio_exposure=gross, target_fraction=target,
-            nav_sources_ok=nav.sources_ok if nav else False,
+            symbol=symbol, price=top.mid, lot_size=instrument.lot_size, nav=nav.nav_total,
+            nav_age_s=(now - nav.updated_at).total_seconds(), dd_state=dd_state,
+            open_positions=len(held) + len(self.pending), symbol_exposure=0.0, portfolio_exposure=gross,
+            target_fraction=target, nav_sources_ok=nav.sources_ok,
         ))
         if not decision.approved:
             self._veto(signal_id, symbol, decision, now)
@@ -304,7 +293,6 @@ class Executor(Actor):
             arrival_mid=top.mid, tp=tp, sl=sl, ttl_ts=now + timedelta(seconds=self.config.entry.ttl_s),
             expires_at=now + timedelta(seconds=self.config.entry.intent_expiry_s), signal_id=signal_id,
         )
-        self.book.plan_entry(intent, now)
         pending = PendingEntry(symbol, decision.qty * top.mid, intent.expires_at or now)
         self.pending[intent.intent_id] = pending
         self.m.intents.labels("entry").inc()
@@ -317,19 +305,58 @@ class Executor(Actor):
         except BusError as exc:
             log.error("hub refused intent %s: %s", intent.intent_id, exc)
             self.pending.pop(intent.intent_id, None)
-            self.book.drop(symbol)
 
     def _veto(self, signal_id: str, symbol: str, decision: RiskDecision, now: datetime) -> None:
         assert decision.reason is not None
         self.veto_counts[decision.reason] += 1
         self.m.vetoes.labels(decision.reason).inc()
         self.publish(EntryVetoed(ts=now, signal_id=signal_id, symbol=symbol, reason=decision.reason,
-                          detail=decision.detail))
+                                 detail=decision.detail))
 
-    # --- publishing ----------------------------------------------------------------------------
+    # --- timers ----------------------------------------------------------------------------------
 
-    def _publish(self, now: datetime, rows: list[PositionRow], positions: list[ExchangePosition],
-                 nav: NavState | None) -> None:
+    def _housekeeping(self) -> None:
+        if not self.ready:
+            self.status_detail = "waiting for the hub snapshot"
+            return
+        if not self._scope_checked:
+            self._make_scope_active()
+        now = utc_now()
+        for intent_id, entry in list(self.pending.items()):
+            if now > entry.expires_at + timedelta(seconds=PENDING_GRACE_S):
+                log.warning("entry %s on %s never reported done; no longer waiting for it", intent_id, entry.symbol)
+                del self.pending[intent_id]
+        self.book.adopt(self.views, self.instruments, now, self.config.entry)
+        if self._report_trigger is not None or self.store.report_due() is not None:
+            self._report(now, self._report_trigger or self.store.report_due() or "periodic")
+
+    def _report(self, now: datetime, trigger: str) -> None:
+        """What the exchange holds, read over the request API, for the store to compare."""
+        self._report_trigger = None
+        try:
+            positions = self.exchange.fetch_positions()
+        except ExchangeError as exc:
+            self.m.exchange_errors.labels(getattr(exc, "kind", "error")).inc()
+            self.publish(self.store.report(now, None, trigger, error=str(exc)))
+            return
+        self.publish(self.store.report(now, positions, trigger))
+
+    def _publish(self) -> None:
+        if not self.ready:
+            return
+        if not self.stream_ready:
+            self.degrade("waiting for the exchange streams")
+            return
+        try:
+            rows = collect_positions_rows(sorted(self.positions.values(), key=lambda p: p.symbol))
+        except PositionDataError as exc:
+            self.m.exchange_errors.labels("position_data").inc()
+            self.degrade(f"exchange position data: {exc}")
+            return
+        if self.status == "degraded":
+            self.recover()
+        now = utc_now()
+        nav = self._nav_doc()
         symbols = list(self.settings.symbols)
         nav_total = nav.nav_total if nav and nav.nav_total > 0 else None
         exposure = {r.symbol: r.notional / nav_total for r in rows} if nav_total else {}
@@ -342,16 +369,15 @@ class Executor(Actor):
         market = self.settings.paper.time_scale if self.settings.mode == "SIM" else 1.0
         scale = horizon_scale([t * market for t, _n in self.navs], var_cfg.horizon_s)
         var, cvar = var_cvar([n for _t, n in self.navs], var_cfg.confidence, var_cfg.min_samples, scale)
-        midnight = utc_midnight(now)
-        today = {s: self.fills.since(s, midnight) for s in symbols}
-        realized = sum(r for r, _f in today.values())
-        fees = sum(f for _r, f in today.values())
-        fee_pnl_ratio = round(fees / abs(realized), 6) if abs(realized) > 1e-9 else None
+        scope = self.store.pnl_scope()
+        fee_pnl_ratio = None
+        if scope is not None and abs(scope.realized_gross) > 1e-9:
+            fee_pnl_ratio = round(scope.fees / abs(scope.realized_gross), 6)
         dd_state = nav.dd_state if nav else "NORMAL"
+        mode, account = self.settings.mode, self.settings.account
 
-        scope = {"mode": self.settings.mode, "account": self.settings.account}
-        self.publish(PositionsState(updated_at=now, positions=rows, **scope))  # type: ignore[arg-type]
-        self.publish(self.book.ledger(positions, now, self.settings.mode, self.settings.account))
+        self.publish(PositionsState(updated_at=now, positions=rows, mode=mode, account=account))
+        self.publish(self.book.ledger(now, mode, account))
         self.publish(RiskSnapshot(
             updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var), cvar_nav_pct=_round(cvar),
             fee_pnl_ratio=fee_pnl_ratio, caps=RiskCaps(**self.limits.caps.model_dump()),
@@ -364,16 +390,16 @@ class Executor(Actor):
                         for s, v in self.views.items()},
         ))
         if nav is not None:
-            self.publish(build_kpis(
-                now, nav, rows, symbols, today, _round(var), _round(cvar), regime, fee_pnl_ratio, self._router_doc(),
-                self.performance.expectancy, self.performance.sharpe_state, self.store.pnl_scopes(),
-            ))
+            self.publish(build_kpis(now, nav, rows, symbols, scope, self.store.pnl_scopes(), _round(var),
+                                    _round(cvar), regime, fee_pnl_ratio, self._router_doc(), self.performance))
             self.m.nav.set(nav.nav_total)
             self.m.drawdown.set(nav.dd_pct)
         self.m.open_positions.set(len(rows))
         self.m.pending_entries.set(len(self.pending))
         self.m.exposure.set(gross)
         self.m.unrealized.set(sum(r.unrealized_pnl for r in rows))
+        self.m.adopted.inc(self.book.adoptions)
+        self.book.adoptions = 0
 
     def _make_scope_active(self) -> None:
         """Trade only in the active scope: make ours active on start (a switch closes nothing)."""
@@ -384,9 +410,8 @@ class Executor(Actor):
             try:
                 self.publish_durable(switch, timeout=10.0)
             except (TimeoutError, BusError) as exc:
-                log.error("scope switch not confirmed (%s); retrying next loop", exc)
+                log.error("scope switch not confirmed (%s); retrying", exc)
                 return
-            self.store.refresh()
         self._scope_checked = True
 
     def teardown(self) -> None:

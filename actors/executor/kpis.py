@@ -3,14 +3,16 @@
 Seed 000: `portfolio{nav, dd_pct, var_nav_pct, cvar_nav_pct}`, `per_symbol{pnl, pnl_pct,
 exposure_nav_pct}`. Seed 002: `nav{}`, `risk{}`, `router{}`, `performance{}`. NAV and drawdown
 come from the sync actor's nav_state (one NAV in the system), router quality from the router's
-router_state; nothing here recomputes them. A field is null only where no data exists yet.
+router_state, P&L from the positions store's `pnl_today` view; nothing here recomputes them.
+A field is null only where no data exists yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
+from actors.executor.performance import WINDOW, Performance
 from bus.messages import (
     Kpis,
     NavKpis,
@@ -31,28 +33,26 @@ def build_kpis(
     nav: NavState,
     rows: Sequence[PositionRow],
     symbols: Sequence[str],
-    today: Mapping[str, tuple[float, float]],
+    scope: PnlScope | None,
+    pnl_today: Sequence[PnlScope],
     var_nav_pct: float | None,
     cvar_nav_pct: float | None,
     atr_regime: str | None,
     fee_pnl_ratio: float | None,
     router: RouterState | None,
-    expectancy: float | None,
-    sharpe_state: str | None,
-    pnl_today: Sequence[PnlScope] = (),
+    performance: Performance,
 ) -> Kpis:
-    """`today[symbol]` is (realized before fees, fees) since UTC midnight; `pnl_today` is the positions
-    store's P&L of the day per mode and account (realized + unrealized at mark)."""
+    """`scope` is this executor's row of the store's `pnl_today` view; per-symbol P&L and the
+    `pnl_today` block come from that one view, so the symbols add up to the scope's total."""
     nav_total = nav.nav_total
     by_symbol = {r.symbol: r for r in rows}
     per_symbol = {}
     for symbol in symbols:
-        realized, fees = today.get(symbol, (0.0, 0.0))
+        pnl = scope.symbols[symbol].total if scope is not None and symbol in scope.symbols else 0.0
         row = by_symbol.get(symbol)
-        pnl = realized - fees + (row.unrealized_pnl if row else 0.0)
         exposure = row.notional if row else 0.0
         per_symbol[symbol] = SymbolKpis(
-            pnl=round(pnl, 8),
+            pnl=pnl,
             pnl_pct=round(pnl / nav_total, 10) if nav_total > 0 else 0.0,
             exposure_nav_pct=round(exposure / nav_total, 10) if nav_total > 0 else 0.0,
         )
@@ -69,6 +69,7 @@ def build_kpis(
             maker_fill_share=router.maker_fill_share, avg_slippage_bps=router.avg_slippage_bps,
             reject_rate=router.reject_rate,
         ) if router else RouterKpis(),
-        performance=PerformanceKpis(expectancy=expectancy, sharpe_state=sharpe_state),
+        performance=PerformanceKpis(expectancy=performance.expectancy, sharpe_state=performance.sharpe_state,
+                                    window=WINDOW),
         pnl_today=list(pnl_today),
     )

@@ -1,12 +1,11 @@
-"""The position ledger: which open position is which, with its bracket (TP/SL) and TTL.
+"""The position ledger (positions_ledger.json): every open position of this scope with its bracket.
 
-A `Plan` is made when the executor sends an entry intent and lives until the position it
-opened is flat again. Each loop `reconcile()` lines the plans up with the exchange positions:
-a position nobody planned (opened by hand, or by an earlier run whose ledger was lost) is
-adopted with an ATR bracket around its entry, so no open position ever goes without TP/SL.
-
-`restore()` is the one way to rebuild the book after a restart: from the positions store's
-open positions (the hub's positions_ledger document without one).
+The positions come from the positions store (the hub's `open_positions` view, committed
+fills): the executor keeps no position arithmetic of its own. A position's levels are the
+ones its entry intent carried (the store took them from the intent). A position without a
+full bracket (adopted by reconciliation, imported, or opened by hand) gets an ATR bracket
+around its entry once the strategy has an ATR for its symbol: the ledger names it, and the
+store applies it when the ledger is committed, so no open position goes without TP/SL.
 """
 
 from __future__ import annotations
@@ -14,17 +13,18 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from actors.executor.strategy import SymbolView
-from bus.messages import LedgerEntry, LedgerMetadata, PositionsLedger, SubmitOrder, TpSlLevels, utc_now
+from bus.messages import LedgerEntry, LedgerMetadata, PositionsLedger, StoredPosition, TpSlLevels
 from config.strategy import EntryConfig
 from domain.vocabulary import Direction, Mode
-from exchange.adapter import ExchangePosition, Instrument
+from exchange.adapter import Instrument
 from exchange.ticks import round_to
 
 log = logging.getLogger(__name__)
+
 
 def new_position_id() -> str:
     return f"p-{uuid.uuid4().hex[:16]}"
@@ -38,100 +38,54 @@ def bracket(side: Direction, ref_price: float, atr: float, cfg: EntryConfig, tic
     return tp, max(sl, tick)
 
 
-@dataclass
-class Plan:
-    symbol: str
-    side: Direction
-    position_id: str
-    tp: float | None
-    sl: float | None
-    ttl_ts: datetime | None
-    opened_at: datetime
-    intent_id: str | None = None
-    seen_open: bool = False
-    adopted: bool = False
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    tp: float
+    sl: float
+    ttl_ts: datetime
 
 
-@dataclass
-class ReconcileResult:
-    closed: list[Plan] = field(default_factory=list)
-    adopted: list[Plan] = field(default_factory=list)
-
-
-class PositionBook:
+class LedgerBook:
     def __init__(self) -> None:
-        self.plans: dict[str, Plan] = {}
+        self.positions: dict[str, StoredPosition] = {}  # this scope's open positions, by symbol
+        self.adopted: dict[str, Bracket] = {}  # position id -> the bracket given to it
+        self.adoptions = 0
 
-    def restore(self, entries: Iterable[LedgerEntry]) -> None:
-        """Rebuild from ledger entries (the recovery entry point). Existing plans are replaced."""
-        self.plans = {
-            e.symbol: Plan(symbol=e.symbol, side=e.side, position_id=e.position_id, tp=e.tp, sl=e.sl,
-                           ttl_ts=e.ttl_ts, opened_at=e.opened_at or utc_now(),
-                           seen_open=True)
-            for e in entries
-        }
+    def replace(self, positions: Iterable[StoredPosition]) -> list[StoredPosition]:
+        """The store's open positions now; returns the ones that closed since the last view."""
+        now_open = {p.symbol: p for p in positions if p.qty > 0}
+        closed = [p for s, p in self.positions.items() if s not in now_open
+                  or now_open[s].position_id != p.position_id]
+        self.positions = now_open
+        live = {p.position_id for p in now_open.values()}
+        self.adopted = {pid: b for pid, b in self.adopted.items() if pid in live}
+        return closed
 
-    def plan_entry(self, intent: SubmitOrder, now: datetime) -> Plan:
-        assert intent.position_id is not None  # entries always carry one
-        plan = Plan(symbol=intent.symbol, side="LONG" if intent.side == "BUY" else "SHORT",
-                    position_id=intent.position_id, tp=intent.tp, sl=intent.sl, ttl_ts=intent.ttl_ts,
-                    opened_at=now, intent_id=intent.intent_id)
-        self.plans[intent.symbol] = plan
-        return plan
-
-    def drop(self, symbol: str) -> None:
-        self.plans.pop(symbol, None)
-
-    def reconcile(
-        self,
-        positions: Iterable[ExchangePosition],
-        pending_symbols: set[str],
-        views: Mapping[str, SymbolView],
-        instruments: Mapping[str, Instrument],
-        now: datetime,
-        cfg: EntryConfig,
-    ) -> ReconcileResult:
-        result = ReconcileResult()
-        by_symbol = {p.symbol: p for p in positions}
-        for symbol, plan in list(self.plans.items()):
-            pos = by_symbol.get(symbol)
-            if pos is not None and pos.side == plan.side:
-                plan.seen_open = True
-            elif pos is not None or plan.seen_open:  # closed (or flipped: closed, then another opened)
-                result.closed.append(self.plans.pop(symbol))
-            elif symbol not in pending_symbols:  # the entry ended without a fill
-                del self.plans[symbol]
-        for symbol, pos in by_symbol.items():
-            if symbol in self.plans:
+    def adopt(self, views: Mapping[str, SymbolView], instruments: Mapping[str, Instrument], now: datetime,
+              cfg: EntryConfig) -> None:
+        """Give every open position without a full bracket an ATR bracket around its entry."""
+        for symbol, p in self.positions.items():
+            if (p.tp and p.sl) or p.position_id in self.adopted:
                 continue
-            view = views.get(symbol)
-            instrument = instruments.get(symbol)
+            view, instrument = views.get(symbol), instruments.get(symbol)
             if view is None or instrument is None:
-                continue  # adopt next loop, once there is an ATR to size the bracket with
-            tp, sl = bracket(pos.side, pos.entry_price, view.atr, cfg, instrument.tick_size)
-            plan = Plan(symbol=symbol, side=pos.side, position_id=new_position_id(), tp=tp, sl=sl,
-                        ttl_ts=now + timedelta(seconds=cfg.ttl_s), opened_at=pos.opened_at or now,
-                        seen_open=True, adopted=True)
-            self.plans[symbol] = plan
-            result.adopted.append(plan)
-            log.warning("adopted unplanned %s %s %.8g @ %.8g with tp=%s sl=%s", pos.side, symbol, pos.qty,
-                        pos.entry_price, tp, sl)
-        return result
+                continue  # next time, once there is an ATR to size the bracket with
+            tp, sl = bracket(p.side, p.entry_price, view.atr, cfg, instrument.tick_size)
+            self.adopted[p.position_id] = Bracket(tp, sl, p.ttl_ts or now + timedelta(seconds=cfg.ttl_s))
+            self.adoptions += 1
+            log.warning("gave %s %s %s (%.8g @ %.8g) a bracket: tp=%s sl=%s", p.side, symbol, p.position_id, p.qty,
+                        p.entry_price, tp, sl)
 
-    def ledger(self, positions: Iterable[ExchangePosition], now: datetime, mode: Mode, account: str) -> PositionsLedger:
-        """positions_ledger: one entry per open exchange position, with its plan's levels."""
-        entries = []
-        levels = {}
-        for pos in positions:
-            plan = self.plans.get(pos.symbol)
-            if plan is None or plan.side != pos.side:
-                entries.append(LedgerEntry(symbol=pos.symbol, side=pos.side, position_id=f"unplanned-{pos.symbol}",
-                                           qty=pos.qty, entry_price=pos.entry_price, opened_at=pos.opened_at))
-                continue
-            entries.append(LedgerEntry(symbol=pos.symbol, side=pos.side, position_id=plan.position_id, qty=pos.qty,
-                                       entry_price=pos.entry_price, tp=plan.tp, sl=plan.sl, ttl_ts=plan.ttl_ts,
-                                       opened_at=plan.opened_at))
-            if plan.tp is not None or plan.sl is not None:
-                levels[pos.symbol] = TpSlLevels(tp=plan.tp, sl=plan.sl)
+    def ledger(self, now: datetime, mode: Mode, account: str) -> PositionsLedger:
+        entries, levels = [], {}
+        for symbol, p in sorted(self.positions.items()):
+            given = self.adopted.get(p.position_id)
+            tp = (p.tp or None) if given is None else (p.tp or given.tp)
+            sl = (p.sl or None) if given is None else (p.sl or given.sl)
+            ttl = p.ttl_ts if given is None else (p.ttl_ts or given.ttl_ts)
+            entries.append(LedgerEntry(symbol=symbol, side=p.side, position_id=p.position_id, qty=p.qty,
+                                       entry_price=p.entry_price, tp=tp, sl=sl, ttl_ts=ttl, opened_at=p.entry_time))
+            if tp is not None or sl is not None:
+                levels[symbol] = TpSlLevels(tp=tp, sl=sl)
         return PositionsLedger(updated_at=now, mode=mode, account=account, entries=entries, tp_sl_levels=levels,
-                            metadata=LedgerMetadata(version="v1", entry_count=len(entries)))
+                               metadata=LedgerMetadata(version="v1", entry_count=len(entries)))

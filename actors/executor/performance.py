@@ -1,63 +1,28 @@
-"""Fills from the exchange, today's realized PnL and fees per symbol, and closed-trade stats."""
+"""Closed-trade statistics over a named window: the trades the positions store closed today (UTC).
+
+The trades come from the store's `trades_today` view (net PnL = realized gross - fees, entry
+fees included), so expectancy and the Sharpe word cover exactly the trades beside them in
+today's figures; the window is named in kpis_v7 (`performance.window`).
+"""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
 
-from exchange.adapter import ExchangeFill
+from bus.messages import ClosedTrade
 
 MIN_TRADES_FOR_SHARPE = 5
-
-
-def utc_midnight(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-class FillBook:
-    """Exchange fills seen since `keep_since`, de-duplicated by trade id, oldest first."""
-
-    def __init__(self) -> None:
-        self.fills: list[ExchangeFill] = []
-        self._ids: set[str] = set()
-        self.cursor: datetime | None = None
-
-    def add(self, fills: list[ExchangeFill]) -> list[ExchangeFill]:
-        new = [f for f in fills if f.trade_id not in self._ids]
-        for fill in new:
-            self._ids.add(fill.trade_id)
-            self.fills.append(fill)
-            if self.cursor is None or fill.ts > self.cursor:
-                self.cursor = fill.ts
-        return new
-
-    def prune(self, keep_since: datetime) -> None:
-        # Keep a minute of overlap so fills at the cursor's timestamp stay de-duplicated.
-        cut = keep_since - timedelta(minutes=1)
-        if self.fills and self.fills[0].ts < cut:
-            self.fills = [f for f in self.fills if f.ts >= cut]
-            self._ids = {f.trade_id for f in self.fills}
-
-    def since(self, symbol: str, start: datetime) -> tuple[float, float]:
-        """(realized before fees, fees) of `symbol` fills at or after `start`."""
-        realized = fees = 0.0
-        for fill in self.fills:
-            if fill.symbol == symbol and fill.ts >= start:
-                realized += fill.realized_pnl
-                fees += fill.fee
-        return realized, fees
+WINDOW = "trades closed today (UTC)"
 
 
 class Performance:
-    """Net PnL of closed trades (realized - fees, entry fees included) and what it says."""
+    def __init__(self) -> None:
+        self.closed: list[float] = []
 
-    def __init__(self, keep: int = 500) -> None:
-        self.closed: deque[float] = deque(maxlen=keep)
-
-    def record(self, net_pnl: float) -> None:
-        self.closed.append(net_pnl)
+    def replace(self, trades: Iterable[ClosedTrade], mode: str, account: str) -> None:
+        self.closed = [t.realized_pnl for t in trades if (t.mode, t.account) == (mode, account)]
 
     @property
     def expectancy(self) -> float | None:

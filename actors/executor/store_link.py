@@ -10,6 +10,9 @@
 - Entry blocks: a symbol with an open mismatch takes no new entry
   (`reconciliation_mismatch`), a halted scope none at all (`reconciliation_halt`).
 - Today's P&L per mode and account, for the KPI snapshot.
+
+The views arrive on the hub's updates (published on the commit that changes them) and in
+every snapshot; nothing here asks for them.
 """
 
 from __future__ import annotations
@@ -31,14 +34,12 @@ from bus.messages import (
     ReportedPosition,
     SwitchScope,
 )
-from bus.subscriber import SnapshotError, request_snapshot
 from config.settings import Settings
 from exchange.adapter import ExchangePosition as VenuePosition
 
 log = logging.getLogger(__name__)
 
 VIEWS = ("active_scope", "reconciliation", "pnl_today", "open_positions")
-REFRESH_TIMEOUT_S = 1.0
 
 
 class StoreLink:
@@ -56,7 +57,7 @@ class StoreLink:
     # --- views -----------------------------------------------------------------------------------
 
     def absorb(self, state: Mapping[str, Any]) -> None:
-        """Take the store's views from a snapshot (the subscriber's, or `refresh`)."""
+        """Take the store's views from a snapshot, or one view as it changed."""
         try:
             if state.get("active_scope"):
                 self.active = ActiveScope.model_validate(state["active_scope"])
@@ -69,14 +70,6 @@ class StoreLink:
                                       if (p.get("mode"), p.get("account")) == (self.mode, self.account)}
         except (ValidationError, TypeError, KeyError) as exc:
             log.error("store views unreadable (%s); keeping the last good ones", exc)
-
-    def refresh(self) -> bool:
-        """Ask the state writer for the store's views now; False (last ones kept) if it does not answer."""
-        try:
-            self.absorb(request_snapshot(self.settings, keys=VIEWS, timeout_s=REFRESH_TIMEOUT_S).state)
-        except SnapshotError:
-            return False
-        return True
 
     def scope_switch_needed(self) -> SwitchScope | None:
         """The switch that makes this executor's scope the active one, if another one is."""
@@ -102,6 +95,10 @@ class StoreLink:
 
     def pnl_scopes(self) -> list[PnlScope]:
         return list(self.pnl.scopes) if self.pnl is not None else []
+
+    def pnl_scope(self) -> PnlScope | None:
+        """This executor's own row of today's P&L."""
+        return next((s for s in self.pnl_scopes() if (s.mode, s.account) == (self.mode, self.account)), None)
 
     # --- reconciliation --------------------------------------------------------------------------
 

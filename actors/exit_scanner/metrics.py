@@ -16,7 +16,8 @@ class ExitMetrics:
         self.missing = Gauge("v7_exit_tp_sl_missing", "Open positions without TP/SL.", registry=registry)
         self.underwater_unprotected = Gauge("v7_exit_underwater_without_tp_sl",
                                             "Losing open positions without TP/SL.", registry=registry)
-        self.mismatch = Gauge("v7_exit_ledger_registry_mismatch", "1 when the ledger and the registry disagree.",
+        self.mismatch = Gauge("v7_exit_ledger_registry_mismatch",
+                              "1 when an open position has no TP/SL (seed 004: tp_sl_missing_count > 0).",
                               registry=registry)
-        self.exchange_errors = Counter("v7_exit_exchange_unavailable", "Scans skipped: exchange not answering.",
-                                       registry=registry)
+        self.disagreements = Gauge("v7_exit_ledger_disagreements",
+                                   "Open positions whose ledger entry disagrees with the registry.", registry=registry)

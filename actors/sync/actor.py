@@ -69,7 +69,11 @@ class Sync(Actor):
         if seq > max(applied, queued):
             self.pending_reset = (seq, msg)
 
-    def step(self) -> None:
+    def setup(self) -> None:
+        self.every(self.loop_s, self.tick, now=True)
+
+    def tick(self) -> None:
+        """Sample NAV (a time series: a timer is its clock) and refresh the mirror."""
         if not self.ready:
             self.status_detail = "waiting for the hub snapshot"
             return

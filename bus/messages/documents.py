@@ -176,8 +176,10 @@ class RouterKpis(Model):
 
 
 class PerformanceKpis(Model):
-    expectancy: Total | None = None
+    expectancy: Total | None = Field(default=None, description="Mean net PnL per closed trade over `window`.")
     sharpe_state: str | None = Field(default=None, max_length=32)
+    window: str | None = Field(default=None, max_length=64, description="The trades expectancy and sharpe_state "
+                                                                         "cover.")
 
 
 class Kpis(Document):
@@ -317,8 +319,11 @@ class ExitPipeline(Model):
     tp_sl_missing_count: Count = 0
     underwater_without_tp_sl_count: Count = 0
     tp_sl_coverage_pct: Fraction = 0.0
-    ledger_registry_mismatch: bool = False
+    ledger_registry_mismatch: bool = Field(default=False, description="Seed 004: tp_sl_missing_count > 0.")
     missing_symbols: list[Symbol] = Field(default_factory=list, max_length=1000)
+    ledger_disagreement_symbols: list[Symbol] = Field(
+        default_factory=list, max_length=1000,
+        description="Open symbols whose ledger entry disagrees with the exit registry (a separate check).")
 
 
 class Liveness(Model):

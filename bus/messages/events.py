@@ -164,9 +164,21 @@ class ExitScanCompleted(Event):
     tp_sl_missing_count: Count
     underwater_without_tp_sl_count: Count
     tp_sl_coverage_pct: Fraction
-    ledger_registry_mismatch: bool
+    ledger_registry_mismatch: bool = Field(description="Seed 004: tp_sl_missing_count > 0.")
     triggers: Count = 0
     missing_symbols: list[Symbol] = Field(default_factory=list, max_length=1000)
+    ledger_disagreement_symbols: list[Symbol] = Field(
+        default_factory=list, max_length=1000,
+        description="Open symbols whose ledger entry disagrees with the registry (position id, side or levels); "
+                    "not part of ledger_registry_mismatch.")
+
+    @model_validator(mode="after")
+    def _mismatch_is_missing(self) -> ExitScanCompleted:
+        """ledger_registry_mismatch is tp_sl_missing_count > 0, as seed 004 defines it (contract_breach)."""
+        if self.ledger_registry_mismatch != (self.tp_sl_missing_count > 0):
+            raise PydanticCustomError("contract_breach", "ledger_registry_mismatch must equal tp_sl_missing_count > 0",
+                                      {})
+        return self
 
     @model_validator(mode="after")
     def _counts_add_up(self) -> ExitScanCompleted:
