@@ -87,7 +87,10 @@ class StoreSettings(Section):
     reconcile_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
     qty_tolerance: float = Field(
         default=1e-9, ge=0.0, le=0.01, description="Relative qty difference treated as equal when reconciling.")
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # NORMAL: a commit does not wait for its own fsync (the WAL is synced at checkpoints). Safe
+    # here: the journal is fsynced first, and a store that lost its last commits to a power cut
+    # replays them from the journal (its applied_seq rolled back with them).
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
 
 
 class DashboardSettings(Section):

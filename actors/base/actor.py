@@ -265,7 +265,12 @@ class Actor:
                 wait = _MAX_WAIT_S
                 if self._timers:
                     wait = min(wait, max(0.0, self._timers[0][0] - time.monotonic()))
-                events = dict(self._poller.poll(int(wait * 1000) + (1 if wait > 0 else 0)))
+                if self._polled["hub"] is None and self._polled["stream"] is None:
+                    # Nothing to poll (zmq.Poller with no sockets returns at once: a busy loop).
+                    self.stop_event.wait(wait)
+                    events = {}
+                else:
+                    events = dict(self._poller.poll(int(wait * 1000) + (1 if wait > 0 else 0)))
                 if self.subscriber is not None and self._polled["hub"] in events:
                     self._hub_events()
                 if self.stream is not None and self._polled["stream"] in events:

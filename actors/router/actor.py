@@ -11,14 +11,15 @@ Inputs, each acted on when it arrives:
 
 The hub's `pending_intents` snapshot is the recovery source: on start, and after any resync,
 every pending intent this router does not know is resumed from what the exchange reports for
-it. Fills are sent with `send_and_wait` (durable before the router moves on); order events
-and router events are queued in order behind them.
+it. Fills are durable messages, pipelined (the router does not wait for each ACK); order events
+and router events are queued in order behind them on the same stream.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future
 
 from actors.base import Actor
 from actors.router.metrics import RouterMetrics
@@ -37,7 +38,6 @@ from exchange.streams import BookTicked, ExchangeSnapshot, OrderChanged, TradeEx
 
 log = logging.getLogger(__name__)
 
-FILL_ACK_TIMEOUT_S = 5.0
 READ_BACK_EVERY_S = 10.0
 MIN_WAKE_GAP_S = 0.005  # working orders are read back this often even when the stream is healthy
 
@@ -221,13 +221,15 @@ class Router(Actor):
             reduce_only=fill.reduce_only, arrival_mid=arrival_mid, position_id=work.position_id,
             realized_pnl=fill.realized_pnl,
         )
-        try:
-            self.publish_durable(msg, timeout=FILL_ACK_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("fill %s not ACKed within %gs; it stays queued and will be delivered", fill.trade_id,
-                        FILL_ACK_TIMEOUT_S)
-        except BusError as exc:
-            log.error("hub refused fill %s: %s", fill.trade_id, exc)
+        # Durable and pipelined: the router moves on while the hub journals it (a fill lost with
+        # this process is found again by the resume, which reads the intent's orders back).
+        future = self.sender.submit(msg)
+        future.add_done_callback(lambda f, trade=fill.trade_id: self._fill_answered(trade, f))
+
+    def _fill_answered(self, trade_id: str, future: Future[int]) -> None:
+        exc = future.exception()
+        if isinstance(exc, BusError):
+            log.error("hub refused fill %s: %s", trade_id, exc)
 
     def router_event(self, work: Work, action: str, detail: str = "", price: float | None = None,
                      qty: float | None = None) -> None:

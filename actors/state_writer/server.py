@@ -13,9 +13,9 @@ snapshot, release the lock.
 Storage that refuses writes (disk full, read-only, database gone) never stops the process:
 the writer stops ACKing ("degraded", with the reason in status, heartbeats, logs and
 metrics), keeps serving snapshots and heartbeats, and retries until the condition clears.
-A failed journal write discards its batch (senders resend it). A commit hook that fails
-after the journal write holds its batch: the hook is reopened and caught up from the
-journal, then the held batch is ACKed and published, so nothing is answered twice and the
+A failed journal write discards its batch (senders resend it). A journaled batch is published
+at once; a commit hook that then fails holds the batch's ACKs: the hook is reopened and caught
+up from the journal, then the held batch is ACKed, so nothing is answered twice and the
 update stream has no gap. A process restart would do the same catch-up, but supervisord
 gives up on a program that keeps failing to start, and the condition may last minutes.
 """
@@ -296,7 +296,12 @@ class StateWriter:
         return Inbound(frames, key)
 
     def commit(self, batch: Judged) -> bool:
-        """The one commit path: journal (fsync), apply, store hooks, then answer and publish.
+        """The one commit path: journal (fsync), apply, publish, store hooks, then answer.
+
+        A message is published as soon as it is durable in the journal: an actor may act on a
+        journaled intent or fill at once (that is what commit-before-act needs), while the
+        positions store catches up. The ACK still waits for the store, so an ACKed fill is in
+        the store too; a store that refuses holds the ACKs, never the stream.
 
         False when nothing was committed (all refused, or the journal or store refused: the
         refusals are answered, the rest is held or resent). bench/scale drives this directly.
@@ -308,6 +313,7 @@ class StateWriter:
             self._answer(batch, committed=False)  # refusals still answered; the rest is resent
             return False
         self._apply(batch)
+        self._publish(batch)
         try:
             # Hooks (the positions store) commit before anything is ACKed.
             apply_hooks(self.hooks, [c for _i, _f, c in batch.accepted])
@@ -343,7 +349,7 @@ class StateWriter:
         self.metrics.streams.set(len(self.state.streams))
 
     def _answer(self, batch: Judged, *, committed: bool) -> None:
-        """Send every answer of a judged batch; if `committed`, ACK and publish its messages."""
+        """Send every answer of a judged batch; if `committed`, ACK its messages (published already)."""
         accepted, replies = batch.accepted, batch.replies
         if committed:
             for identity, _frame, c in accepted:
@@ -362,13 +368,15 @@ class StateWriter:
         if batch.out_of_order:
             self.metrics.out_of_order.inc(batch.out_of_order)
         self._reply(replies)
-        if committed:
-            send = self.updates.send
-            for _identity, frame, c in accepted:
-                send(_topic(type(c.msg)), _SNDMORE)
-                send(pack_seq(c.seq), _SNDMORE)
-                send(frame)
-            self.metrics.published.inc(len(accepted))
+
+    def _publish(self, batch: Judged) -> None:
+        """Every message of a journaled batch on the updates stream, in seq order."""
+        send = self.updates.send
+        for _identity, frame, c in batch.accepted:
+            send(_topic(type(c.msg)), _SNDMORE)
+            send(pack_seq(c.seq), _SNDMORE)
+            send(frame)
+        self.metrics.published.inc(len(batch.accepted))
 
     def _enter_degraded(self, exc: OSError) -> None:
         reason = errno.errorcode.get(exc.errno or 0, "EIO")
