@@ -50,7 +50,6 @@ from bus.messages import (
     RiskSnapshot,
     RouterState,
     SignalGenerated,
-    StoredPosition,
     SubmitOrder,
     SymbolFactors,
     stored_in_scope,
@@ -121,6 +120,7 @@ class Executor(Actor):
         self.positions: dict[str, ExchangePosition] = {}  # the exchange's, from the account stream
         self.instruments: dict[str, Instrument] = {}
         self.store = StoreLink(settings)
+        self._last_closed_seq = 0  # trades closed at or before this seq were counted
         self._scope_checked = False
         self._report_trigger: str | None = "start"
         self.m = ExecutorMetrics(self.registry)
@@ -166,12 +166,15 @@ class Executor(Actor):
             return
         self.store.absorb({key: value})
         if key == "open_positions":
-            stored = stored_in_scope(value, self.settings.mode, self.settings.account) or []
-            for closed in self.book.replace(stored):
-                self._closed(closed)
+            self.book.replace(stored_in_scope(value, self.settings.mode, self.settings.account) or [])
         elif key == "trades_today":
-            self.performance.replace((ClosedTrade.model_validate(t) for t in value), self.settings.mode,
-                                     self.settings.account)
+            trades = [ClosedTrade.model_validate(t) for t in value]
+            self.performance.replace(trades, self.settings.mode, self.settings.account)
+            for trade in trades:
+                if trade.closed_seq > self._last_closed_seq and (trade.mode, trade.account) == (
+                        self.settings.mode, self.settings.account):
+                    self._closed(trade)
+            self._last_closed_seq = max([self._last_closed_seq, *(t.closed_seq for t in trades)])
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
@@ -180,10 +183,11 @@ class Executor(Actor):
         elif isinstance(msg, OrderUpdated) and msg.intent_done:
             self.pending.pop(msg.intent_id, None)
 
-    def _closed(self, position: StoredPosition) -> None:
+    def _closed(self, trade: ClosedTrade) -> None:
         self.m.closed_trades.inc()
-        log.info("closed %s %s %s (entered %s)", position.side, position.symbol, position.position_id,
-                 position.entry_time.isoformat())
+        self.m.closed_pnl.labels("win" if trade.realized_pnl > 0 else "loss").inc(abs(trade.realized_pnl))
+        log.info("closed %s %s %s (%s): net %.4f (gross %.4f, fees %.4f)", trade.side, trade.symbol,
+                 trade.position_id, trade.close_reason, trade.realized_pnl, trade.gross_pnl, trade.fees)
 
     # --- the exchange streams --------------------------------------------------------------------
 
