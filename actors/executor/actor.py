@@ -148,6 +148,8 @@ class Executor(Actor):
         assert self.subscriber is not None
         snapshot = self.subscriber.snapshot_state
         self.store.absorb(snapshot)
+        if not self.ready:  # trades closed before this process started are history, not news
+            self._last_closed_seq = max((int(t["closed_seq"]) for t in snapshot.get("trades_today") or []), default=0)
         for key in STORE_VIEWS:
             self.on_view(key, snapshot.get(key))
         pending = pending_from_snapshot(snapshot.get("pending_intents") or [])
