@@ -210,6 +210,16 @@ class Settings(Section):
 
     # --- derived paths ---------------------------------------------------------------------------
 
+    @model_validator(mode="after")
+    def _mirror_outside_state(self) -> Settings:
+        # The mirror is written by sync; inside the state directory it would be a second writer
+        # of logs/state (and the state writer would see files it never wrote).
+        state = self.state_path.resolve()
+        mirror = self.mirror_path.resolve()
+        if mirror == state or state in mirror.parents:
+            raise ValueError(f"mirror_dir: {self.mirror_path} is, or lies inside, the state directory {state}")
+        return self
+
     @property
     def state_path(self) -> Path:
         return self.state_dir or self.home / "logs" / "state"

@@ -34,7 +34,7 @@ from actors.executor.kpis import build_kpis
 from actors.executor.ledger import LedgerBook, bracket, new_position_id
 from actors.executor.metrics import ExecutorMetrics
 from actors.executor.performance import Performance
-from actors.executor.positions import PositionDataError, collect_positions_rows
+from actors.executor.positions import collect_rows_by_symbol
 from actors.executor.risk import RiskDecision, RiskInputs, evaluate_entry, horizon_scale, var_cvar
 from actors.executor.store_link import StoreLink
 from actors.executor.strategy import FactorModel, SymbolView
@@ -45,6 +45,7 @@ from bus.messages import (
     FactorDiagnostics,
     NavState,
     OrderUpdated,
+    PositionRow,
     PositionsState,
     RiskCaps,
     RiskSnapshot,
@@ -120,6 +121,9 @@ class Executor(Actor):
         self.positions: dict[str, ExchangePosition] = {}  # the exchange's, from the account stream
         self.instruments: dict[str, Instrument] = {}
         self.store = StoreLink(settings)
+        self._good_nav: NavState | None = None
+        self._last_good_rows: dict[str, PositionRow] = {}
+        self.stale_rows: dict[str, str] = {}  # symbol -> why its exchange data is unusable
         self._last_closed_seq = 0  # trades closed at or before this seq were counted
         self._scope_checked = False
         self._report_trigger: str | None = "start"
@@ -181,7 +185,10 @@ class Executor(Actor):
     def on_update(self, update: Update) -> None:
         msg = update.msg
         if isinstance(msg, NavState):
-            self.navs.append((msg.updated_at.timestamp(), msg.nav_total))
+            if msg.sources_ok:
+                self.navs.append((msg.updated_at.timestamp(), msg.nav_total))
+            else:  # an anomalous reading (a ghost, or a deposit) never reaches VaR/CVaR or the KPIs
+                self.m.nav_excluded.inc()
         elif isinstance(msg, OrderUpdated) and msg.intent_done:
             self.pending.pop(msg.intent_id, None)
 
@@ -242,9 +249,20 @@ class Executor(Actor):
         self._consider_entry(symbol, view, utc_now())
 
     def _nav_doc(self) -> NavState | None:
+        """The newest NAV reading, anomalous or not (risk checks see that it is anomalous)."""
         assert self.subscriber is not None
         doc = self.subscriber.document("nav_state")
+        if isinstance(doc, NavState) and doc.sources_ok:
+            self._good_nav = doc
         return doc if isinstance(doc, NavState) else None
+
+    def _anomaly_detail(self, nav: NavState) -> str:
+        """Why entries stop on an anomalous NAV, and what to run if it was a real deposit."""
+        last = nav.anomalies[-1] if nav.anomalies else None
+        what = (f"NAV {last.nav:.2f} against peak {last.previous_peak:.2f} ({last.reason})" if last
+                else f"NAV {nav.nav_total:.2f}")
+        return (f"{what} is anomalous, so entries stop. A real deposit or withdrawal? Move the peak: "
+                f"v7 nav reset-peak --reason 'deposit' (docs/operations.md)")
 
     def _router_doc(self) -> RouterState | None:
         assert self.subscriber is not None
@@ -273,6 +291,8 @@ class Executor(Actor):
                                      score=view.score, factors=view.factors))
         self.m.signals.labels(symbol, view.direction).inc()
         blocked = self.store.entry_block(symbol)
+        if blocked is None and symbol in self.stale_rows:
+            blocked = ("stale_position_data", self.stale_rows[symbol])
         if blocked is not None:
             self._veto(signal_id, symbol, RiskDecision(*blocked), now)
             return
@@ -289,6 +309,8 @@ class Executor(Actor):
             target_fraction=target, nav_sources_ok=nav.sources_ok,
         ))
         if not decision.approved:
+            if decision.reason == "stale_nav" and not nav.sources_ok:
+                decision = RiskDecision("stale_nav", self._anomaly_detail(nav))
             self._veto(signal_id, symbol, decision, now)
             return
         side = "BUY" if view.direction == "LONG" else "SELL"
@@ -353,16 +375,16 @@ class Executor(Actor):
         if not self.stream_ready:
             self.degrade("waiting for the exchange streams")
             return
-        try:
-            rows = collect_positions_rows(sorted(self.positions.values(), key=lambda p: p.symbol))
-        except PositionDataError as exc:
-            self.m.exchange_errors.labels("position_data").inc()
-            self.degrade(f"exchange position data: {exc}")
-            return
-        if self.status == "degraded":
+        rows, self.stale_rows = collect_rows_by_symbol(sorted(self.positions.values(), key=lambda p: p.symbol),
+                                                       self._last_good_rows)
+        if self.stale_rows:
+            self.m.exchange_errors.labels("position_data").inc(len(self.stale_rows))
+            self.degrade("exchange position data unusable for " + ", ".join(sorted(self.stale_rows)))
+        elif self.status == "degraded":
             self.recover()
         now = utc_now()
-        nav = self._nav_doc()
+        latest = self._nav_doc()
+        nav = self._good_nav  # the figures use the last NAV the guard accepted
         symbols = list(self.settings.symbols)
         nav_total = nav.nav_total if nav and nav.nav_total > 0 else None
         exposure = {r.symbol: r.notional / nav_total for r in rows} if nav_total else {}
@@ -382,7 +404,8 @@ class Executor(Actor):
         dd_state = nav.dd_state if nav else "NORMAL"
         mode, account = self.settings.mode, self.settings.account
 
-        self.publish(PositionsState(updated_at=now, positions=rows, mode=mode, account=account))
+        self.publish(PositionsState(updated_at=now, positions=rows, mode=mode, account=account,
+                                    stale_symbols=self.stale_rows))
         self.publish(self.book.ledger(now, mode, account))
         self.publish(RiskSnapshot(
             updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var), cvar_nav_pct=_round(cvar),
@@ -395,9 +418,10 @@ class Executor(Actor):
             per_symbol={s: SymbolFactors(factors=v.factors, score=v.score, direction=v.direction)
                         for s, v in self.views.items()},
         ))
-        if nav is not None:
+        if nav is not None and latest is not None:
             self.publish(build_kpis(now, nav, rows, symbols, scope, self.store.pnl_scopes(), _round(var),
-                                    _round(cvar), regime, fee_pnl_ratio, self._router_doc(), self.performance))
+                                    _round(cvar), regime, fee_pnl_ratio, self._router_doc(), self.performance,
+                                    latest_ok=latest.sources_ok))
             self.m.nav.set(nav.nav_total)
             self.m.drawdown.set(nav.dd_pct)
         self.m.open_positions.set(len(rows))

@@ -41,9 +41,11 @@ def build_kpis(
     fee_pnl_ratio: float | None,
     router: RouterState | None,
     performance: Performance,
+    latest_ok: bool = True,
 ) -> Kpis:
-    """`scope` is this executor's row of the store's `pnl_today` view; per-symbol P&L and the
-    `pnl_today` block come from that one view, so the symbols add up to the scope's total."""
+    """`nav` is the last NAV the anomaly guard accepted (`latest_ok` False: the newest reading was
+    anomalous and is not used). `scope` is this executor's row of the store's `pnl_today` view;
+    per-symbol P&L and the `pnl_today` block come from that one view, so they add up exactly."""
     nav_total = nav.nav_total
     by_symbol = {r.symbol: r for r in rows}
     per_symbol = {}
@@ -62,7 +64,7 @@ def build_kpis(
         portfolio=PortfolioKpis(nav=nav_total, dd_pct=nav.dd_pct, var_nav_pct=var_nav_pct, cvar_nav_pct=cvar_nav_pct),
         per_symbol=per_symbol,
         nav=NavKpis(nav_total=nav_total, nav_age_s=max(0.0, (now - nav.updated_at).total_seconds()),
-                    sources_ok=nav.sources_ok),
+                    sources_ok=latest_ok),
         risk=RiskKpis(dd_state=nav.dd_state, atr_regime=atr_regime, fee_pnl_ratio=fee_pnl_ratio),
         router=RouterKpis(
             policy_quality=router.policy_quality, maker_first=router.maker_first,

@@ -24,6 +24,8 @@ class ExecutorMetrics:
                                     registry=registry)
         self.pending_entries = Gauge("v7_executor_pending_entries", "Entry intents not finished yet.",
                                      registry=registry)
+        self.nav_excluded = Counter("v7_executor_nav_samples_excluded",
+                                    "Anomalous NAV readings kept out of VaR/CVaR and the KPIs.", registry=registry)
         self.nav = Gauge("v7_executor_nav", "NAV the executor sizes with (from nav_state).", registry=registry)
         self.drawdown = Gauge("v7_executor_drawdown_pct", "Drawdown from peak NAV (fraction).", registry=registry)
         self.exposure = Gauge("v7_executor_exposure_nav_pct", "Gross exposure as a fraction of NAV.",

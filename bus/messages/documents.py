@@ -80,6 +80,9 @@ class PositionsState(Document):
     positions: list[PositionRow] = Field(default_factory=list, max_length=1000)
     mode: Mode = Field(description="Trading mode these rows are for.")
     account: Identifier = Field(description="Account these rows are for.")
+    stale_symbols: dict[Symbol, ShortText] = Field(
+        default_factory=dict, max_length=1000,
+        description="Symbols whose exchange data was unusable, with why: their row is the last good one.")
 
 
 # --- positions_ledger.json ------------------------------------------------------------------------
@@ -156,9 +159,9 @@ class SymbolKpis(Model):
 
 
 class NavKpis(Model):
-    nav_total: NonNegativeMoney | None = None
+    nav_total: NonNegativeMoney | None = Field(default=None, description="The last NAV the anomaly guard accepted.")
     nav_age_s: Seconds | None = None
-    sources_ok: bool | None = None
+    sources_ok: bool | None = Field(default=None, description="False: the newest reading was anomalous (not used).")
 
 
 class RiskKpis(Model):

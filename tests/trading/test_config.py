@@ -81,3 +81,18 @@ def test_no_trading_module_writes_state_files() -> None:
             text = path.read_text()
             for needle in ("logs/state", "STATE_DIR", "state_dir", "state_path"):
                 assert needle not in text, f"{path.relative_to(root)} mentions {needle}"
+
+
+@pytest.mark.parametrize("mirror", ["{state}", "{state}/mirror", "{state}/a/b"])
+def test_mirror_dir_inside_the_state_directory_is_refused(v7: Instance, mirror: str) -> None:
+    state = v7.home / "logs" / "state"
+    with_config(v7, extra_toml=f'mirror_dir = "{mirror.format(state=state)}"\n')
+    result = v7.run_cli("check-config")
+    assert result.returncode != 0
+    assert "mirror_dir" in result.stdout + result.stderr
+
+
+def test_mirror_dir_beside_the_state_directory_is_fine(v7: Instance) -> None:
+    with_config(v7, extra_toml=f'mirror_dir = "{v7.home / "logs" / "mirror"}"\n')
+    result = v7.run_cli("check-config")
+    assert result.returncode == 0, result.stdout + result.stderr
