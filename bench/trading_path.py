@@ -247,6 +247,9 @@ def idle_group(root: Path, seconds: float) -> tuple[float, float]:
         time.sleep(seconds)
         cpu = sum(_cpu_s(p) for p in pids) - cpu0
         rss = sum(_rss_mib(p) for p in pids)
+        dead = [name for name, proc in inst.procs.items() if proc.poll() is not None]
+        if dead:
+            raise RuntimeError(f"programs exited during the idle run: {dead}")
         return cpu / (time.monotonic() - t0) * 100.0, rss
 
 
