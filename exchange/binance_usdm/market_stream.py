@@ -88,7 +88,9 @@ class MarketStream:
 
     async def _read(self, ws: Any) -> None:
         while True:
-            raw = await asyncio.wait_for(ws.recv(), timeout=self.settings.market_silence_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a message.
+            async with asyncio.timeout(self.settings.market_silence_s):
+                raw = await ws.recv()
             try:
                 message = json.loads(raw)
                 self.on_message(message.get("data", message))

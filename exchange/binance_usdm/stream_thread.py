@@ -30,6 +30,8 @@ from exchange.streams import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RESTART_AFTER_CRASH_S = 1.0
+STOP_ROUNDS = 20
+STOP_ROUND_S = 0.1
 
 
 class SinkPusher:
@@ -102,9 +104,15 @@ class StreamThread:
         tasks = [asyncio.create_task(self._supervise(name, job), name=name) for name, job in self._jobs]
         self._started.set()
         await self._stop.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pending = set(tasks)
+        for _ in range(STOP_ROUNDS):
+            # Cancel again until every task has ended: a cancel can be lost in a library's race.
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=STOP_ROUND_S)
+            if not pending:
+                return
+        log.warning("streams %s did not stop when cancelled", sorted(t.get_name() for t in pending))
 
     @staticmethod
     async def _supervise(name: str, job: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -152,7 +152,8 @@ class UserStream:
             if held is not None:
                 deadlines.append(held)
             try:
-                raw = await asyncio.wait_for(queue.get(), max(0.0, min(deadlines) - time.monotonic()))
+                async with asyncio.timeout(max(0.0, min(deadlines) - time.monotonic())):
+                    raw = await queue.get()
             except TimeoutError:
                 self._push_all(self.translator.release_due())
                 now = time.monotonic()
