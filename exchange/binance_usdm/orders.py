@@ -31,7 +31,9 @@ from exchange.binance_usdm.errors import (
     DUPLICATE_CLIENT_ID,
     ORDER_NOT_FOUND,
     REDUCE_ONLY_REJECTED,
+    OrderThrottled,
     VenueFailure,
+    VenueThrottled,
     to_error,
 )
 from exchange.binance_usdm.filters import SymbolRules, fmt
@@ -75,7 +77,11 @@ class OrderDesk:
         cid = request.client_order_id
         first_time = self.memory.mark_sent(cid)
         if not first_time or self.verify_new_ids:
-            existing = self.find(request.symbol, cid)
+            try:
+                existing = self.find(request.symbol, cid)
+            except VenueThrottled as exc:  # nothing was sent, let alone placed: a refused order
+                raise OrderThrottled("ip_banned" if exc.code == "ip_banned" else "overloaded", exc.detail,
+                                     exc.retry_at) from None
             if existing is not None:
                 return existing
         params = self._params(request, rules)
