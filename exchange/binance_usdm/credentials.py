@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 KEY_ENV = "V7_EXCHANGE_API_KEY"
 SECRET_ENV = "V7_EXCHANGE_API_SECRET"
 MASK = "***"
-# A listenKey in a websocket path (/ws/<key>, streams=<key>): a bearer token for the account's events.
-_LISTEN_KEY_IN_URL = re.compile(r"(/ws/|streams=)([A-Za-z0-9]{20,})")
+# A listenKey is a bearer token for the account's events: masked in a websocket path (/ws/<key>,
+# streams=<key>) and in a JSON body ("listenKey":"<key>", ccxt logs the POST answer at DEBUG).
+_LISTEN_KEY = re.compile(r"""(/ws/|streams=|["']listenKey["']\s*:\s*["'])([A-Za-z0-9]{30,})""")
 
 
 class CredentialsError(ValueError):
@@ -76,7 +77,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for value in secrets:
         if value:
             text = text.replace(value, MASK)
-    return _LISTEN_KEY_IN_URL.sub(lambda m: m.group(1) + m.group(2)[:4] + MASK, text)
+    return _LISTEN_KEY.sub(lambda m: m.group(1) + m.group(2)[:4] + MASK, text)
 
 
 class RedactingFilter(logging.Filter):

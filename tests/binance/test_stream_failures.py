@@ -3,7 +3,8 @@ or pushed twice; a silent stream is replaced, never trusted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -30,7 +31,8 @@ def assert_each_trade_once(sink: RecordingSink) -> None:
     assert len(ids) == len(set(ids)), ids
 
 
-def resynced(adapter: BinanceUsdmAdapter, count: int):  # noqa: ANN201 - a predicate for RecordingSink.wait_for
+def resynced(adapter: BinanceUsdmAdapter, count: int) -> Callable[[list[object]], bool]:
+    """A wait_for predicate: the user stream has resynced `count` times."""
     return lambda _events: adapter.stream_status.user_resyncs >= count
 
 
@@ -139,5 +141,5 @@ def test_bars_closed_while_the_market_stream_was_down_are_caught_up(live: Binanc
     sink.wait_for(lambda _ev: live.stream_status.market_connects >= 2)
     sink.wait_for(lambda ev: sum(isinstance(e, BarClosed) and e.symbol == "BTCUSDT" for e in ev) >= 8)
     stamps = [e.bar.ts for e in sink.snapshot() if isinstance(e, BarClosed) and e.symbol == "BTCUSDT"]
-    gaps = {b - a for a, b in zip(stamps, stamps[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(stamps)}
     assert gaps == {timedelta(seconds=0.5)}, stamps  # every bar once, none missing
