@@ -26,7 +26,8 @@ class KnownOrder:
     symbol: str
     reduce_only: bool
     created_at: datetime
-    is_open: bool
+    is_open: bool  # as last seen anywhere (an answer or an event)
+    pushed_open: bool = False  # as last pushed to the sink: a resync re-reads what a consumer thinks open
 
 
 class OrderMemory:
@@ -36,12 +37,16 @@ class OrderMemory:
         self._by_id: dict[tuple[str, str], str] = {}
         self._sent: set[str] = set()
 
-    def remember(self, order: Order) -> None:
+    def remember(self, order: Order, *, pushed: bool = False) -> None:
+        """Record an order as an answer or an event showed it (`pushed`: as the sink was told)."""
         with self._lock:
             known = self._by_client.get(order.client_order_id)
-            created = order.created_at if known is None or known.order_id != order.order_id else known.created_at
+            same = known is not None and known.order_id == order.order_id
+            created = known.created_at if same and known else order.created_at
+            pushed_open = order.is_open if pushed else (known.pushed_open if same and known else False)
             self._by_client[order.client_order_id] = KnownOrder(
-                order.client_order_id, order.order_id, order.symbol, order.reduce_only, created, order.is_open)
+                order.client_order_id, order.order_id, order.symbol, order.reduce_only, created, order.is_open,
+                pushed_open)
             self._by_client.move_to_end(order.client_order_id)
             self._by_id[(order.symbol, order.order_id)] = order.client_order_id
             while len(self._by_client) > MAX_ORDERS_KEPT:
@@ -71,9 +76,17 @@ class OrderMemory:
             known = self._by_client.get(client_order_id)
             return known.created_at if known is not None and known.order_id == order_id else None
 
-    def open_orders(self) -> list[KnownOrder]:
+    def forget(self, symbol: str, order_id: str) -> None:
+        """The venue no longer has the order (purged): stop asking about it."""
         with self._lock:
-            return [k for k in self._by_client.values() if k.is_open]
+            cid = self._by_id.pop((symbol, order_id), None)
+            if cid is not None:
+                self._by_client.pop(cid, None)
+
+    def open_orders(self) -> list[KnownOrder]:
+        """Orders open as last seen, or as last pushed (a consumer still thinks them open)."""
+        with self._lock:
+            return [k for k in self._by_client.values() if k.is_open or k.pushed_open]
 
 
 class TradeLedger:

@@ -116,8 +116,11 @@ def position_from_risk(row: Json, leverage: float, opened_at: datetime | None = 
     if amount == 0.0:
         return None
     qty = abs(amount)
-    entry = num(row.get("entryPrice"))
-    mark = num(row.get("markPrice")) or entry
+    mark = num(row.get("markPrice"))
+    entry = num(row.get("entryPrice")) or mark  # never seen 0 with a position, but the model needs > 0
+    mark = mark or entry
+    if entry <= 0:
+        return None
     margin = num(row.get("positionInitialMargin")) or qty * mark / leverage
     return ExchangePosition(
         symbol=row["symbol"], side="LONG" if amount > 0 else "SHORT", qty=qty, entry_price=entry, mark_price=mark,

@@ -53,7 +53,8 @@ class UserEventTranslator:
                 return []
             return [*self.release(), *self.account.apply(event.get("a", {}), event.get("E", 0))]
         if kind == "TRADE_LITE":
-            self._announced[(event["s"], int(event["t"]))] = self.clock() + self.hold_s
+            if f"{event['s']}-{event['t']}" not in self.ledger:  # its ORDER_TRADE_UPDATE may have come first
+                self._announced[(event["s"], int(event["t"]))] = self.clock() + self.hold_s
             return []
         if kind == "ACCOUNT_CONFIG_UPDATE":
             config = event.get("ac") or {}
@@ -72,7 +73,7 @@ class UserEventTranslator:
             else:
                 self.duplicates += 1
         order = order_from_stream(o, self.memory.created_at(o["c"], str(o["i"])))
-        self.memory.remember(order)
+        self.memory.remember(order, pushed=True)
         events.append(OrderChanged(order=order))
         if not self._announced:
             events.extend(self.release())

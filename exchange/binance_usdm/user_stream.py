@@ -38,7 +38,7 @@ from exchange.binance_usdm.credentials import short_key
 from exchange.binance_usdm.errors import LISTEN_KEY_GONE, VenueThrottled
 from exchange.binance_usdm.history import History
 from exchange.binance_usdm.memory import OrderMemory, TradeLedger
-from exchange.binance_usdm.payloads import fill_order, num
+from exchange.binance_usdm.payloads import fill_order, num, order_from_rest
 from exchange.binance_usdm.rest import BinanceRest, RequestFailed
 from exchange.binance_usdm.user_events import AccountEvent, UserEventTranslator
 from exchange.binance_usdm.ws import CONNECTION_ERRORS, Backoff, describe, open_ws
@@ -212,13 +212,21 @@ class UserStream:
             rows = (self.history.trades(symbol, from_id=last + 1) if last is not None
                     else self.history.trades(symbol, start_ms=self.since_ms))
             fills.extend(self.history.fills(r for r in rows if f"{symbol}-{r['id']}" not in self.ledger))
-        wanted = {(f.symbol, f.order_id) for f in fills} | {(k.symbol, k.order_id) for k in self.memory.open_orders()}
-        orders: list[Order] = []
+        # The orders whose state may have moved: those of the recovered fills, and those believed open.
+        # One openOrders read per symbol answers for the ones still open; the others are read one by one.
+        believed_open = {(k.symbol, k.order_id) for k in self.memory.open_orders()}
+        still_open: dict[tuple[str, str], Order] = {}
+        for symbol in sorted({s for s, _ in believed_open}):
+            for row in self.rest.request("fapiPrivateGetOpenOrders", {"symbol": symbol}):
+                order = order_from_rest(row)
+                still_open[(order.symbol, order.order_id)] = order
+        wanted = ({(f.symbol, f.order_id) for f in fills} | believed_open) - set(still_open)
+        orders: list[Order] = list(still_open.values())
         for symbol, order_id in sorted(wanted):
             try:
                 orders.append(self.history.order_by_id(symbol, order_id))
             except OrderNotFound:
-                continue
+                self.memory.forget(symbol, order_id)
         positions = self.rest.request("fapiPrivateV3GetPositionRisk")
         account = self.rest.request("fapiPrivateV3GetAccount")
         leverage: dict[str, float] = {}
@@ -237,7 +245,7 @@ class UserStream:
                 recovered += 1
                 events.append(TradeExecuted(fill=fill))
         for order in resync.orders:
-            self.memory.remember(order)
+            self.memory.remember(order, pushed=True)
             events.append(OrderChanged(order=order))
         for symbol, leverage in resync.leverage.items():
             self.account.set_leverage(symbol, leverage)

@@ -143,3 +143,19 @@ def test_bars_closed_while_the_market_stream_was_down_are_caught_up(live: Binanc
     stamps = [e.bar.ts for e in sink.snapshot() if isinstance(e, BarClosed) and e.symbol == "BTCUSDT"]
     gaps = {b - a for a, b in itertools.pairwise(stamps)}
     assert gaps == {timedelta(seconds=0.5)}, stamps  # every bar once, none missing
+
+
+def test_order_cancelled_while_the_stream_was_silent_is_pushed_on_resync(quick: BinanceUsdmAdapter,
+                                                                         sink: RecordingSink,
+                                                                         fake: BinanceFake) -> None:
+    fake.set_price("ETHUSDT", "3000.00")
+    quick.place_order(OrderRequest(client_order_id="v-1.1", symbol="ETHUSDT", side="BUY", order_type="LIMIT",
+                                   qty=0.1, price=2990.0, post_only=True))
+    sink.wait_for(lambda _ev: bool(sink.orders("v-1.1")))
+    fake.arm(FaultKind.USER_STREAM_SILENT, count=50)
+    assert quick.cancel_order("ETHUSDT", "v-1.1").status == "CANCELED"
+    fake.clear(kind=FaultKind.USER_STREAM_SILENT)
+    sink.wait_for(lambda _ev: sink.orders("v-1.1")[-1].order.status == "CANCELED")
+    assert quick.stream_status.user_silences >= 1
+    first, last = sink.orders("v-1.1")[0].order, sink.orders("v-1.1")[-1].order
+    assert first.status == "NEW" and last.created_at == first.created_at
