@@ -62,7 +62,10 @@ class BinanceSettings(BaseModel):
         description="Signed requests are valid this long after their timestamp. It also bounds how long an "
                     "unanswered order can still land: after it, a lookup that finds nothing is final.")
     ccxt_throttle: bool = Field(
-        default=True, description="ccxt's client-side token bucket in front of the venue's own limits.")
+        default=False,
+        description="ccxt's client-side pacing (it sleeps cost x 50 ms after each request: an order placed right "
+                    "after a read waits up to 200 ms). Off by default: the venue's own counters, read from every "
+                    "answer's headers, gate requests (ratelimit.py).")
     lookup_attempts: int = Field(default=4, ge=1, le=20,
                                  description="Lookups of an order whose placing got no clear answer.")
     lookup_backoff_s: float = Field(default=0.25, gt=0.0, le=10.0)
