@@ -130,7 +130,8 @@ def position_from_risk(row: Json, leverage: float, opened_at: datetime | None = 
 
 
 def balance_from_account(body: Json, asset: str = "USDT") -> Balance:
-    """GET /fapi/v3/account: the quote asset's row, or the account totals without one."""
+    """GET /fapi/v3/account: the quote asset's row, or the account totals without one. `ts` is when it
+    was read (the row's updateTime is when the wallet last changed, which may be long ago)."""
     row = next((a for a in body.get("assets", []) if a.get("asset") == asset), None)
     if row is not None:
         return Balance(
@@ -138,8 +139,7 @@ def balance_from_account(body: Json, asset: str = "USDT") -> Balance:
             unrealized_pnl=num(row.get("unrealizedProfit")), margin_balance=num(row.get("marginBalance")),
             position_margin=max(0.0, num(row.get("positionInitialMargin"))),
             order_margin=max(0.0, num(row.get("openOrderInitialMargin"))),
-            available_balance=num(row.get("availableBalance")),
-            ts=dt(row["updateTime"]) if row.get("updateTime") else datetime.now(UTC),
+            available_balance=num(row.get("availableBalance")), ts=datetime.now(UTC),  # when read, as the paper's
         )
     return Balance(
         asset=asset, wallet_balance=num(body.get("totalWalletBalance")),

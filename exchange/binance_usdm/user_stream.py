@@ -254,7 +254,8 @@ class UserStream:
         now = datetime.now(UTC)
         for symbol in sorted(set(self.symbols) | set(self.account.positions)):
             events.append(PositionChanged(symbol=symbol, position=self.account.position(symbol)))
-        events.append(BalanceChanged(balance=self.account.balance(now)))
+        # The balance as the venue just answered it (the stream's own arithmetic takes over from here).
+        events.append(BalanceChanged(balance=self.account.balance_seed or self.account.balance(now)))
         self.resyncs += 1
         self.recovered_fills += recovered
         self.last_sync = now
