@@ -16,13 +16,6 @@ Network = Literal["testnet", "demo", "mainnet"]
 MarginType = Literal["CROSSED", "ISOLATED"]
 KlineInterval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]
 
-# Interval lengths in milliseconds: a kline row whose close time is not yet past is still open.
-INTERVAL_MS: dict[str, int] = {
-    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
-    "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
-    "1d": 86_400_000,
-}
-
 
 class Endpoints(BaseModel):
     """Base URLs of one venue: REST (fapi paths are appended), websockets, and the wallet API

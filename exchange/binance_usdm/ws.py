@@ -10,7 +10,6 @@ runs, and keep Binance's raw events (ccxt.pro's caches reshape and may coalesce 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 from typing import Any
 
@@ -66,5 +65,3 @@ def describe(exc: BaseException) -> str:
         return f"{name} (close code {rcvd.code})"
     return name
 
-
-log = logging.getLogger(__name__)
