@@ -31,8 +31,8 @@ from exchange.adapter import (
     OrderRequest,
 )
 from exchange.errors import ERROR_KINDS, ExchangeError, ExchangeUnavailable
-from exchange.streams import ExchangeSnapshot, StreamSnapshot
 from exchange.rpc import MAX_REPLY_BYTES, OPS
+from exchange.streams import ExchangeSnapshot, StreamSnapshot
 
 
 class RpcExchange(ExchangeAdapter):
