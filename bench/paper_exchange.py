@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.paper_exchange [--calls 2000]
 
-Starts a real `v7 run paper_exchange` in a temp instance (ipc), measures from this process,
+Starts a real `v7 run exchange` in a temp instance (ipc), measures from this process,
 stops it. Prints p50/p99/max per call and calls per second.
 """
 
@@ -32,7 +32,7 @@ def _report(name: str, samples: list[float]) -> None:
 
 def bench_rpc(calls: int) -> None:
     with instance(Path(tempfile.mkdtemp())) as inst:
-        inst.start("paper_exchange")
+        inst.start("exchange")
         ex = RpcExchange(inst.settings, timeout_s=10)
         deadline = time.monotonic() + 30
         while True:

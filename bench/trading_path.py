@@ -38,7 +38,7 @@ from exchange.stream_client import ExchangeStream, Resynced
 from exchange.streams import BookTicked, OrderChanged, TradeExecuted
 from tests.harness import Instance, instance
 
-PROGRAMS = ("paper_exchange", "executor", "router", "exit_scanner", "sync", "diagnostics", "dashboard")
+PROGRAMS = ("exchange", "executor", "router", "exit_scanner", "sync", "diagnostics", "dashboard")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -73,7 +73,7 @@ def _toml(extra: str = "") -> str:
 
 def decision_to_order(root: Path, rate: float, seconds: float) -> list[float]:
     with instance(root / "d2o", _toml()) as inst:
-        for name in ("state_writer", "paper_exchange", "router"):
+        for name in ("state_writer", "exchange", "router"):
             inst.start(name)
         inst.wait_hub()
         rpc = RpcExchange(inst.settings, timeout_s=10)
@@ -124,7 +124,7 @@ def decision_to_order(root: Path, rate: float, seconds: float) -> list[float]:
 
 
 def _trading_group(inst: Instance) -> None:
-    for name in ("state_writer", "paper_exchange", "executor", "router", "exit_scanner", "sync", "diagnostics"):
+    for name in ("state_writer", "exchange", "executor", "router", "exit_scanner", "sync", "diagnostics"):
         inst.start(name)
     inst.wait_hub()
 

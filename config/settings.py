@@ -22,7 +22,7 @@ REPO_ROOT = REPO_CONFIG_DIR.parent
 
 ACTORS: tuple[str, ...] = (
     "state_writer",
-    "paper_exchange",
+    "exchange",
     "executor",
     "router",
     "exit_scanner",

@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from domain.vocabulary import Symbol  # noqa: F401  (re-exported: message modules take every field type from here)
 
 # The programs of a group, as they name themselves on the bus (`src`), and the operator's CLI.
-PROGRAMS: Final = ("paper_exchange", "executor", "router", "exit_scanner", "sync", "diagnostics", "dashboard")
+PROGRAMS: Final = ("exchange", "executor", "router", "exit_scanner", "sync", "diagnostics", "dashboard")
 CLI: Final = "cli"
 
 

@@ -27,7 +27,7 @@ DASHBOARD = REPO_ROOT / "docs" / "grafana" / "v7_dashboard.json"
 KEY_SERIES = {
     "v7_writer_seq": "state_writer",
     "v7_writer_journal_fsync_seconds_count": "state_writer",
-    "v7_paper_wallet_balance": "paper_exchange",
+    "v7_paper_wallet_balance": "exchange",
     "v7_executor_nav": "executor",
     "v7_executor_signals_total": "executor",
     "v7_router_active_intents": "router",

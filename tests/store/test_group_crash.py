@@ -146,7 +146,7 @@ def test_kill9_everything_then_identical_positions_and_whole_trade_close(tmp_pat
             done = inst.run_cli("reconcile", "resolve", symbol, "--action", "keep_store", "--operator", "test")
             assert done.returncode == 0, done.stderr
         assert ReconciliationView.model_validate(views(inst, "reconciliation")["reconciliation"]).issues == []
-        for actor in ("executor", "router", "exit_scanner", "sync", "paper_exchange"):
+        for actor in ("executor", "router", "exit_scanner", "sync", "exchange"):
             inst.kill(actor, signal.SIGTERM, wait=30)
         assert integrity_ok(inst)
 

@@ -18,12 +18,12 @@ from bus.messages import Message
 from config.settings import REPO_CONFIG_DIR
 from tests.harness import Instance
 
-TRADING_ACTORS = ("paper_exchange", "executor", "router", "exit_scanner", "sync")
+TRADING_ACTORS = ("exchange", "executor", "router", "exit_scanner", "sync")
 STARTING_BALANCE = 10_000.0
 
 FAST_TOML = """
 [loop_s]
-paper_exchange = 0.05
+exchange = 0.05
 executor = 0.25
 router = 0.1
 exit_scanner = 0.15

@@ -47,7 +47,7 @@ def test_bad_risk_value_names_the_key(v7: Instance) -> None:
 
 def test_unknown_runtime_key_stops_the_paper_exchange(v7: Instance) -> None:
     with_config(v7, extra_toml="[paper]\ntick = 0.1\n")
-    result = v7.run_cli("run", "paper_exchange", timeout=60)
+    result = v7.run_cli("run", "exchange", timeout=60)
     assert result.returncode == 2 and "paper.tick" in result.stderr and "unknown key" in result.stderr
 
 
@@ -75,7 +75,7 @@ def test_diagnostics_and_nav_anomalies_blocks_are_unchanged() -> None:
 def test_no_trading_module_writes_state_files() -> None:
     # Only the state writer writes logs/state; modules that write files elsewhere must not name it.
     root = Path(__file__).resolve().parents[2]
-    for package in ("exchange", "actors/paper_exchange", "actors/executor", "actors/router", "actors/exit_scanner",
+    for package in ("exchange", "actors/exchange", "actors/executor", "actors/router", "actors/exit_scanner",
                     "actors/sync"):
         for path in (root / package).rglob("*.py"):
             text = path.read_text()

@@ -1,7 +1,7 @@
 """The exchange streams end to end on real sockets: the paper engine pushes, the gateway's stream
 server publishes gap-free, a consumer joins by snapshot, detects a lost event or silence, and
 resyncs. (The gateway and the consumer run here in one process, on ipc sockets, as they do in
-the paper_exchange actor and the trading actors.)"""
+the exchange actor and the trading actors.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from actors.paper_exchange.server import RpcServer
+from actors.exchange.server import RpcServer
 from bus.sockets import bind
 from config.settings import Settings
 from exchange.adapter import OrderRequest
@@ -28,7 +28,7 @@ from tests.trading.conftest import SYMBOLS, Clock, paper_settings
 
 
 class Gateway:
-    """The paper_exchange actor's wiring, minus the process: engine, RPC server, stream server."""
+    """The exchange actor's wiring, minus the process: engine, RPC server, stream server."""
 
     def __init__(self, settings: Settings, db: Path) -> None:
         self.clock = Clock()

@@ -192,8 +192,8 @@ def test_paper_exchange_restart_keeps_the_account(group: Instance) -> None:
     try:
         positions_before = {(p.symbol, p.side, p.qty, p.entry_price) for p in exchange.fetch_positions()}
         fills_before = {f.trade_id for f in exchange.fetch_fills(limit=10_000)}
-        group.kill("paper_exchange", signal.SIGKILL)
-        group.start("paper_exchange")
+        group.kill("exchange", signal.SIGKILL)
+        group.start("exchange")
         group.wait_for(lambda: _pings(exchange), 30, "the paper exchange to answer again")
         fills_after = exchange.fetch_fills(limit=10_000)
         positions_after = {(p.symbol, p.side, p.qty, p.entry_price) for p in exchange.fetch_positions()}
@@ -266,7 +266,7 @@ def test_state_writer_restart_loses_nothing(group: Instance) -> None:
     time.sleep(3.0)
     assert all(code is None for code in alive(group).values()), alive(group)
     # Stop the actors cleanly (each flushes its outbox), keep the writer, then audit the journal.
-    for actor in ("executor", "router", "exit_scanner", "sync", "paper_exchange"):
+    for actor in ("executor", "router", "exit_scanner", "sync", "exchange"):
         assert group.kill(actor, signal.SIGTERM, wait=30) == 0, group.logs(actor)[-2000:]
     records = committed(group)
     assert [r.seq for r in records] == list(range(1, len(records) + 1))  # gap-free
@@ -296,6 +296,6 @@ def _exchange_fill_ids(inst: Instance) -> set[str]:
 
 
 def test_no_actor_died(group: Instance) -> None:
-    for name in ("executor", "router", "exit_scanner", "sync", "paper_exchange"):
+    for name in ("executor", "router", "exit_scanner", "sync", "exchange"):
         text = group.logs(name)
         assert "Traceback" not in text, f"{name}:\n{text[-3000:]}"

@@ -25,7 +25,7 @@ from tests.harness import REPO, Instance
 CONF = REPO / "supervisord.conf"
 V7_BIN = REPO / ".venv" / "bin" / "v7"
 SUPERVISORD = Path(sys.executable).parent / "supervisord"
-TRADING = {"paper_exchange", "executor", "router", "exit_scanner", "sync"}
+TRADING = {"exchange", "executor", "router", "exit_scanner", "sync"}
 SEVEN_FILES = ("positions_state", "positions_ledger", "kpis_v7", "nav_state", "risk_snapshot", "router_state",
                "factor_diagnostics")
 
@@ -51,7 +51,7 @@ def test_config_loads_with_supervisors_parser(tmp_path: Path, monkeypatch: pytes
         assert program.command == f"{REPO}/.venv/bin/v7 run {name}"  # no shell: SIGTERM reaches Python
         assert program.autorestart is not False and program.stopsignal == 15
         assert program.stopwaitsecs >= 10 and program.stopasgroup and program.killasgroup
-    assert programs["paper_exchange"].priority < programs["executor"].priority
+    assert programs["exchange"].priority < programs["executor"].priority
     assert programs["state_writer"].stopwaitsecs >= max(p.stopwaitsecs for p in programs.values())
 
 

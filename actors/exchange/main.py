@@ -1,4 +1,4 @@
-"""`v7 run paper_exchange`."""
+"""`v7 run exchange`."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from exchange.paper.store import StoreError
 
 
 def run(settings: Settings) -> int:
-    from actors.paper_exchange.actor import PaperExchangeActor
+    from actors.exchange.actor import ExchangeGateway
 
-    configure_logging("paper_exchange", settings.log_level)
+    configure_logging("exchange", settings.log_level)
     try:
-        actor = PaperExchangeActor(settings)
+        actor = ExchangeGateway(settings)
     except StoreError as exc:
-        print(f"v7 paper_exchange: {exc}", file=sys.stderr)
+        print(f"v7 exchange: {exc}", file=sys.stderr)
         return 3
     actor.install_signal_handlers()
     return actor.run()

@@ -7,7 +7,7 @@ engine steps, matches resting orders and pushes what happened. Clock, RPC and st
 snapshots take the same lock, so the engine sees one caller at a time and a snapshot is
 always at a known stream sequence.
 
-Its state lives in `<var>/paper_exchange/exchange.db` (never under the state files), so the
+Its state lives in `<var>/exchange/exchange.db` (never under the state files), so the
 account, positions and resting orders survive a restart of this process.
 """
 
@@ -19,8 +19,8 @@ import threading
 import zmq
 
 from actors.base import Actor
-from actors.paper_exchange.metrics import PaperMetrics
-from actors.paper_exchange.server import RpcServer
+from actors.exchange.metrics import PaperMetrics
+from actors.exchange.server import RpcServer
 from bus.sockets import bind
 from config.settings import Settings
 from exchange.paper.engine import PaperExchange
@@ -30,8 +30,8 @@ from exchange.stream_server import StreamServer
 log = logging.getLogger(__name__)
 
 
-class PaperExchangeActor(Actor):
-    name = "paper_exchange"
+class ExchangeGateway(Actor):
+    name = "exchange"
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         # Open the database first: a locked or unreadable one stops start-up before anything runs.
