@@ -99,9 +99,24 @@ class DashboardSettings(Section):
 
 
 class ExchangeSettings(Section):
-    """Which exchange adapter the trading actors use, and where its process answers."""
+    """Which exchange adapter the gateway hosts, and where it answers.
 
-    adapter: Literal["paper"] = "paper"
+    SIM: `adapter = "paper"` (the built-in paper exchange). DRY_RUN and LIVE:
+    `adapter = "binance_usdm"` on `network` (testnet, demo or mainnet; `rest_url` / `ws_url`
+    replace its hosts, e.g. a local Binance-compatible server). DRY_RUN takes the venue's
+    market data and fills orders on the paper engine; LIVE places orders on the venue, with the
+    keys from V7_EXCHANGE_API_KEY / V7_EXCHANGE_API_SECRET or `key_file` (JSON, mode 0600).
+    """
+
+    adapter: Literal["paper", "binance_usdm"] = "paper"
+    network: Literal["testnet", "demo", "mainnet"] = "testnet"
+    rest_url: str | None = Field(default=None, pattern=r"^https?://", description="Replaces the network's REST host.")
+    ws_url: str | None = Field(default=None, pattern=r"^wss?://", description="Replaces the network's websocket host.")
+    key_file: Path | None = Field(default=None, description="JSON {api_key, api_secret}, mode 0600 (LIVE).")
+    confirm_mainnet: bool = Field(default=False, description="LIVE on mainnet trades real money: say so here.")
+    leverage: int = Field(default=5, ge=1, le=125, description="Set (or verified) per symbol at start-up (LIVE).")
+    margin_type: Literal["CROSSED", "ISOLATED"] = "CROSSED"
+    bar_interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = "1m"
     endpoint: str | None = Field(default=None, description="Requests (RPC). Default: ipc://<run_dir>/exchange.sock.")
     stream_endpoint: str | None = Field(
         default=None, description="Market and account streams (PUB). Default: ipc://<run_dir>/exchange-stream.sock.")
@@ -166,7 +181,7 @@ class PaperSettings(Section):
 class Settings(Section):
     home: Path = Field(default=REPO_ROOT, description="Instance directory: logs/, run/, var/ live here.")
     port_base: int = Field(default=9170, ge=1024, le=65000, description="Metrics ports are port_base + offset.")
-    mode: Literal["SIM", "LIVE"] = "SIM"
+    mode: Literal["SIM", "DRY_RUN", "LIVE"] = "SIM"
     account: str = Field(default="paper", min_length=1, max_length=64)
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     state_dir: Path | None = None
@@ -202,11 +217,27 @@ class Settings(Section):
         for symbol in self.symbols:
             if not re.fullmatch(r"[A-Z0-9]{2,24}", symbol):
                 raise ValueError(f"symbols: {symbol!r} is not a symbol like BTCUSDT")
-            if self.exchange.adapter == "paper" and symbol not in self.paper.instruments:
+            if self.mode == "SIM" and symbol not in self.paper.instruments:
                 raise ValueError(f"paper.instruments: no instrument for symbol {symbol}")
-        if self.mode == "LIVE" and self.exchange.adapter == "paper":
-            raise ValueError("exchange.adapter: the paper exchange cannot trade mode LIVE")
         return self
+
+    @model_validator(mode="after")
+    def _mode_has_its_venue(self) -> Settings:
+        ex = self.exchange
+        if self.mode == "SIM" and ex.adapter != "paper":
+            raise ValueError('exchange.adapter: mode SIM trades on the paper exchange (adapter = "paper"); '
+                             'for venue prices use mode = "DRY_RUN", for venue orders mode = "LIVE"')
+        if self.mode in ("DRY_RUN", "LIVE") and ex.adapter == "paper":
+            raise ValueError(f'exchange.adapter: mode {self.mode} needs a venue (adapter = "binance_usdm")')
+        if self.mode == "LIVE" and ex.network == "mainnet" and not ex.confirm_mainnet:
+            raise ValueError("exchange.confirm_mainnet: LIVE on mainnet places real orders with real money; "
+                             "set confirm_mainnet = true to mean it")
+        return self
+
+    @property
+    def network(self) -> str:
+        """Where orders go: "paper" in SIM and DRY_RUN (the paper engine fills them), else the venue's."""
+        return "paper" if self.mode != "LIVE" else self.exchange.network
 
     # --- derived paths ---------------------------------------------------------------------------
 

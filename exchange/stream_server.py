@@ -70,6 +70,14 @@ class StreamServer:
 
     # --- heartbeats, joins, snapshots ------------------------------------------------------------
 
+    def new_epoch(self) -> None:
+        """Start the streams again (a venue stream reconnected: what it said in between was
+        recovered over REST). Every consumer sees the new epoch and resyncs by snapshot."""
+        with self._lock:
+            self.epoch = secrets.token_hex(6)
+            self.seqs = {MARKET: 0, ACCOUNT: 0}
+        self.heartbeat()
+
     def heartbeat(self) -> None:
         with self._lock:
             body = codec.pack({"epoch": self.epoch, "market_seq": self.seqs[MARKET],

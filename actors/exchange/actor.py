@@ -1,14 +1,20 @@
-"""The paper exchange actor: the exchange gateway of SIM mode.
+"""The exchange gateway (program `exchange`): hosts the adapter the mode needs and serves it.
 
-It hosts the paper engine and serves the whole adapter interface to the trading actors:
-requests over RPC (a ROUTER, exchange/rpc.py) and the market and account streams over a
-PUB (exchange/stream_server.py). The market clock is a timer: every `paper.tick_s` the
-engine steps, matches resting orders and pushes what happened. Clock, RPC and stream
-snapshots take the same lock, so the engine sees one caller at a time and a snapshot is
-always at a known stream sequence.
+The trading actors reach the exchange only through this process: requests over RPC (a
+ROUTER, exchange/rpc.py) and the market and account streams over a PUB
+(exchange/stream_server.py). What it hosts (actors/exchange/venue.py): the paper engine on
+its simulated market (SIM), the paper engine on the venue's market data (DRY_RUN), or the
+venue adapter itself (LIVE).
 
-Its state lives in `<var>/exchange/exchange.db` (never under the state files), so the
-account, positions and resting orders survive a restart of this process.
+The paper engine's clock is a timer: every `loop_s.exchange` it steps, matches resting
+orders and pushes what happened. Clock, requests and stream snapshots take one lock, so the
+engine sees one caller at a time and a snapshot is at a known stream sequence. A venue
+adapter pushes from its own stream thread through the same lock; its requests run without
+it (the venue serializes them), except the snapshot.
+
+A venue user-data stream that reconnected may have missed account events the adapter then
+recovered; the gateway starts a new stream epoch, so every consumer resyncs (and the
+executor reconciles positions with the store) after every reconnect.
 """
 
 from __future__ import annotations
@@ -19,59 +25,132 @@ import threading
 import zmq
 
 from actors.base import Actor
-from actors.exchange.metrics import PaperMetrics
+from actors.exchange.metrics import GatewayMetrics
 from actors.exchange.server import RpcServer
+from actors.exchange.venue import Hosted, host
 from bus.sockets import bind
 from config.settings import Settings
-from exchange.paper.engine import PaperExchange
-from exchange.paper.store import PaperStore
 from exchange.stream_server import StreamServer
+from exchange.streams import BarClosed, BookTicked, StreamSink
 
 log = logging.getLogger(__name__)
+
+
+class LockedSink:
+    """Pushes a venue's events under the gateway's lock (they come from the venue's thread)."""
+
+    def __init__(self, sink: StreamSink, lock: threading.Lock) -> None:
+        self._sink = sink
+        self._lock = lock
+
+    def market(self, event: object) -> None:
+        with self._lock:
+            self._sink.market(event)  # type: ignore[arg-type]
+
+    def account(self, event: object) -> None:
+        with self._lock:
+            self._sink.account(event)  # type: ignore[arg-type]
+
+
+class VenueFeed:
+    """DRY_RUN: the venue's market stream feeds the paper engine's market (its account stream is
+    the paper engine's own)."""
+
+    def __init__(self, hosted: Hosted, lock: threading.Lock) -> None:
+        assert hosted.market is not None
+        self._market = hosted.market
+        self._lock = lock
+
+    def market(self, event: object) -> None:
+        with self._lock:
+            if isinstance(event, BookTicked):
+                self._market.on_book(event.top)
+            elif isinstance(event, BarClosed):
+                self._market.on_bar(event.symbol, event.bar)
+
+    def account(self, event: object) -> None:
+        return None
 
 
 class ExchangeGateway(Actor):
     name = "exchange"
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
-        # Open the database first: a locked or unreadable one stops start-up before anything runs.
-        self.store = PaperStore(settings.var_path / "paper_exchange" / "exchange.db")
-        self.engine = PaperExchange(settings.paper, settings.symbols, self.store)
+        # Build (and, LIVE, check the account) first: a bad database, missing keys or an account
+        # that is not ready stop start-up before anything is served.
+        self.hosted = host(settings)
         super().__init__(settings, serve_metrics=serve_metrics)
         self.loop_s = settings.loop_interval(self.name, settings.paper.tick_s)
         self.lock = threading.Lock()
-        self.paper_metrics = PaperMetrics(self.registry)
-        self.paper_metrics.watch(self.registry, self.engine)
         self.server: RpcServer | None = None
         self.streams: StreamServer | None = None
+        self._user_connects = 0
+        self.gateway_metrics = GatewayMetrics(self.registry)
+        if self.hosted.engine is not None:
+            self.gateway_metrics.watch_engine(self.hosted.engine)
+        if self.hosted.venue is not None:
+            self.gateway_metrics.watch_venue(self.hosted.venue)
 
     def setup(self) -> None:
         ctx = zmq.Context.instance()
         self.streams = StreamServer(bind(ctx, zmq.XPUB, self.settings.exchange_stream_endpoint, self.settings))
-        self.paper_metrics.watch_streams(self.registry, self.streams)
-        self.engine.attach(self.streams)
+        self.gateway_metrics.watch_streams(self.streams)
+        hosted = self.hosted
+        if hosted.engine is not None:
+            hosted.engine.attach(self.streams)
+            self.every(self.loop_s, self._tick, "market_clock", now=True)
+        if hosted.venue is not None:
+            sink = VenueFeed(hosted, self.lock) if hosted.engine is not None else LockedSink(self.streams, self.lock)
+            hosted.venue.attach(sink)
+            self.every(1.0, self._watch_venue, "venue_watch")
         sock = bind(ctx, zmq.ROUTER, self.settings.exchange_endpoint, self.settings)
-        self.server = RpcServer(sock, self.engine, self.lock, self._on_request, self.streams)
+        # The paper engine is single-threaded: every request under the lock. A venue adapter is
+        # thread-safe: only the stream snapshot takes the lock (no event pushed while it reads).
+        self.server = RpcServer(sock, hosted.adapter, self.lock, self._on_request, self.streams,
+                                lock_requests=hosted.engine is not None)
         self.server.start()
-        self.every(self.loop_s, self._tick, "market_clock", now=True)
         self.every(self.settings.bus.heartbeat_s, self.streams.heartbeat, "stream_heartbeat")
-        log.info("paper exchange serving %s, streams on %s (wallet %.2f, %d positions, %d open orders)",
-                 self.settings.exchange_endpoint, self.settings.exchange_stream_endpoint, self.engine.wallet_balance,
-                 len(self.engine.positions), self.engine.open_order_count)
+        log.info("exchange gateway (%s) serving %s, streams on %s", self.settings.mode,
+                 self.settings.exchange_endpoint, self.settings.exchange_stream_endpoint)
 
     def _on_request(self, op: str, outcome: str, seconds: float) -> None:
-        self.paper_metrics.requests.labels(op, outcome).inc()
-        self.paper_metrics.request_seconds.observe(seconds)
+        self.gateway_metrics.requests.labels(op, outcome).inc()
+        self.gateway_metrics.request_seconds.observe(seconds)
 
     def _tick(self) -> None:
-        assert self.streams is not None
+        assert self.streams is not None and self.hosted.engine is not None
         with self.lock:
-            self.engine.tick()
+            self.hosted.engine.tick()
         self.streams.serve_subscriptions()
+
+    def _watch_venue(self) -> None:
+        """Venue health into status and metrics; a user-stream reconnect starts a new epoch."""
+        venue, streams = self.hosted.venue, self.streams
+        assert venue is not None and streams is not None
+        if self.hosted.engine is None:
+            streams.serve_subscriptions()
+        status = venue.stream_status
+        if status.user_stream and status.user_connects > self._user_connects:
+            if self._user_connects:
+                log.warning("venue user stream reconnected (%s); new stream epoch: consumers resync",
+                            status.last_user_reconnect_reason or "reconnect")
+                streams.new_epoch()
+            self._user_connects = status.user_connects
+        if venue.banned:
+            self.degrade("venue IP ban: no new orders until it ends (HTTP 418)")
+        elif not status.market_connected:
+            self.degrade("venue market stream disconnected")
+        elif status.user_stream and not status.user_connected:
+            self.degrade("venue user-data stream disconnected")
+        elif self.status == "degraded":
+            self.recover()
 
     def teardown(self) -> None:
         if self.server is not None:
             self.server.stop()
-        with self.lock:
-            self.engine.save()
-            self.engine.close()
+        if self.hosted.venue is not None:
+            self.hosted.venue.close()  # outside the lock: its stream thread may be waiting for it
+        if self.hosted.engine is not None:
+            with self.lock:
+                self.hosted.engine.save()
+                self.hosted.engine.close()

@@ -1,4 +1,5 @@
-"""Paper exchange metrics (`v7_paper_*`), declared once."""
+"""Exchange gateway metrics, declared once: its requests and streams (`v7_exchange_*`), the paper
+engine (`v7_paper_*`, SIM and DRY_RUN) and the venue (`v7_venue_*`, DRY_RUN and LIVE)."""
 
 from __future__ import annotations
 
@@ -8,23 +9,28 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from exchange.binance_usdm.adapter import BinanceUsdmAdapter
 from exchange.paper.engine import PaperExchange
 from exchange.stream_server import StreamServer
 
 
-class PaperMetrics:
+class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.requests = Counter("v7_paper_rpc_requests", "Adapter calls answered, by op and outcome.",
+        self.registry = registry
+        self.requests = Counter("v7_exchange_rpc_requests", "Adapter calls answered, by op and outcome.",
                                 ["op", "outcome"], registry=registry)
-        self.request_seconds = Histogram("v7_paper_rpc_seconds", "Time to answer one adapter call.",
-                                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5),
+        self.request_seconds = Histogram("v7_exchange_rpc_seconds", "Time to answer one adapter call.",
+                                         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 2.5, 10),
                                          registry=registry)
 
-    def watch(self, registry: CollectorRegistry, engine: PaperExchange) -> None:
-        registry.register(_EngineCollector(engine))
+    def watch_engine(self, engine: PaperExchange) -> None:
+        self.registry.register(_EngineCollector(engine))
 
-    def watch_streams(self, registry: CollectorRegistry, streams: StreamServer) -> None:
-        registry.register(_StreamCollector(streams))
+    def watch_streams(self, streams: StreamServer) -> None:
+        self.registry.register(_StreamCollector(streams))
+
+    def watch_venue(self, venue: BinanceUsdmAdapter) -> None:
+        self.registry.register(_VenueCollector(venue))
 
 
 class _StreamCollector(Collector):
@@ -73,3 +79,35 @@ class _EngineCollector(Collector):
         yield GaugeMetricFamily("v7_paper_open_orders", "Resting orders.", value=e.open_order_count)
         yield GaugeMetricFamily("v7_paper_positions", "Open positions.", value=len(e.positions))
         yield GaugeMetricFamily("v7_paper_wallet_balance", "Wallet balance (quote).", value=e.wallet_balance)
+
+
+class _VenueCollector(Collector):
+    """The venue adapter's own counters and states, read at scrape time."""
+
+    def __init__(self, venue: BinanceUsdmAdapter) -> None:
+        self._venue = venue
+
+    def collect(self) -> Iterable[Metric]:
+        v = self._venue
+        status = v.stream_status
+        yield GaugeMetricFamily("v7_venue_banned", "1 while the venue bans this IP (HTTP 418): no new orders.",
+                                value=1 if v.banned else 0)
+        yield GaugeMetricFamily("v7_venue_time_offset_ms", "Venue server time minus local time.",
+                                value=v.time_offset_ms)
+        used = GaugeMetricFamily("v7_venue_used_weight", "Request weight used this minute (from the venue's headers).")
+        used.add_metric([], float(getattr(v.rate_limit, "used_weight", 0) or 0))
+        yield used
+        connected = GaugeMetricFamily("v7_venue_stream_connected", "1 while a venue stream is connected.",
+                                      labels=["stream"])
+        connected.add_metric(["market"], 1 if status.market_connected else 0)
+        connected.add_metric(["user"], 1 if status.user_connected else 0)
+        yield connected
+        for name, help_text, value in (
+            ("v7_venue_user_stream_connects", "User-data stream (re)connects.", status.user_connects),
+            ("v7_venue_listen_key_expiries", "listenKeys that expired.", status.listen_key_expiries),
+            ("v7_venue_keepalive_failures", "listenKey keepalives that failed.", status.keepalive_failures),
+            ("v7_venue_recovered_fills", "Fills recovered from userTrades after a stream gap.", status.recovered_fills),
+            ("v7_venue_stream_silences", "Venue streams replaced after going silent.",
+             status.market_silences + status.user_silences),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)

@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 POLL_MS = 200
 
 
+def _is_stream_snapshot(body: bytes) -> bool:
+    # Cheap: the op name appears in the packed request; a false positive only takes the lock.
+    return b"stream_snapshot" in body
+
+
 class RpcServer(threading.Thread):
     def __init__(
         self,
@@ -32,6 +37,8 @@ class RpcServer(threading.Thread):
         lock: threading.Lock,
         on_request: Callable[[str, str, float], None],
         streams: StreamServer | None = None,
+        *,
+        lock_requests: bool = True,
     ) -> None:
         super().__init__(name="exchange-rpc", daemon=True)
         self._sock = sock  # bound by the caller, so a bind error stops start-up
@@ -39,6 +46,7 @@ class RpcServer(threading.Thread):
         self._lock = lock
         self._on_request = on_request
         self._streams = streams  # answers `stream_snapshot` at its sequences
+        self._lock_requests = lock_requests  # False: only the stream snapshot takes the lock
         self._halt = threading.Event()
 
     def stop(self) -> None:
@@ -56,7 +64,10 @@ class RpcServer(threading.Thread):
                 identity, body = frames
                 started = time.perf_counter()
                 try:
-                    with self._lock:
+                    if self._lock_requests or _is_stream_snapshot(body):
+                        with self._lock:
+                            reply, op, outcome = dispatch(self._adapter, body, self._streams)
+                    else:
                         reply, op, outcome = dispatch(self._adapter, body, self._streams)
                 except Exception as exc:
                     log.exception("exchange request failed unexpectedly; answered 'error'")

@@ -44,6 +44,7 @@ from exchange.adapter import (
 from exchange.errors import BadRequest, OrderNotFound, OrderRejected
 from exchange.paper.market import MarketSimulator
 from exchange.paper.store import PaperStore
+from exchange.paper.venue_market import VenueMarket
 from exchange.streams import (
     BalanceChanged,
     BarClosed,
@@ -94,12 +95,17 @@ class PaperExchange(ExchangeAdapter):
         symbols: Sequence[str],
         store: PaperStore,
         clock: Callable[[], float] = time.time,
+        *,
+        market: VenueMarket | None = None,
+        instruments: dict[str, Instrument] | None = None,
     ) -> None:
+        """`market` and `instruments` replace the simulator and its instruments (DRY_RUN: the
+        venue's market data and exchange filters)."""
         self.paper = paper
         self.store = store
         self.clock = clock
         self.symbols = list(symbols)
-        self._instruments = {
+        self._instruments = instruments if instruments is not None else {
             s: Instrument(symbol=s, tick_size=spec.tick_size, lot_size=spec.lot_size, min_notional=spec.min_notional)
             for s in self.symbols
             if (spec := paper.instruments.get(s)) is not None
@@ -109,7 +115,8 @@ class PaperExchange(ExchangeAdapter):
         self._rng = random.Random()
         with store.transaction():
             saved_market = store.get("market")
-            self.market = MarketSimulator(paper, self.symbols, saved_market, now)
+            self.market: MarketSimulator | VenueMarket = (
+                market if market is not None else MarketSimulator(paper, self.symbols, saved_market, now))
             account = store.get("account") or {"wallet_balance": paper.starting_balance, "fees_paid": 0.0}
             self.wallet_balance = float(account["wallet_balance"])
             self.fees_paid = float(account["fees_paid"])
