@@ -2,7 +2,8 @@
 
 Subclasses set `name`, `default_loop_s`, and implement `step()` (one loop iteration). If
 `subscribe_keys`/`subscribe_topics` is set, the base keeps a `Subscriber` in sync and
-calls `on_update(update)` for every committed message between steps. SIGTERM/SIGINT end
+calls `on_update(update)` for every committed message between steps, and `on_view(key, value)`
+for every change of a store view among `subscribe_keys`. SIGTERM/SIGINT end
 the loop; `teardown()` runs and the outbox is flushed before the process exits.
 
 A `step()` that raises is logged and counted, and the loop goes on: one bad iteration must
@@ -26,7 +27,7 @@ from actors.base.gc_tuning import tune_gc
 from actors.base.metrics import ActorMetrics
 from bus.messages import Heartbeat, Message, utc_now
 from bus.sender import Sender
-from bus.subscriber import Subscriber, Update
+from bus.subscriber import Subscriber, Update, ViewChanged
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,10 @@ class Actor(ABC):
     def on_update(self, update: Update) -> None:
         """Called for every committed message the subscriber delivers."""
 
+    def on_view(self, key: str, value: object) -> None:
+        """Called for every change of a store view among `subscribe_keys` (the snapshot's values are
+        in `self.subscriber.view(key)` at `on_resync`)."""
+
     def on_resync(self) -> None:
         """Called after the subscriber took a fresh snapshot (documents replaced)."""
 
@@ -110,8 +115,11 @@ class Actor(ABC):
             self.metrics.hub_connected.set(1 if self.subscriber.hub_alive else 0)
             if self.subscriber.snapshots != snapshots_before:
                 self._guarded(self.on_resync, "resync")
-            for update in updates:
-                self._guarded(lambda u=update: self.on_update(u), "update")
+            for item in updates:
+                if isinstance(item, ViewChanged):
+                    self._guarded(lambda v=item: self.on_view(v.key, v.value), "view")
+                else:
+                    self._guarded(lambda u=item: self.on_update(u), "update")
             self.heartbeat()
             if left <= 0:
                 return
