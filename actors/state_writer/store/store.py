@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry
@@ -200,12 +200,14 @@ class PositionStore:
         st = self.state
         with Session(self.engine) as s, s.begin():
             meta = s.get(StoreMeta, 1)
+            last_active: datetime | None = None
             if meta is None:
                 s.execute(insert(StoreMeta).values(
                     id=1, applied_seq=0, replay_from_seq=0, active_mode=st.active.mode,
                     active_account=st.active.account, active_since_seq=0, updated_at=self._clock()))
                 applied, replay_from = 0, 0
             else:
+                last_active = meta.updated_at
                 applied, replay_from = meta.applied_seq, meta.replay_from_seq
                 st.active = ActiveScope(mode=meta.active_mode, account=meta.active_account,  # type: ignore[arg-type]
                                         since_seq=meta.active_since_seq)
@@ -224,22 +226,25 @@ class PositionStore:
                        .where(PositionEventRow.kind == "reconcile_checked").order_by(PositionEventRow.seq))
             for mode, account, seq in s.execute(checked):
                 st.last_report_seq[f"{mode}/{account}"] = seq
-            self.views.load(s, self._open_day(s))
+            self.views.load(s, self._open_day(s, last_active))
         self._db_seq = applied
         self._durable_from = self._seen_seq = min(applied, replay_from)
         self._checkpoint_mono = time.monotonic()
         self.metrics.applied_seq.set(applied)
         self._update_gauges()
 
-    def _open_day(self, s: Session) -> date:
-        """The P&L day the store was in: the day after the last one whose end was recorded (so a
-        writer that was down when a day ended records that day's last marks at its first tick),
-        else today."""
+    def _open_day(self, s: Session, last_active: datetime | None) -> date:
+        """The P&L day the store was in when it last committed, unless that day's end is recorded
+        already: a writer that was down when a day ended records that day's last marks (as the
+        database and the journal replay leave them) at its first tick."""
         today = utc_day(self._clock())
-        last = queries.last_day_ended(s)
-        if last is None or last >= today:
+        if last_active is None:
             return today
-        return min(today, date.fromordinal(last.toordinal() + 1))
+        day = utc_day(last_active)
+        ended = queries.last_day_ended(s)
+        if ended is not None and ended >= day:
+            day = ended + timedelta(days=1)
+        return min(day, today)
 
     def close(self) -> None:
         """Write whatever extremes are pending (unless a commit failed), then let go of the database."""
