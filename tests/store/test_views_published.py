@@ -50,20 +50,24 @@ def frames_until(sub: zmq.Socket, done, timeout: float = 15) -> list[list[bytes]
 
 
 def test_a_fill_publishes_the_views_it_changes_at_its_seq(store_v7: Instance, backend: Backend) -> None:
+    # Ticks 10 s apart: whatever is published here is published by the commit, not by a tick.
+    store_v7.write_config(backend.toml(writer={"tick_ms": 10_000}))
     start_writer(store_v7)
     sub = raw_updates(store_v7)
     try:
         with bus(store_v7) as b:
             intent_seq = b.send(intent("i1", "BTCUSDT", "BUY", 2.0, tp=110.0, sl=90.0))
             fill_seq = b.send(fill("t1", "i1", "BTCUSDT", "BUY", 2.0, 100.0, fee=0.2))
-        got = frames_until(sub, lambda f: f[0] == b"$view:trades_today" or (
-            f[0] == b"$view:pnl_today" and unpack_seq(f[1]) == fill_seq))
+            after_seq = b.send(intent("i2", "ETHUSDT", "BUY", 1.0))
+        got = frames_until(sub, lambda f: unpack_seq(f[1]) == after_seq and f[0] != b"$hub")
     finally:
         sub.close()
     order = [(f[0], unpack_seq(f[1])) for f in got if f[0] != b"$hub"]
-    # The intent changes no view; the fill changes open positions and today's P&L (not trades: none closed).
+    # Intents change no view; the fill changes open positions and today's P&L (no trade closed), and
+    # their frames follow it at its seq, before anything committed later.
     assert order == [(b"submit_order", intent_seq), (b"order_filled", fill_seq),
-                     (b"$view:open_positions", fill_seq), (b"$view:pnl_today", fill_seq)], order
+                     (b"$view:open_positions", fill_seq), (b"$view:pnl_today", fill_seq),
+                     (b"submit_order", after_seq)], order
     bodies = {f[0]: msgpack.unpackb(f[2], raw=False) for f in got if f[0].startswith(b"$view:")}
     assert all(len(f) == 3 and len(f[1]) == 8 for f in got)
     body = bodies[b"$view:open_positions"]
@@ -71,9 +75,9 @@ def test_a_fill_publishes_the_views_it_changes_at_its_seq(store_v7: Instance, ba
     (row,) = body["value"]
     assert (row["symbol"], row["side"], row["qty"], row["tp"], row["opened_seq"]) == ("BTCUSDT", "LONG", 2.0, 110.0,
                                                                                       fill_seq)
-    # Exactly what a snapshot of that key returns at that seq.
+    # Exactly what a snapshot of that key returns as of that seq (nothing since changed either view).
     snap = request_snapshot(store_v7.settings, keys=["open_positions", "pnl_today"])
-    assert snap.seq == fill_seq
+    assert snap.seq == after_seq
     assert snap.state["open_positions"] == body["value"]
     assert snap.state["pnl_today"] == bodies[b"$view:pnl_today"]["value"]
 
