@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -46,10 +45,11 @@ from sqlalchemy.orm import Session
 from actors.state_writer.hooks import Committed
 from actors.state_writer.store import fills, marks, queries, reconciliation, scopes
 from actors.state_writer.store.bounds import FillBounds
+from actors.state_writer.store.day_end import DayEndMark, day_end_marks, write_day_end_marks
 from actors.state_writer.store.legacy_import import on_legacy_import
 from actors.state_writer.store.lock import StoreLock
 from actors.state_writer.store.metrics import StoreMetrics
-from actors.state_writer.store.pnl import day_end, utc_day
+from actors.state_writer.store.pnl import utc_day
 from actors.state_writer.store.schema import StoreError, make_engine, migrate
 from actors.state_writer.store.state import StoreState
 from actors.state_writer.store.tables import (
@@ -101,23 +101,6 @@ class StoreFailed(StoreError):
     """An earlier batch could not be committed; nothing more is applied until `reopen()` (or a restart)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DayEndMark:
-    """A position's last mark of a UTC day, recorded as that day ends (a `day_end_mark` event)."""
-
-    day: date
-    seq: int
-    mode: str
-    account: str
-    symbol: str
-    position_id: str
-    side: str
-    qty: float
-    entry_price: float
-    mark_price: float | None
-    unrealized: float
-
-
 class PositionStore:
     keys = (*PUBLISHED, STORE_STATUS)
 
@@ -155,14 +138,6 @@ class PositionStore:
             raise StoreError("positions store is not open")
         return self._engine
 
-    @property
-    def positions(self) -> Mapping[tuple[str, str, str], Any]:
-        return self.state.positions
-
-    @property
-    def active(self) -> ActiveScope:
-        return self.state.active
-
     def open(self) -> None:
         """Connect, lock, create or migrate the schema, load open positions (under the writer's lock)."""
         engine = make_engine(self.url, schema=self.cfg.db_schema, synchronous=self.cfg.sqlite_synchronous)
@@ -184,7 +159,7 @@ class PositionStore:
             raise
         log.info("positions store open: %s schema v%d applied_seq=%d open=%d issues=%d active=%s/%s day=%s",
                  self._safe_url(), self.schema_version, self._db_seq, len(self.state.positions),
-                 len(self.state.issues), self.active.mode, self.active.account, self.views.day)
+                 len(self.state.issues), self.state.active.mode, self.state.active.account, self.views.day)
 
     def reopen(self) -> None:
         """After a failed commit: forget memory (it may hold half of that batch) and load the
@@ -414,21 +389,12 @@ class PositionStore:
                 unit.close()
 
     def _record_day_end(self, day: date) -> None:
-        end = day_end(day)
-        for (mode, account, symbol), p in sorted(self.state.positions.items()):
-            if p.entry_time > end:
-                continue  # opened after the day ended (in the moment before this tick)
-            self._day_marks.append(DayEndMark(
-                day=day, seq=self._seen_seq, mode=mode, account=account, symbol=symbol, position_id=p.position_id,
-                side=p.side, qty=p.qty, entry_price=p.entry_price, mark_price=p.mark_price,
-                unrealized=p.unrealized()))
-        log.info("UTC day %s ended: P&L day rolled over, %d end-of-day marks recorded", day, len(self._day_marks))
+        marks = day_end_marks(day, self._seen_seq, self.state.positions)
+        self._day_marks += marks
+        log.info("UTC day %s ended: P&L day rolled over, %d end-of-day marks recorded", day, len(marks))
 
     def _write_day_marks(self, unit: Unit) -> None:
-        for m in self._day_marks:
-            unit.event(queries.DAY_END_MARK, m.seq, day_end(m.day), mode=m.mode, account=m.account, symbol=m.symbol,
-                       position_id=m.position_id, side=m.side, qty_before=m.qty, qty_after=m.qty, price=m.mark_price,
-                       day=m.day.isoformat(), entry_price=m.entry_price, unrealized=m.unrealized)
+        write_day_end_marks(unit, self._day_marks)
 
     # --- views ---------------------------------------------------------------------------------
 
