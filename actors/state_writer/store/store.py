@@ -19,7 +19,7 @@ once per `CHECKPOINT_S`, so the writer can still compact its journal.
 
 Views are in memory (`views.py`); no snapshot request reads the database. At the end of a
 UTC day (`tick`) the P&L day rolls over and every open position's last mark of the day is
-recorded (`day_end_mark`), so a past day's unrealized P&L is at that day's last mark.
+recorded (`day_end.py`), so a past day's unrealized P&L is at that day's last mark.
 
 If the database refuses a batch, `apply` raises and the store refuses every later batch:
 the writer stops ACKing, and retries by `reopen()` (memory reloaded from the database) and a
