@@ -23,11 +23,11 @@ from bus.messages import (
     SubmitOrder,
     utc_now,
 )
-from bus.sender import Sender
 from tests.dashboard import samples
 from tests.dashboard.browser import CHROMIUM, Page, chromium
 from tests.diagnostics.helpers import fast_instance, stop_actors_first, wait_diagnostics
 from tests.harness import REPO, Instance
+from tests.producers import Producers
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -53,16 +53,16 @@ def running(tmp_path: Path) -> Iterator[Instance]:
 
 def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Path) -> None:
     now = utc_now()
-    with contextlib.closing(Sender(running.settings, "executor")) as sender:
+    # Each message from a program allowed to send it (the hub refuses any other producer).
+    with contextlib.closing(Producers(running.settings, prefer="executor")) as sender:
         for msg in samples.documents(now):
             sender.send_and_wait(msg, timeout=15)
         # Today's P&L comes from the positions store: one fill whose fee is all of it so far.
         sender.send_and_wait(SubmitOrder(intent_id="i-page", symbol="BTCUSDT", side="BUY", qty=1.0, mode="SIM",
                                          account="paper"), timeout=15)
-        with contextlib.closing(Sender(running.settings, "router")) as router:
-            router.send_and_wait(OrderFilled(trade_id="t-page", order_id="o-page", intent_id="i-page",
-                                             symbol="BTCUSDT", side="BUY", qty=1.0, price=100.0, fee=2.5,
-                                             liquidity="taker", mode="SIM", account="paper"), timeout=15)
+        sender.send_and_wait(OrderFilled(trade_id="t-page", order_id="o-page", intent_id="i-page", symbol="BTCUSDT",
+                                         side="BUY", qty=1.0, price=100.0, fee=2.5, liquidity="taker", mode="SIM",
+                                         account="paper"), timeout=15)
         for i in range(12):
             nav = 10_000.0 + 10 * i
             sender.send(samples.nav(nav, nav, now + timedelta(seconds=i), anomaly_at=now + timedelta(seconds=6)))
