@@ -153,9 +153,7 @@ class StateWriter:
             self.state = recovered.state
             self._snapshot_seq = recovered.snapshot_seq
             self._resume_hooks()
-            for hook in self.hooks:
-                # Views as recovered are what a snapshot serves; only later changes are published.
-                hook.changed_views()
+            self._baseline_views()
             self.journal.open_for_append()
             self.files.write_now(self.state.documents())  # a refused write stays pending (files thread)
             self.metrics.recovery_seconds.set(time.monotonic() - started)
@@ -375,6 +373,15 @@ class StateWriter:
                 send(frame)
             self.metrics.published.inc(len(accepted))
             self._publish_views(accepted[-1][2].seq)
+
+    def _baseline_views(self) -> None:
+        """Views as recovered are what a snapshot serves; only later changes are published."""
+        for hook in self.hooks:
+            try:
+                hook.changed_views()
+            except Exception:  # published once they can be built; snapshots say `internal` meanwhile
+                self.metrics.view_errors.inc()
+                log.exception("building the recovered views failed")
 
     def _publish_views(self, seq: int) -> None:
         """After the messages of a batch (or on a tick): each hook view that changed, once, at `seq`.

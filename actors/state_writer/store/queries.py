@@ -35,7 +35,8 @@ def money_events(session: Session, start: datetime, end: datetime | None = None)
     if end is not None:
         q = q.where(PositionEventRow.ts < end)
     for ts, mode, account, symbol, realized, fee in session.execute(q):
-        yield MoneyEvent(ts, mode, account, symbol, float(realized or 0.0), float(fee or 0.0))
+        yield MoneyEvent(ts=ts, mode=mode, account=account, symbol=symbol, realized=float(realized or 0.0),
+                         fee=float(fee or 0.0))
 
 
 def closed_trades(session: Session, start: datetime, end: datetime | None = None,

@@ -177,7 +177,7 @@ class Unit:
             "detail": json.dumps(detail, default=str, sort_keys=True)})
         self.metrics.events.labels(kind).inc()
         if kind in PNL_EVENT_KINDS and mode is not None and account is not None and symbol is not None:
-            self.money.append(MoneyEvent(ts, mode, account, symbol, realized, fee))
+            self.money.append(MoneyEvent(ts=ts, mode=mode, account=account, symbol=symbol, realized=realized, fee=fee))
 
     def write_position(self, p: Position) -> None:
         values = position_values(p)
