@@ -1,7 +1,8 @@
 """Positions store: what write-through costs the state writer.
 
 1. In process (the hook alone, real database): one fill per batch (the worst case: one
-   transaction each), a marks batch for 10 open positions, a batch the store ignores.
+   transaction each), a marks batch for 10 open positions, a batch the store ignores, and
+   what the writer then pays to find and render the views those batches changed.
 2. End to end (a real `v7 run state_writer`): ACK latency of sequential fills
    (journal fsync + store commit), and pipelined fill throughput.
 
@@ -47,7 +48,15 @@ def _report(label: str, samples: list[float]) -> None:
 def in_process(settings: Settings, label: str, fills: int = 2000, mark_batches: int = 2000) -> None:
     store = PositionStore(settings)
     store.open()
+    store.changed_views()  # the baseline, as the writer takes it at start-up
     seq = 0
+    views_t: dict[str, list[float]] = {"fill": [], "marks": [], "heartbeat": []}
+
+    def views_after(kind: str) -> None:
+        started = time.perf_counter()
+        store.changed_views()
+        views_t[kind].append(time.perf_counter() - started)
+
     try:
         fill_t = []
         for n in range(fills):
@@ -57,6 +66,7 @@ def in_process(settings: Settings, label: str, fills: int = 2000, mark_batches: 
             started = time.perf_counter()
             store.apply([Committed(seq, "bench", 1, seq, _fill(n, symbol, side, 100.0 + n % 7))])
             fill_t.append(time.perf_counter() - started)
+            views_after("fill")
         for n, symbol in enumerate(SYMBOLS):  # leave 10 positions open for the marks
             seq += 1
             store.apply([Committed(seq, "bench", 1, seq, _fill(10**6 + n, symbol, "BUY", 100.0))])
@@ -70,6 +80,7 @@ def in_process(settings: Settings, label: str, fills: int = 2000, mark_batches: 
             marks = PositionsState(mode="SIM", account="paper", positions=rows)
             store.apply([Committed(seq, "executor", 1, seq, marks)])
             mark_t.append(time.perf_counter() - started)
+            views_after("marks")
         hb_t = []
         hb = Heartbeat(actor="bench", pid=1, started_at=datetime.now(UTC), interval_s=1.0)
         for _ in range(2000):
@@ -77,12 +88,16 @@ def in_process(settings: Settings, label: str, fills: int = 2000, mark_batches: 
             started = time.perf_counter()
             store.apply([Committed(seq, "bench", 1, seq, hb)])
             hb_t.append(time.perf_counter() - started)
+            views_after("heartbeat")
     finally:
         store.close()
     print(f" [{label}] hook alone")
     _report("fill (1 per batch = 1 transaction)", fill_t)
     _report("marks for 10 open positions (in memory)", mark_t)
     _report("heartbeat (no database)", hb_t)
+    _report("views changed by a fill (render, compare)", views_t["fill"])
+    _report("views changed by a marks batch", views_t["marks"])
+    _report("views after a heartbeat (none touched)", views_t["heartbeat"])
     print(f"  extremes rows written during {mark_batches} marks batches: "
           f"{store.metrics.extremes_writes._value.get():.0f} (flush interval {settings.store.extremes_flush_s}s)")
 

@@ -9,6 +9,8 @@ ingest   DEALER -> ROUTER   1 frame: msgpack envelope {src, inc, sseq, oldest, t
 updates  XPUB   -> SUB      3 frames: [topic, seq (u64 big-endian), body]
                               topic = message type; body = the envelope bytes as committed
                               topic "$hub": hub heartbeat, seq = last committed seq, no seq consumed
+                              topic "$view:<key>": a store view that changed, body {key, value},
+                                seq = last committed seq, no seq consumed
 snapshot DEALER -> ROUTER   1 frame: msgpack {op: "snapshot", req, keys: [..] | nil}
          ROUTER -> DEALER   1 frame: msgpack {req, seq, epoch, state: {key: document}}
 """
@@ -27,6 +29,7 @@ OUT_OF_ORDER: Final = "O"
 NACK: Final = "N"
 
 HUB_TOPIC: Final = b"$hub"
+VIEW_TOPIC_PREFIX: Final = b"$view:"  # + the view's key: a view published because a commit changed it
 
 SEQ_STRUCT: Final = struct.Struct(">Q")
 

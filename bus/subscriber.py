@@ -11,9 +11,15 @@
    not seen is a gap too; a heartbeat with a new epoch (the hub restarted) re-snapshots.
 5. No frame from the hub for `silent_after_s` means the hub is silent: reconnect and
    re-snapshot (Pirate pattern: a fresh socket, not a retry on the old one).
+6. Store views (`open_positions`, `pnl_today`, ...) are kept like documents: taken from the
+   snapshot, then from `$view:<key>` frames, which carry the seq of the last committed
+   message they reflect: older than ours is stale (dropped), equal is applied, newer means
+   we missed updates (re-snapshot). A hub heartbeat naming a view frame newer than our copy
+   means we missed that frame (re-snapshot).
 
-The owner drives it: call `poll(timeout_s)` from the actor loop; it returns the new
-updates in order and keeps `documents` (state key -> document dict) current.
+The owner drives it: call `poll(timeout_s)` from the actor loop; it returns what is new, in
+stream order: an `Update` per committed message and a `ViewChanged` per view frame applied.
+It keeps `documents` (state key -> document dict) and the views (`view(key)`) current.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ import zmq
 
 from bus import codec
 from bus.codec import BusError, Envelope
-from bus.messages import STATE_DOCUMENTS, Message
-from bus.protocol import HUB_TOPIC, unpack_seq
+from bus.messages import STATE_DOCUMENTS, VIEW_KEYS, Message
+from bus.protocol import HUB_TOPIC, VIEW_TOPIC_PREFIX, unpack_seq
 from bus.sockets import connect
 from config.settings import Settings
 
@@ -50,7 +56,8 @@ class Update:
 
 @dataclass(frozen=True, slots=True)
 class ViewChanged:
-    """A store view the subscriber keeps changed (a `$view:<key>` frame at `seq`)."""
+    """A store view the hub published because it changed; `value` is what a snapshot of `key` returns
+    as of the committed message `seq` (e.g. the `open_positions` list)."""
 
     key: str
     seq: int
@@ -121,6 +128,7 @@ def request_status(settings: Settings, timeout_s: float = 3.0, context: zmq.Cont
 
 
 _JOIN_BUFFER_MAX = 100_000
+_VIEW_MAX_BYTES = 256 << 20  # a view frame is as large as the view (a snapshot reply may be too)
 
 
 class Subscriber:
@@ -139,6 +147,8 @@ class Subscriber:
         self.topics = set(topics) if topics is not None else None
         self.silent_after_s = silent_after_heartbeats * settings.bus.heartbeat_s
         self.documents: dict[str, dict[str, Any]] = {}
+        self.views: dict[str, Any] = {}  # store view key -> its latest value (snapshot, then $view frames)
+        self._view_seq: dict[str, int] = {}  # view key -> the seq its value is known to be current at
         self.snapshot_state: dict[str, Any] = {}
         self.seq = 0
         self.snapshot_seq = 0  # the seq the last snapshot was valid at
@@ -152,7 +162,7 @@ class Subscriber:
         self._sub: zmq.Socket | None = None
         self._joined = False  # a frame arrived on this SUB: the subscription is live
         self._buffer: list[list[bytes]] = []
-        self._held: list[Update] = []  # applied by wait_synced, handed out by the next poll
+        self._held: list[Update | ViewChanged] = []  # applied by wait_synced, handed out by the next poll
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -191,14 +201,18 @@ class Subscriber:
         self.epoch = snap.epoch
         self.snapshot_state = snap.state
         self.documents = {k: v for k, v in snap.state.items() if k in STATE_DOCUMENTS and v is not None}
+        self.views = {k: v for k, v in snap.state.items() if k in VIEW_KEYS}
+        self._view_seq = dict.fromkeys(self.views, snap.seq)
         self.synced = True
         self.hub_last_seen = time.monotonic()
         return True
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def poll(self, timeout_s: float = 0.0) -> list[Update]:
-        """Drain the updates socket (waiting up to `timeout_s` for the first frame)."""
+    def poll(self, timeout_s: float = 0.0) -> list[Update | ViewChanged]:
+        """Drain the updates socket (waiting up to `timeout_s` for the first frame): the committed
+        messages (`Update`) and the view changes (`ViewChanged`, for views among `keys`) in stream order.
+        After a (re)snapshot, `view(key)` holds the snapshot's value and `snapshots` has grown."""
         if self._sub is None:
             self._open()
         assert self._sub is not None
@@ -219,7 +233,7 @@ class Subscriber:
             self._open()
         return out
 
-    def _join(self, timeout_s: float, out: list[Update]) -> bool:
+    def _join(self, timeout_s: float, out: list[Update | ViewChanged]) -> bool:
         """Wait for the subscription to be live, snapshot, then apply what arrived meanwhile."""
         assert self._sub is not None
         if not self._joined:
@@ -243,7 +257,10 @@ class Subscriber:
         self.gaps += 1
         self._resnapshot()
 
-    def _on_frames(self, frames: list[bytes], out: list[Update]) -> bool:
+    def _wants_view(self, key: str) -> bool:
+        return self.keys is None or key in self.keys
+
+    def _on_frames(self, frames: list[bytes], out: list[Update | ViewChanged]) -> bool:
         """Apply one frame set; False means we are out of step with the hub (re-snapshot)."""
         self.hub_last_seen = time.monotonic()
         if len(frames) != 3 or len(frames[1]) != 8:
@@ -251,14 +268,9 @@ class Subscriber:
         topic, seq_frame, body = frames
         seq = unpack_seq(seq_frame)
         if topic == HUB_TOPIC:
-            try:
-                epoch = int(codec.unpack(body).get("epoch", 0))
-            except (BusError, AttributeError, TypeError, ValueError):
-                epoch = 0
-            if epoch and self.epoch and epoch != self.epoch:
-                log.info("hub restarted (epoch %d -> %d); re-snapshotting", self.epoch, epoch)
-                return False
-            return seq <= self.seq
+            return self._on_heartbeat(seq, body)
+        if topic.startswith(VIEW_TOPIC_PREFIX):
+            return self._on_view(topic[len(VIEW_TOPIC_PREFIX):], seq, body, out)
         if seq <= self.seq:
             return True
         if seq != self.seq + 1:
@@ -278,6 +290,54 @@ class Subscriber:
         if self.topics is None or msg.TYPE in self.topics:
             out.append(Update(seq=seq, topic=msg.TYPE, envelope=envelope))
         return True
+
+    def _on_heartbeat(self, seq: int, body: bytes) -> bool:
+        try:
+            hb = codec.unpack(body)
+            epoch = int(hb.get("epoch", 0))
+            views = hb.get("views")
+        except (BusError, AttributeError, TypeError, ValueError):
+            epoch, views = 0, None
+        if epoch and self.epoch and epoch != self.epoch:
+            log.info("hub restarted (epoch %d -> %d); re-snapshotting", self.epoch, epoch)
+            return False
+        if seq > self.seq:
+            return False
+        if isinstance(views, dict):
+            for key, at in views.items():
+                if (type(at) is int and isinstance(key, str) and self._wants_view(key)
+                        and at > self._view_seq.get(key, self.snapshot_seq)):
+                    log.info("view %s: the frame at seq %d never arrived; re-snapshotting", key, at)
+                    return False
+        return True
+
+    def _on_view(self, raw_key: bytes, seq: int, body: bytes, out: list[Update | ViewChanged]) -> bool:
+        if seq < self.seq:
+            return True  # older than the state we hold (a frame from before our snapshot)
+        if seq > self.seq:
+            log.info("view frame at seq %d, have %d: updates were missed", seq, self.seq)
+            return False
+        key = raw_key.decode(errors="replace")
+        if not self._wants_view(key):
+            return True
+        try:
+            doc = codec.unpack(body, max_bytes=_VIEW_MAX_BYTES)
+            if doc["key"] != key:
+                raise ValueError(f"body names {str(doc['key'])[:64]!r}")
+            value = doc["value"]
+        except (BusError, KeyError, TypeError, ValueError) as exc:
+            self.undecodable += 1
+            log.warning("undecodable view frame %r at seq %d: %s", key[:64], seq, exc)
+            return True
+        self.views[key] = value
+        self._view_seq[key] = seq
+        out.append(ViewChanged(key=key, seq=seq, value=value))
+        return True
+
+    def view(self, key: str) -> Any:
+        """The latest value of the store view `key` (as the snapshot service returns it), or None if
+        the hub never served it to this subscriber (not among `keys`, or a hub without that view)."""
+        return self.views.get(key)
 
     def wait_synced(self, timeout_s: float) -> bool:
         """Poll until in sync; updates applied meanwhile are returned by the next `poll`."""

@@ -29,7 +29,7 @@ def main(args: argparse.Namespace) -> int:
     settings = load_settings()
     mode, account = args.mode or settings.mode, args.account or settings.account
     # Imported here: the store package pulls in SQLAlchemy, which every other `v7` command can skip.
-    from actors.state_writer.store.legacy import LegacyFileError, parse_legacy
+    from actors.state_writer.store.legacy_file import LegacyFileError, parse_legacy
 
     try:
         msg = parse_legacy(args.path, mode, account)

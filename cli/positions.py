@@ -65,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--account")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_positions)
-    p = sub.add_parser("pnl", help="P&L of a UTC day per mode and account: realized + unrealized at mark")
+    p = sub.add_parser("pnl", help="P&L of a UTC day per mode, account and symbol: realized net of fees + "
+                                   "unrealized at the (day's last) mark")
     p.add_argument("--day", type=date.fromisoformat, help="YYYY-MM-DD (default: today, UTC)")
     p.add_argument("--trades", action="store_true", help="also list the day's closed trades")
     p.add_argument("--json", action="store_true")
@@ -123,7 +124,7 @@ def cmd_pnl(args: argparse.Namespace) -> int:
     if pnl is None:
         if day == utc_day():
             print(SOURCE_NOTE, file=sys.stderr)
-        got = read_database(settings, lambda r: (r.pnl(day), r.trades(day) if args.trades else []))
+        got = read_database(settings, lambda r: (r.pnl(day, today=utc_day()), r.trades(day) if args.trades else []))
         if got is None:
             return 1
         pnl, trades = got
@@ -133,18 +134,24 @@ def cmd_pnl(args: argparse.Namespace) -> int:
             out["trades"] = [t.model_dump(mode="json") for t in trades]
         print(json.dumps(out, indent=2))
         return 0
-    print(f"P&L for {pnl.day} (UTC): realized = closed and reduced size net of fees; unrealized = open at mark")
+    past = day < utc_day()
+    print(f"P&L for {pnl.day} (UTC): gross = realized before fees, net = gross - fees; unrealized = open positions "
+          f"at {'the last mark of that day' if past else 'their mark'}")
     if not pnl.scopes:
         print("no trades and no open positions")
     else:
-        print(f"{'MODE':<5} {'ACCOUNT':<12} {'REALIZED':>12} {'UNREALIZED':>12} {'TOTAL':>12} {'FEES':>10} "
-              f"{'CLOSED':>7} {'OPEN':>5}")
+        print(f"{'MODE':<5} {'ACCOUNT':<12} {'SYMBOL':<10} {'GROSS':>12} {'FEES':>10} {'NET':>12} {'UNREALIZED':>12} "
+              f"{'TOTAL':>12} {'CLOSED':>7} {'OPEN':>5}")
         for s in pnl.scopes:
-            print(f"{s.mode:<5} {s.account:<12} {s.realized:>12.2f} {s.unrealized:>12.2f} {s.total:>12.2f} "
-                  f"{s.fees:>10.2f} {s.closed_trades:>7} {s.open_positions:>5}")
+            print(f"{s.mode:<5} {s.account:<12} {'(all)':<10} {s.realized_gross:>12.2f} {s.fees:>10.2f} "
+                  f"{s.realized_net:>12.2f} {s.unrealized:>12.2f} {s.total:>12.2f} {s.closed_trades:>7} "
+                  f"{s.open_positions:>5}")
+            for symbol, r in s.symbols.items():
+                print(f"{'':<5} {'':<12} {symbol:<10} {r.realized_gross:>12.2f} {r.fees:>10.2f} "
+                      f"{r.realized_net:>12.2f} {r.unrealized:>12.2f} {r.total:>12.2f} {r.closed_trades:>7}")
     for t in trades:
         print(f"  {t.exit_time:%H:%M:%S} {t.mode}/{t.account} {t.symbol} {t.side} qty={t.qty:g} "
-              f"entry={t.entry_price:g} exit={t.exit_price:g} pnl={t.realized_pnl:.2f} "
+              f"entry={t.entry_price:g} exit={t.exit_price:g} net={t.realized_net:.2f} "
               f"mae={t.mae:.2f} mfe={t.mfe:.2f} ({t.close_reason})")
     return 0
 

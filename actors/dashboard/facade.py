@@ -36,13 +36,13 @@ from actors.dashboard.view import (
 )
 from bus.messages import (
     STATE_DOCUMENTS,
+    ActiveScope,
     Kpis,
     LedgerEntry,
     Liveness,
     LivenessKind,
     Message,
     NavState,
-    PnlScope,
     PnlToday,
     PositionsLedger,
     PositionsState,
@@ -61,8 +61,9 @@ NAV_POINTS_SENT = 1_500
 # The diagnostics actor re-sends at least every publish interval (5 s by default).
 DIAGNOSTICS_STALE_AFTER_S = 30.0
 VIEW_MAX_AGE_S = 1.0
-# Snapshot keys the positions store serves (bus/messages/positions.py); not streamed, so polled.
-STORE_VIEW_KEYS = ("open_positions", "pnl_today", "reconciliation")
+# The positions store's views the page shows (bus/messages/views.py): in the snapshot, then
+# published by the hub whenever a commit changes them.
+STORE_VIEW_KEYS = ("open_positions", "active_scope", "pnl_today", "reconciliation")
 HUB_ACTOR = "state_writer"
 LIVENESS_KINDS: tuple[LivenessKind, ...] = ("signals", "orders", "exits", "router")
 
@@ -123,6 +124,7 @@ class DashboardFacade:
         self._docs: dict[str, Message] = {}
         self._open_positions: list[StoredPosition] | None = None
         self._store_pnl: PnlToday | None = None
+        self._active: ActiveScope | None = None
         self._reconciliation: ReconciliationView | None = None
         self._nav: deque[NavPoint] = deque(maxlen=NAV_POINTS_KEPT)
         self._hub_report = _HubReport(False, 0, None, 5.0, "not connected yet")
@@ -184,26 +186,30 @@ class DashboardFacade:
         return points[-NAV_POINTS_KEPT:]
 
     def load_views(self, state: dict[str, Any]) -> None:
-        """Fresh copies of the store's views (any of STORE_VIEW_KEYS; absent keys stay as they were)."""
+        """New values of the store's views (any of STORE_VIEW_KEYS; absent keys stay as they were)."""
         with self._lock:
             self._set_views(state)
             self._version += 1
         self._changed()
 
     def _set_views(self, state: dict[str, Any]) -> None:
-        try:
-            if "open_positions" in state:
-                raw = state["open_positions"]
-                self._open_positions = [StoredPosition.model_validate(p) for p in raw] if raw is not None else None
-            if "pnl_today" in state:
-                raw = state["pnl_today"]
-                self._store_pnl = PnlToday.model_validate(raw) if raw is not None else None
-            if "reconciliation" in state:
-                raw = state["reconciliation"]
-                self._reconciliation = ReconciliationView.model_validate(raw) if raw is not None else None
-        except ValidationError as exc:
-            log.warning("a positions-store view does not validate (%s); not shown",
-                        exc.errors(include_url=False)[0]["msg"])
+        # Each view on its own: one that does not validate keeps its last good value, the others move on.
+        for key in STORE_VIEW_KEYS:
+            if key not in state:
+                continue
+            raw = state[key]
+            try:
+                if key == "open_positions":
+                    self._open_positions = [StoredPosition.model_validate(p) for p in raw] if raw is not None else None
+                elif key == "active_scope":
+                    self._active = ActiveScope.model_validate(raw) if raw is not None else None
+                elif key == "pnl_today":
+                    self._store_pnl = PnlToday.model_validate(raw) if raw is not None else None
+                else:
+                    self._reconciliation = ReconciliationView.model_validate(raw) if raw is not None else None
+            except (ValidationError, TypeError) as exc:
+                log.warning("positions-store view %s does not validate (%s); keeping the last one", key,
+                            str(exc).splitlines()[0])
 
     def apply(self, msg: Message) -> None:
         if msg.STATE_KEY is None:
@@ -282,7 +288,7 @@ class DashboardFacade:
             version=self._version,
             hub=hub,
             positions=self._positions(now, positions, ledger),
-            pnl_today=self._pnl_today(kpis),
+            pnl_today=self._pnl_today(),
             nav=self._nav_panel(now, nav),
             kpis=KpiPanel(kpis=kpis, risk=risk, updated_age_s=_age(now, kpis.updated_at) if kpis else None),
             router=RouterPanel(router=router, updated_age_s=_age(now, router.updated_at) if router else None),
@@ -295,15 +301,14 @@ class DashboardFacade:
             reconciliation=self._reconciliation,
         )
 
-    def _pnl_today(self, kpis: Kpis | None) -> PnlTodayPanel:
-        # The executor's KPI block first; the store's own view when the KPIs carry none.
-        scopes: list[PnlScope] = list(kpis.pnl_today) if kpis and kpis.pnl_today else []
-        source = "kpis_v7"
-        if not scopes and self._store_pnl is not None and self._store_pnl.scopes:
-            scopes, source = list(self._store_pnl.scopes), "positions store"
-        if not scopes:
+    def _pnl_today(self) -> PnlTodayPanel:
+        # One path: the store's view as the hub published it (kpis_v7.pnl_today is a copy of it).
+        pnl, active = self._store_pnl, self._active
+        if pnl is None or not pnl.scopes:
             return PnlTodayPanel()
-        return PnlTodayPanel(scopes=scopes, total=sum(s.total for s in scopes), source=source)
+        name = f"{active.mode}/{active.account}" if active else None
+        row = next((s for s in pnl.scopes if active and (s.mode, s.account) == (active.mode, active.account)), None)
+        return PnlTodayPanel(scopes=list(pnl.scopes), active=name, total=row.total if row else None)
 
     def _positions(self, now: datetime, positions: PositionsState | None,
                    ledger: PositionsLedger | None) -> PositionsPanel:

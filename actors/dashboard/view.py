@@ -49,9 +49,12 @@ class PositionsPanel(Model):
 
 
 class PnlTodayPanel(Model):
+    """Today's P&L from the positions store's `pnl_today` view (one row per mode and account)."""
+
     scopes: list[PnlScope] = Field(default_factory=list)
+    active: str | None = Field(default=None, description="The active scope, 'MODE/account'.")
+    # The active scope's total: scopes are never added together (SIM and LIVE are different money).
     total: float | None = None  # None: not reported yet
-    source: str | None = None  # "kpis_v7" or "positions store"
 
 
 class NavPoint(Model):

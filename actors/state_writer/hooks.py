@@ -9,6 +9,13 @@ same catch-up. Hooks must therefore be idempotent by seq.
 `open()` runs once under the state-directory lock, before recovery (so a second writer that
 is refused the lock never touches the hook's storage). `applied_seq()` is also how far back
 the hook needs the journal: snapshots never compact records after it away.
+
+Views: a hook serves its `keys` on the snapshot service (`view(key)`) from memory, and the
+writer publishes each one whenever it changes. After every committed batch (once its messages
+are published) and after every `tick()`, the writer asks `changed_views()` and publishes each
+returned value as a `$view:<key>` frame at the last committed seq (docs/bus_protocol.md,
+section 4). All of this runs on the writer's one thread, so no lock is needed, and none of it
+may block on storage per request: `view` is called per snapshot request.
 """
 
 from __future__ import annotations
@@ -54,7 +61,19 @@ class CommitHook(Protocol):
 
     def apply(self, batch: list[Committed]) -> None: ...
 
-    def view(self, key: str) -> Any: ...
+    def view(self, key: str) -> Any:
+        """What a snapshot request for `key` returns now (JSON-ready). From memory: no storage reads."""
+
+    def changed_views(self) -> dict[str, Any]:
+        """The published views whose value changed since the last call, each exactly as `view(key)`
+        returns it now; {} when nothing changed (cheap: render only what the last batches touched).
+        The first call after start-up sets the baseline (its result is not published). A hook whose
+        state is in doubt (a failed `apply`, before `reopen`) returns {}."""
+
+    def tick(self) -> None:
+        """Time-driven upkeep, on the writer's tick (every `writer.tick_ms`), never while the hooks
+        are failing: a change here (e.g. the P&L day rolling over at midnight UTC) is published by
+        the `changed_views()` that follows. Storage trouble is logged and retried, never raised."""
 
     def resume(self, pending_intents: Iterable[Mapping[str, Any]]) -> None:
         """After start-up recovery and after every catch-up: the intents still in flight by the

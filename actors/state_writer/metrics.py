@@ -63,6 +63,12 @@ class WriterMetrics:
             "v7_writer_snapshot_errors", "Snapshot and status requests answered with an error, by code.",
             ["code"], registry=registry)
         self.published = Counter("v7_writer_published", "Updates published.", registry=registry)
+        self.views_published = Counter(
+            "v7_writer_views_published", "Store views published ($view:<key> frames) because they changed, by key.",
+            ["key"], registry=registry)
+        self.view_errors = Counter(
+            "v7_writer_view_errors", "Failures building the changed views or a hook's tick (logged; the hub "
+            "keeps serving).", registry=registry)
         self.ingest_disconnects = Counter(
             "v7_writer_ingest_disconnects",
             "Ingest connections closed: peers that went away, and peers cut off by libzmq for a frame over "

@@ -3,7 +3,8 @@
 ingest   ROUTER  decode -> validate -> de-duplicate/order -> seq -> journal (group commit,
                  fsync) -> apply (memory, hooks) -> ACK -> publish
 updates  XPUB    [topic, seq, envelope] for every committed message; "$hub" heartbeats, also
-                 sent at once when a subscriber joins so it can tell its subscription is live
+                 sent at once when a subscriber joins so it can tell its subscription is live;
+                 ["$view:<key>", seq, {key, value}] for every hook view a batch (or a tick) changed
 snapshot ROUTER  state documents (and hook views) at one seq; `status`
 
 Start-up: lock the state directory, load the newest snapshot, replay the journal tail,
@@ -49,7 +50,7 @@ from actors.state_writer.state import WriterState
 from bus import codec
 from bus.codec import BusError
 from bus.messages import Message
-from bus.protocol import HUB_TOPIC, ErrorCode, pack_seq
+from bus.protocol import HUB_TOPIC, VIEW_TOPIC_PREFIX, ErrorCode, pack_seq
 from bus.replies import Ack, Reply
 from bus.replies import encode as encode_replies
 from bus.security import curve_key_producers, is_curve_server
@@ -130,6 +131,7 @@ class StateWriter:
         self._dirty: set[str] = set()
         self._snapshot_seq = 0
         self._snapshot_at = time.monotonic()
+        self._view_seqs: dict[str, int] = {}  # view key -> seq of its last $view frame (in heartbeats)
         self._resume_at = 0.0
         self._sockets: list[zmq.Socket] = []
         self._metrics_server: Any = None
@@ -151,6 +153,7 @@ class StateWriter:
             self.state = recovered.state
             self._snapshot_seq = recovered.snapshot_seq
             self._resume_hooks()
+            self._baseline_views()
             self.journal.open_for_append()
             self.files.write_now(self.state.documents())  # a refused write stays pending (files thread)
             self.metrics.recovery_seconds.set(time.monotonic() - started)
@@ -368,6 +371,10 @@ class StateWriter:
         if batch.out_of_order:
             self.metrics.out_of_order.inc(batch.out_of_order)
         self._reply(replies)
+        if committed:
+            # The batch's messages went out when it was journaled; its views only now, once the
+            # store (the hooks) has applied it.
+            self._publish_views(accepted[-1][2].seq)
 
     def _publish(self, batch: Judged) -> None:
         """Every message of a journaled batch on the updates stream, in seq order."""
@@ -377,6 +384,34 @@ class StateWriter:
             send(pack_seq(c.seq), _SNDMORE)
             send(frame)
         self.metrics.published.inc(len(batch.accepted))
+
+    def _baseline_views(self) -> None:
+        """Views as recovered are what a snapshot serves; only later changes are published."""
+        for hook in self.hooks:
+            try:
+                hook.changed_views()
+            except Exception:  # published once they can be built; snapshots say `internal` meanwhile
+                self.metrics.view_errors.inc()
+                log.exception("building the recovered views failed")
+
+    def _publish_views(self, seq: int) -> None:
+        """After the messages of a batch (or on a tick): each hook view that changed, once, at `seq`.
+
+        No seq is consumed (like `$hub`): the frame says "as of the committed message `seq`", so a
+        subscriber at `seq` applies it, one behind has missed updates, one ahead has it already.
+        """
+        for hook in self.hooks:
+            try:
+                changed = hook.changed_views()
+            except Exception:  # a view that cannot be built must not stop the hub (snapshots say `internal`)
+                self.metrics.view_errors.inc()
+                log.exception("building the changed views failed")
+                continue
+            for key, value in changed.items():
+                self.updates.send_multipart([VIEW_TOPIC_PREFIX + key.encode(), pack_seq(seq),
+                                             codec.pack({"key": key, "value": value})])
+                self._view_seqs[key] = seq
+                self.metrics.views_published.labels(key).inc()
 
     def _enter_degraded(self, exc: OSError) -> None:
         reason = errno.errorcode.get(exc.errno or 0, "EIO")
@@ -518,6 +553,14 @@ class StateWriter:
     # --- periodic work -------------------------------------------------------------------------
 
     def _tick(self) -> None:
+        if self.store_error is None and self._held is None:
+            for hook in self.hooks:
+                try:
+                    hook.tick()
+                except Exception:  # the contract says never raise; the hub keeps serving if one does
+                    self.metrics.view_errors.inc()
+                    log.exception("commit hook tick failed")
+            self._publish_views(self.state.seq)
         if self._dirty:
             docs = {k: doc for k in self._dirty if (doc := self.state.document(k)) is not None}
             self.files.submit(docs)
@@ -554,6 +597,8 @@ class StateWriter:
         body = codec.pack({
             "ts": time.time(), "seq": self.state.seq, "pid": os.getpid(), "epoch": self.epoch,
             "degraded": self.degraded_reason,
+            # The seq of each view's last frame: a subscriber whose copy is older missed that frame.
+            "views": self._view_seqs,
         })
         self.updates.send_multipart([HUB_TOPIC, pack_seq(self.state.seq), body])
 

@@ -62,6 +62,7 @@ from bus.messages.events import (
     SignalGenerated,
 )
 from bus.messages.views import (
+    VIEW_KEYS,
     ActiveScope,
     ClosedTrade,
     LegacyImportRecord,
@@ -74,6 +75,7 @@ from bus.messages.views import (
     ScopeKey,
     StoredPosition,
     SymbolKey,
+    SymbolPnl,
     stored_in_scope,
 )
 
@@ -121,6 +123,7 @@ __all__ = [
     "PROGRAMS",
     "REGISTRY",
     "STATE_DOCUMENTS",
+    "VIEW_KEYS",
     "ActiveScope",
     "ActorLiveness",
     "ClosedTrade",
@@ -182,6 +185,7 @@ __all__ = [
     "SymbolFactors",
     "SymbolKey",
     "SymbolKpis",
+    "SymbolPnl",
     "TpSlLevels",
     "TwapState",
     "VetoCounters",

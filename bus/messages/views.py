@@ -1,15 +1,16 @@
-"""Store views: what the positions store serves and publishes (snapshot keys and `view.*` topics).
+"""Store views: what the positions store serves (snapshot keys) and publishes (`$view:<key>` frames).
 
 The state writer's positions store keeps these in memory and publishes each one whenever a
-commit changes it (docs/bus_protocol.md, views); a subscriber keeps them like documents.
-Views are read models: nobody sends them to the hub.
+commit changes it (docs/bus_protocol.md, section 4); a subscriber keeps them like documents
+(`bus.subscriber.Subscriber.view`). Views are read models: nobody sends them to the hub.
 
-`open_positions`, `active_scope`, `reconciliation`, `pnl_today`, `trades_today`, `legacy_imports`.
+Realized P&L is named by what it includes, in every view: `realized_gross` before fees,
+`fees`, and `realized_net` = realized_gross - fees.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 
@@ -26,6 +27,9 @@ from bus.messages.base import (
     UtcTime,
 )
 from domain.vocabulary import Direction, Mode
+
+# The views the hub publishes when they change, in the order it publishes them.
+VIEW_KEYS: Final = ("open_positions", "active_scope", "reconciliation", "pnl_today", "trades_today", "legacy_imports")
 
 ReconcilePolicy = Literal["warn", "adopt_exchange", "halt"]
 MismatchKind = Literal["store_only", "exchange_only", "qty_mismatch", "side_mismatch", "fill_anomaly"]
@@ -49,8 +53,8 @@ class StoredPosition(Model):
     trade_max_price: Price
     mark_price: Price | None = None
     unrealized_pnl: Total = 0.0
-    realized_pnl: Total = Field(default=0.0, description="Gross PnL realized by partial reductions so far.")
-    fees: Total = 0.0
+    realized_gross: Total = Field(default=0.0, description="PnL realized by partial reductions so far, before fees.")
+    fees: Total = Field(default=0.0, description="Fees of this trade's fills so far.")
     entry_intent_id: Identifier | None = None
     entry_signal_id: Identifier | None = None
     entry_arrival_mid: Price | None = None
@@ -128,9 +132,9 @@ class ClosedTrade(Model):
     entry_price: Price
     exit_time: UtcTime
     exit_price: Price
-    gross_pnl: Total
-    fees: Total
-    realized_pnl: Total
+    realized_gross: Total = Field(description="PnL realized by every reduction and the close, before fees.")
+    fees: Total = Field(description="Fees of every fill of the trade, the opening ones included.")
+    realized_net: Total = Field(description="realized_gross - fees.")
     mae: NonNegativeTotal
     mfe: NonNegativeTotal
     trade_min_price: Price
@@ -150,21 +154,36 @@ class LegacyImportRecord(Model):
     imported_at: UtcTime
 
 
+class SymbolPnl(Model):
+    """One symbol's P&L of the day in one scope."""
+
+    realized_gross: Total = Field(description="PnL realized by the day's reductions and closes, before fees.")
+    fees: Total = Field(description="Fees of the day's fills, the opening ones and those of still open positions "
+                                    "included.")
+    realized_net: Total = Field(description="realized_gross - fees.")
+    unrealized: Total = Field(description="(mark - entry) * qty * direction of the open position at its last mark "
+                                          "(for a past day: at the last mark of that day).")
+    total: Total = Field(description="realized_net + unrealized.")
+    closed_trades: Count = 0
+
+
 class PnlScope(Model):
-    """Today's P&L for one (mode, account): realized from closed trades + unrealized at mark."""
+    """One (mode, account)'s P&L of the day: every figure is its symbol rows added up, in symbol order."""
 
     mode: Mode
     account: Identifier
-    realized: Total
+    realized_gross: Total
+    fees: Total
+    realized_net: Total
     unrealized: Total
     total: Total
-    fees: Total = 0.0
     closed_trades: Count = 0
     open_positions: Count = 0
+    symbols: dict[Symbol, SymbolPnl] = Field(default_factory=dict, max_length=1000)
 
 
 class PnlToday(Model):
-    """`pnl_today` view: the UTC day it covers and one row per (mode, account)."""
+    """`pnl_today` view: the UTC day it covers and one row per (mode, account); the active scope always has one."""
 
     day: str
     scopes: list[PnlScope] = Field(default_factory=list)

@@ -56,8 +56,8 @@ def kpis() -> Kpis:
     return Kpis(
         portfolio=PortfolioKpis(nav=10_000.0, dd_pct=0.02),
         per_symbol={"BTCUSDT": SymbolKpis(pnl=10.0, pnl_pct=0.001, exposure_nav_pct=0.043)},
-        pnl_today=[PnlScope(mode="SIM", account="paper", realized=12.5, unrealized=-15.0, total=-2.5, fees=1.2,
-                            closed_trades=3, open_positions=2)],
+        pnl_today=[PnlScope(mode="SIM", account="paper", realized_gross=13.7, fees=1.2, realized_net=12.5,
+                            unrealized=-15.0, total=-2.5, closed_trades=3, open_positions=2)],
     )
 
 

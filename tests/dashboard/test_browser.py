@@ -14,12 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from bus.messages import EntryVetoed, ExitScanCompleted, RouterActed, SignalGenerated, utc_now
-from bus.sender import Sender
+from bus.messages import (
+    EntryVetoed,
+    ExitScanCompleted,
+    OrderFilled,
+    RouterActed,
+    SignalGenerated,
+    SubmitOrder,
+    utc_now,
+)
 from tests.dashboard import samples
 from tests.dashboard.browser import CHROMIUM, Page, chromium
 from tests.diagnostics.helpers import fast_instance, stop_actors_first, wait_diagnostics
 from tests.harness import REPO, Instance
+from tests.producers import Producers
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -45,9 +53,16 @@ def running(tmp_path: Path) -> Iterator[Instance]:
 
 def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Path) -> None:
     now = utc_now()
-    with contextlib.closing(Sender(running.settings, "executor")) as sender:
+    # Each message from a program allowed to send it (the hub refuses any other producer).
+    with contextlib.closing(Producers(running.settings, prefer="executor")) as sender:
         for msg in samples.documents(now):
             sender.send_and_wait(msg, timeout=15)
+        # Today's P&L comes from the positions store: one fill whose fee is all of it so far.
+        sender.send_and_wait(SubmitOrder(intent_id="i-page", symbol="BTCUSDT", side="BUY", qty=1.0, mode="SIM",
+                                         account="paper"), timeout=15)
+        sender.send_and_wait(OrderFilled(trade_id="t-page", order_id="o-page", intent_id="i-page", symbol="BTCUSDT",
+                                         side="BUY", qty=1.0, price=100.0, fee=2.5, liquidity="taker", mode="SIM",
+                                         account="paper"), timeout=15)
         for i in range(12):
             nav = 10_000.0 + 10 * i
             sender.send(samples.nav(nav, nav, now + timedelta(seconds=i), anomaly_at=now + timedelta(seconds=6)))
@@ -70,7 +85,8 @@ def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Pa
             page.wait_for("Number(document.getElementById('nav-chart').dataset.points) >= 12", 20, "NAV points")
             assert rows(page, "#nav-chart canvas") == 1
             assert "37,000" in page.evaluate("document.getElementById('nav-anomalies').innerText")
-            assert page.evaluate("document.getElementById('sum-pnl').innerText") == "-2.50"
+            page.wait_for("document.getElementById('sum-pnl').innerText === '-2.50'", 20, "today's P&L from the store")
+            assert page.evaluate("document.getElementById('sum-pnl-scope').innerText") == "(SIM/paper)"
             page.wait_for("document.querySelectorAll('#veto-heatmap tbody tr').length === 2", 20, "heatmap rows")
             assert "YES" in page.evaluate("document.getElementById('exit-health').innerText")
             page.wait_for("document.querySelector('#liveness-kinds tr[data-kind=exits]')?.dataset.state "

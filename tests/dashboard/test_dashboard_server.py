@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bus.messages import utc_now
+from bus.messages import OrderFilled, SubmitOrder, utc_now
 from tests.dashboard import samples
 from tests.diagnostics.helpers import fast_instance, stop_actors_first
 from tests.harness import Instance
@@ -80,7 +80,8 @@ def test_view_and_live_event_stream(dash: Instance) -> None:
     current = wait_view(dash, lambda v: len(v["positions"]["rows"]) == 2 and v["nav"]["points"],
                         "positions and NAV in the view")
     assert current["positions"]["rows"][0]["tp"] == 45000.0
-    assert current["pnl_today"]["total"] == -2.5
+    # Today's P&L is the store's view of the active scope (zeros before any fill), not the KPI copy.
+    assert (current["pnl_today"]["active"], current["pnl_today"]["total"]) == ("SIM/paper", 0.0)
     assert current["router"]["router"]["maker_fill_share"] == 0.7
     assert len(current["nav"]["points"]) == 1
 
@@ -110,6 +111,26 @@ def test_view_and_live_event_stream(dash: Instance) -> None:
         else:
             raise AssertionError("no pushed view with the new position")
         assert pushed["version"] > first["version"]
+
+
+def test_store_views_reach_the_page_as_the_hub_publishes_them(dash: Instance) -> None:
+    """No polling: the dashboard asks for views only in its snapshot; a fill's P&L arrives as a `$view` frame."""
+    publish(dash, samples.positions())
+    wait_view(dash, lambda v: len(v["positions"]["rows"]) == 2, "positions")
+    requests_before = _snapshot_requests(dash)
+    publish(dash, SubmitOrder(intent_id="i-dash", symbol="BTCUSDT", side="BUY", qty=1.0, mode="SIM", account="paper"),
+            OrderFilled(trade_id="t-dash", order_id="o-dash", intent_id="i-dash", symbol="BTCUSDT", side="BUY",
+                        qty=1.0, price=100.0, fee=0.25, liquidity="taker", mode="SIM", account="paper"))
+    shown = wait_view(dash, lambda v: v["pnl_today"]["total"] == -0.25, "the fill's fee in today's P&L")
+    (scope,) = shown["pnl_today"]["scopes"]
+    assert (scope["fees"], scope["realized_net"], scope["symbols"]["BTCUSDT"]["fees"]) == (0.25, -0.25, 0.25)
+    assert _snapshot_requests(dash) == requests_before, "the dashboard asked the hub for views again"
+
+
+def _snapshot_requests(inst: Instance) -> float:
+    from tests.store.helpers import metric
+
+    return metric(inst, "v7_writer_snapshot_requests_total")
 
 
 def test_read_only_loopback_and_self_contained(dash: Instance) -> None:

@@ -31,10 +31,26 @@ def test_positions_join_the_ledger_for_tp_sl_and_age_and_skip_flat_rows() -> Non
     assert view.positions.unrealized_total == -15.0
 
 
-def test_pnl_today_shows_what_exists_and_says_when_nothing_does() -> None:
+def _pnl(*scopes: tuple[str, str, float]) -> dict:
+    from bus.messages import PnlScope, PnlToday
+
+    return PnlToday(day="2025-06-01", scopes=[
+        PnlScope(mode=m, account=a, realized_gross=total, fees=0.0, realized_net=total, unrealized=0.0, total=total)
+        for m, a, total in scopes]).model_dump(mode="json")
+
+
+def test_pnl_today_is_the_store_view_of_the_active_scope_never_a_sum_of_scopes() -> None:
     assert facade_with().view().pnl_today.total is None
-    view = facade_with(samples.kpis()).view()
-    assert view.pnl_today.total == -2.5 and view.pnl_today.scopes[0].closed_trades == 3
+    # The KPI document's copy is not a second path to the same number.
+    assert facade_with(samples.kpis()).view().pnl_today.total is None
+    facade = facade_with()
+    facade.load_views({"active_scope": {"mode": "LIVE", "account": "main", "since_seq": 4},
+                       "pnl_today": _pnl(("LIVE", "main", -300.0), ("SIM", "paper", 500.0))})
+    panel = facade.view().pnl_today
+    assert (panel.active, panel.total) == ("LIVE/main", -300.0)
+    assert [(s.mode, s.total) for s in panel.scopes] == [("LIVE", -300.0), ("SIM", 500.0)]
+    facade.load_views({"active_scope": {"mode": "SIM", "account": "paper", "since_seq": 9}})
+    assert facade.view().pnl_today.total == 500.0
 
 
 def test_nav_history_builds_from_samples_in_time_order_with_anomalies() -> None:
@@ -125,7 +141,7 @@ def test_the_dashboard_never_touches_state_files() -> None:
 
 
 def test_store_views_fill_gaps_and_show_reconciliation_issues() -> None:
-    from bus.messages import PnlScope, PnlToday, ReconciliationIssue, ReconciliationView, StoredPosition
+    from bus.messages import ReconciliationIssue, ReconciliationView, StoredPosition
 
     stored = StoredPosition(mode="SIM", account="paper", symbol="ETHUSDT", side="SHORT", qty=0.5, entry_price=2500.0,
                             entry_time=NOW - timedelta(hours=2), position_id="p2", tp=2300.0, sl=2700.0,
@@ -138,14 +154,18 @@ def test_store_views_fill_gaps_and_show_reconciliation_issues() -> None:
     assert facade.view().reconciliation is None
     facade.load_views({
         "open_positions": [stored.model_dump(mode="json")],
-        "pnl_today": PnlToday(day="2025-06-01", scopes=[PnlScope(mode="SIM", account="paper", realized=5.0,
-                                                                  unrealized=1.0, total=6.0)]).model_dump(mode="json"),
+        "active_scope": {"mode": "SIM", "account": "paper", "since_seq": 0},
+        "pnl_today": _pnl(("SIM", "paper", 6.0)),
         "reconciliation": ReconciliationView(policy="warn", issues=[issue]).model_dump(mode="json"),
     })
     view = facade.view()
     eth = next(r for r in view.positions.rows if r.symbol == "ETHUSDT")
     assert (eth.tp, eth.sl, eth.age_s) == (2300.0, 2700.0, 7200.0)
-    assert view.pnl_today.total == 6.0 and view.pnl_today.source == "positions store"
+    assert view.pnl_today.total == 6.0 and view.pnl_today.active == "SIM/paper"
+    # A view that does not validate keeps its last good value; the others still move.
+    facade.load_views({"pnl_today": {"day": "2025-06-01", "scopes": "not a list"},
+                       "active_scope": {"mode": "SIM", "account": "other", "since_seq": 1}})
+    assert facade.view().pnl_today.active == "SIM/other" and facade.view().pnl_today.scopes[0].total == 6.0
     assert view.reconciliation is not None and view.reconciliation.issues[0].kind == "qty_mismatch"
     facade.load_views({"reconciliation": ReconciliationView(policy="warn").model_dump(mode="json")})
     agreed = facade.view().reconciliation  # nothing open: shown as reconciled, not hidden

@@ -10,8 +10,10 @@ from concurrent.futures import Future
 
 import pytest
 
+from bus import codec
+from bus.protocol import pack_seq
 from bus.sender import Sender
-from bus.subscriber import Subscriber, Update
+from bus.subscriber import Subscriber, Update, ViewChanged
 from tests.harness import Instance, instance
 from tests.state_plane.helpers import position, positions
 
@@ -111,3 +113,35 @@ def test_silent_hub_is_noticed_and_rejoined(tmp_path) -> None:
             assert sub.snapshots >= 2
         finally:
             sub.close()
+
+
+def _view_frame(key: str, seq: int, value: object) -> list[bytes]:
+    return [b"$view:" + key.encode(), pack_seq(seq), codec.pack({"key": key, "value": value})]
+
+
+def _hub_frame(seq: int, epoch: int, views: dict[str, int]) -> list[bytes]:
+    return [b"$hub", pack_seq(seq), codec.pack({"ts": 0.0, "seq": seq, "pid": 1, "epoch": epoch,
+                                                "degraded": None, "views": views})]
+
+
+def test_view_frames_follow_the_seq_rule(tmp_path) -> None:
+    """Older than our state: stale, dropped. At our seq: applied. Newer: updates were missed (resync)."""
+    with instance(tmp_path) as inst:
+        sub = Subscriber(inst.settings, keys=["open_positions"])
+        sub.seq = sub.snapshot_seq = 10
+        sub.epoch = 7
+        sub.views = {"open_positions": ["as of 10"]}
+        sub._view_seq = {"open_positions": 10}
+        out: list = []
+        assert sub._on_frames(_view_frame("open_positions", 9, ["older"]), out)
+        assert sub.view("open_positions") == ["as of 10"] and out == []
+        assert sub._on_frames(_view_frame("open_positions", 10, ["at 10"]), out)
+        assert sub.view("open_positions") == ["at 10"] and out == [ViewChanged("open_positions", 10, ["at 10"])]
+        assert sub._on_frames(_view_frame("pnl_today", 10, {"day": "x"}), out), "not asked for: ignored"
+        assert sub.view("pnl_today") is None and len(out) == 1
+        assert not sub._on_frames(_view_frame("open_positions", 11, ["ahead"]), out), "missed updates: resync"
+        assert sub.view("open_positions") == ["at 10"]
+        # A heartbeat at our seq naming a newer frame of a view we keep: that frame was lost.
+        assert sub._on_frames(_hub_frame(10, 7, {"open_positions": 10, "pnl_today": 10}), out)
+        sub._view_seq["open_positions"] = 8
+        assert not sub._on_frames(_hub_frame(10, 7, {"open_positions": 10}), out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.state_writer.store.legacy import LegacyFileError, parse_legacy
+from actors.state_writer.store.legacy_file import LegacyFileError, parse_legacy
 from actors.state_writer.store.tables import LegacyImportRow, PositionEventRow
 from tests.harness import Instance
 from tests.store.helpers import Backend, bus, fill, intent, open_positions, start_writer

@@ -31,9 +31,9 @@ def test_long_open_add_reduce_close() -> None:
     r = _fill(r.position, "SELL", 1.5, 100.0, fee=0.15, seq=4)
     assert r.position is None and r.closed is not None
     trade = r.closed.record()
-    assert trade.gross_pnl == pytest.approx(7.5 - 7.5)
+    assert trade.realized_gross == pytest.approx(7.5 - 7.5)
     assert trade.fees == pytest.approx(0.4)
-    assert trade.realized_pnl == pytest.approx(-0.4)
+    assert trade.realized_net == pytest.approx(-0.4)
     assert (trade.entry_price, trade.exit_price, trade.qty) == (105.0, pytest.approx(105.0), 2.0)
     # MAE/MFE from the extremes (90..120) against the average entry 105, at the largest size (2).
     assert (trade.mae, trade.mfe) == (pytest.approx(30.0), pytest.approx(30.0))
@@ -47,14 +47,14 @@ def test_short_pnl_and_excursions_mirror_long() -> None:
     r = _fill(r.position, "BUY", 2.0, 48.0, seq=2)
     assert r.closed is not None
     trade = r.closed.record()
-    assert trade.gross_pnl == pytest.approx(4.0)
+    assert trade.realized_gross == pytest.approx(4.0)
     assert trade.mae == pytest.approx(10.0) and trade.mfe == pytest.approx(6.0)
 
 
 def test_flip_closes_the_trade_and_opens_the_rest_with_its_own_id() -> None:
     r = _fill(None, "BUY", 1.0, 100.0, fee=0.2, pid="p1")
     r = _fill(r.position, "SELL", 3.0, 110.0, fee=0.3, seq=5, pid="p1")
-    assert r.closed is not None and r.closed.record().gross_pnl == pytest.approx(10.0)
+    assert r.closed is not None and r.closed.record().realized_gross == pytest.approx(10.0)
     assert r.position is not None and (r.position.side, r.position.qty) == ("SHORT", 2.0)
     assert r.position.position_id == "p1:flip5"
     assert [c.kind for c in r.changes] == ["close", "open"]

@@ -91,7 +91,7 @@ def test_kill9_writer_restores_positions_and_whole_trade_extremes(store_v7: Inst
     out = store_v7.run_cli("pnl", "--json")
     assert out.returncode == 0, out.stderr
     (scope,) = json.loads(out.stdout)["scopes"]
-    assert scope["realized"] == pytest.approx(5.7) and scope["unrealized"] == pytest.approx(3.0)
+    assert scope["realized_net"] == pytest.approx(5.7) and scope["unrealized"] == pytest.approx(3.0)
     assert scope["total"] == pytest.approx(8.7)
     assert (scope["closed_trades"], scope["open_positions"]) == (1, 1)
     store_v7.kill("state_writer", signal.SIGTERM)

@@ -87,7 +87,9 @@ def _batches(msgs: list[Message], cuts: list[int]) -> list[list[Committed]]:
 
 
 def _store(home: Path, flush_s: float) -> PositionStore:
-    store = PositionStore(Settings.model_validate({"home": home, "store": {"extremes_flush_s": flush_s}}))
+    # The store's day is the messages' day, so today's P&L and trades count every one of them.
+    store = PositionStore(Settings.model_validate({"home": home, "store": {"extremes_flush_s": flush_s}}),
+                          clock=lambda: T0 + timedelta(hours=12))
     store.open()
     return store
 
@@ -99,7 +101,10 @@ def _outcome(store: PositionStore) -> tuple[Any, ...]:
                   for t in s.scalars(select(TradeRecordRow).order_by(TradeRecordRow.id))]
         events = [(e.seq, e.kind, e.mode, e.symbol, e.position_id, e.qty_after, e.price, e.realized_pnl, e.fee)
                   for e in s.scalars(select(PositionEventRow).order_by(PositionEventRow.id))]
-    return store.view("open_positions"), store.view("active_scope"), trades, events
+    # The in-memory views: after a crash they are loaded from the database and caught up by the
+    # replay, and must then be exactly what the store that never crashed built commit by commit.
+    views = [store.view(k) for k in ("open_positions", "active_scope", "pnl_today", "trades_today")]
+    return *views, trades, events
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -120,9 +120,9 @@ def test_closed_trade_pnl_matches_fills_and_fees(group: Instance) -> None:
         # The closed trade as the positions store recorded it: gross from the fills, fees of both legs.
         record = trades.get(exit_.position_id)
         if record is not None:
-            assert record.gross_pnl == pytest.approx(expected, abs=1e-6 * entry_qty * avg_entry)
+            assert record.realized_gross == pytest.approx(expected, abs=1e-6 * entry_qty * avg_entry)
             assert record.fees == pytest.approx(sum(f.fee for f in trade), abs=1e-9)
-            assert record.realized_pnl == pytest.approx(expected - record.fees, abs=1e-6 * entry_qty * avg_entry)
+            assert record.realized_net == pytest.approx(expected - record.fees, abs=1e-6 * entry_qty * avg_entry)
             assert record.qty == pytest.approx(entry_qty) and record.entry_price == pytest.approx(avg_entry)
             stored += 1
     assert checked >= 1 and stored >= 1

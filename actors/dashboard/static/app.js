@@ -83,6 +83,7 @@ function renderSummary(view) {
   const pnl = view.pnl_today.total;
   $("sum-pnl").textContent = pnl === null ? "not reported" : signed(pnl);
   $("sum-pnl").className = "value " + pnlClass(pnl);
+  $("sum-pnl-scope").textContent = view.pnl_today.active ? "(" + view.pnl_today.active + ")" : "";
   $("sum-upnl").textContent = signed(view.positions.unrealized_total);
   $("sum-upnl").className = "value " + pnlClass(view.positions.unrealized_total);
 }
@@ -109,18 +110,23 @@ function renderPositions(view) {
     box.append(el("p", { class: "muted" }, "Today's P&L: not reported yet."));
     return;
   }
-  const source = view.pnl_today.source === "kpis_v7" ? "" : " (from the positions store)";
+  const active = view.pnl_today.active;
   const table = el("table", { id: "pnl-today-table" },
-    el("thead", {}, el("tr", {}, el("th", {}, "Today"), el("th", { class: "num" }, "Realized"),
-      el("th", { class: "num" }, "Unrealized"), el("th", { class: "num" }, "Fees"),
-      el("th", { class: "num" }, "Total"), el("th", { class: "num" }, "Closed trades"))),
-    el("tbody", {}, ...view.pnl_today.scopes.map((s) => el("tr", {},
-      el("td", {}, s.mode + " / " + s.account + source),
-      el("td", { class: "num " + pnlClass(s.realized) }, signed(s.realized)),
-      el("td", { class: "num " + pnlClass(s.unrealized) }, signed(s.unrealized)),
-      el("td", { class: "num" }, num(s.fees)),
-      el("td", { class: "num " + pnlClass(s.total) }, signed(s.total)),
-      el("td", { class: "num" }, s.closed_trades)))));
+    el("thead", {}, el("tr", {}, el("th", {}, "Today"), el("th", { class: "num" }, "Realized gross"),
+      el("th", { class: "num" }, "Fees"), el("th", { class: "num" }, "Realized net"),
+      el("th", { class: "num" }, "Unrealized"), el("th", { class: "num" }, "Total"),
+      el("th", { class: "num" }, "Closed trades"))),
+    el("tbody", {}, ...view.pnl_today.scopes.map((s) => {
+      const name = s.mode + "/" + s.account;
+      return el("tr", { class: name === active ? "active-scope" : "" },
+        el("td", {}, name + (name === active ? " (active)" : "")),
+        el("td", { class: "num " + pnlClass(s.realized_gross) }, signed(s.realized_gross)),
+        el("td", { class: "num" }, num(s.fees)),
+        el("td", { class: "num " + pnlClass(s.realized_net) }, signed(s.realized_net)),
+        el("td", { class: "num " + pnlClass(s.unrealized) }, signed(s.unrealized)),
+        el("td", { class: "num " + pnlClass(s.total) }, signed(s.total)),
+        el("td", { class: "num" }, s.closed_trades));
+    })));
   box.append(table);
 }
 

@@ -12,7 +12,7 @@ from the average entry, per unit times the largest size held, in quote currency 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bus.messages import ClosedTrade, StoredPosition
@@ -21,7 +21,7 @@ from domain.positions import unrealized_pnl
 from domain.vocabulary import direction_of, sign_of
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class EntryInfo:
     """What a new position opens with, from the order intent behind its first fill."""
 
@@ -34,7 +34,7 @@ class EntryInfo:
     arrival_mid: float | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Position:
     mode: str
     account: str
@@ -113,7 +113,7 @@ class Position:
             entry_price=self.entry_price, entry_time=self.entry_time, position_id=self.position_id,
             tp=self.tp, sl=self.sl, ttl_ts=self.ttl_ts, trade_min_price=self.trade_min_price,
             trade_max_price=self.trade_max_price, mark_price=self.mark_price, unrealized_pnl=self.unrealized(),
-            realized_pnl=self.realized_pnl, fees=self.fees, entry_intent_id=self.entry_intent_id,
+            realized_gross=self.realized_pnl, fees=self.fees, entry_intent_id=self.entry_intent_id,
             entry_signal_id=self.entry_signal_id, entry_arrival_mid=self.entry_arrival_mid,
             source=self.source, opened_seq=self.opened_seq, updated_seq=self.updated_seq,  # type: ignore[arg-type]
             created_at=self.created_at, updated_at=self.updated_at,
@@ -121,8 +121,8 @@ class Position:
 
 
 def open_position(
-    mode: str, account: str, symbol: str, side: str, qty: float, price: float, when: datetime, seq: int,
-    info: EntryInfo, *, fee: float = 0.0, source: str = "fill",
+    *, mode: str, account: str, symbol: str, side: str, qty: float, price: float, when: datetime, seq: int,
+    info: EntryInfo, fee: float = 0.0, source: str = "fill",
 ) -> Position:
     return Position(
         mode=mode, account=account, symbol=symbol, side=side, qty=qty, entry_price=price, entry_time=when,
@@ -133,7 +133,7 @@ def open_position(
     )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Change:
     """One audit event a fill produced (becomes a position_event row)."""
 
@@ -147,7 +147,7 @@ class Change:
     fee: float = 0.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class TradeClose:
     """A trade closed: the final state of its position and how it ended."""
 
@@ -163,13 +163,13 @@ class TradeClose:
         return ClosedTrade(
             mode=p.mode, account=p.account, symbol=p.symbol, side=p.side, position_id=p.position_id,  # type: ignore[arg-type]
             qty=p.entry_qty_total, entry_time=p.entry_time, entry_price=p.avg_entry(), exit_time=self.exit_time,
-            exit_price=exit_price, gross_pnl=p.realized_pnl, fees=p.fees, realized_pnl=p.realized_pnl - p.fees,
+            exit_price=exit_price, realized_gross=p.realized_pnl, fees=p.fees, realized_net=p.realized_pnl - p.fees,
             mae=mae, mfe=mfe, trade_min_price=p.trade_min_price, trade_max_price=p.trade_max_price,
             close_reason=self.reason, closed_seq=self.seq,
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class FillResult:
     position: Position | None  # what is open after the fill (None: flat)
     changes: list[Change] = field(default_factory=list)
@@ -185,10 +185,11 @@ def apply_fill(
     """The position after one fill. `side` is the order side (BUY/SELL); the arithmetic is the kernel's."""
     if pos is None:
         if reduce_only:
-            return FillResult(None, anomaly="reduce-only fill with no open position in the store")
-        new = open_position(mode, account, symbol, direction_of(side), qty, price, when, seq,  # type: ignore[arg-type]
-                            entry, fee=fee)
-        return FillResult(new, [Change("open", new.position_id, new.side, 0.0, qty, price, fee=fee)])
+            return FillResult(position=None, anomaly="reduce-only fill with no open position in the store")
+        new = open_position(mode=mode, account=account, symbol=symbol, side=direction_of(side),  # type: ignore[arg-type]
+                            qty=qty, price=price, when=when, seq=seq, info=entry, fee=fee)
+        return FillResult(position=new, changes=[Change(kind="open", position_id=new.position_id, side=new.side,
+                                                        qty_before=0.0, qty_after=qty, price=price, fee=fee)])
 
     effect = position_math.apply_fill(pos.qty * pos.direction, pos.entry_price, side, qty, price)  # type: ignore[arg-type]
     pos.updated_seq, pos.updated_at = seq, when
@@ -196,13 +197,14 @@ def apply_fill(
     before = pos.qty
     if effect.closed == 0.0:  # an add
         if reduce_only:
-            return FillResult(pos, anomaly=f"reduce-only {side} fill would increase the {pos.side} position")
+            return FillResult(position=pos, anomaly=f"reduce-only {side} fill would increase the {pos.side} position")
         pos.entry_price, pos.qty = effect.entry_price, abs(effect.qty)
         pos.peak_qty = max(pos.peak_qty, pos.qty)
         pos.entry_qty_total += qty
         pos.entry_notional += qty * price
         pos.fees += fee
-        return FillResult(pos, [Change("add", pos.position_id, pos.side, before, pos.qty, price, fee=fee)])
+        return FillResult(position=pos, changes=[Change(kind="add", position_id=pos.position_id, side=pos.side,
+                                                        qty_before=before, qty_after=pos.qty, price=price, fee=fee)])
 
     # The fee is split by size between the closing part and a flip's opening part.
     close_fee = fee * (effect.closed / qty)
@@ -212,21 +214,24 @@ def apply_fill(
     pos.exit_notional += effect.closed * price
     if effect.qty != 0.0 and not effect.flipped:
         pos.qty = abs(effect.qty)
-        return FillResult(pos, [Change("reduce", pos.position_id, pos.side, before, pos.qty, price, effect.realized,
-                                       close_fee)], realized=effect.realized)
+        reduced = Change(kind="reduce", position_id=pos.position_id, side=pos.side, qty_before=before,
+                         qty_after=pos.qty, price=price, realized=effect.realized, fee=close_fee)
+        return FillResult(position=pos, changes=[reduced], realized=effect.realized)
     pos.qty = 0.0
-    result = FillResult(None, [Change("close", pos.position_id, pos.side, before, 0.0, price, effect.realized,
-                                      close_fee)], closed=TradeClose(pos, when, seq, "fill"), realized=effect.realized)
+    closed = Change(kind="close", position_id=pos.position_id, side=pos.side, qty_before=before, qty_after=0.0,
+                    price=price, realized=effect.realized, fee=close_fee)
+    result = FillResult(position=None, changes=[closed],
+                        closed=TradeClose(position=pos, exit_time=when, seq=seq, reason="fill"),
+                        realized=effect.realized)
     if effect.flipped:
         if reduce_only:
             result.anomaly = f"reduce-only fill exceeded the position by {effect.opened:g}; excess not applied"
             return result
         if entry.position_id == pos.position_id:  # the new trade needs an id of its own
-            entry = EntryInfo(f"{entry.position_id}:flip{seq}", entry.tp, entry.sl, entry.ttl_ts, entry.intent_id,
-                              entry.signal_id, entry.arrival_mid)
-        flip = open_position(mode, account, symbol, direction_of(side), effect.opened, price, when,  # type: ignore[arg-type]
-                             seq, entry, fee=fee - close_fee)
+            entry = replace(entry, position_id=f"{entry.position_id}:flip{seq}")
+        flip = open_position(mode=mode, account=account, symbol=symbol, side=direction_of(side),  # type: ignore[arg-type]
+                             qty=effect.opened, price=price, when=when, seq=seq, info=entry, fee=fee - close_fee)
         result.position = flip
-        result.changes.append(Change("open", flip.position_id, flip.side, 0.0, effect.opened, price,
-                                     fee=fee - close_fee))
+        result.changes.append(Change(kind="open", position_id=flip.position_id, side=flip.side, qty_before=0.0,
+                                     qty_after=effect.opened, price=price, fee=fee - close_fee))
     return result

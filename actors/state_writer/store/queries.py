@@ -1,88 +1,98 @@
-"""Read-side queries shared by the writer's views and the CLI's read-only fallback.
+"""Reads of the positions database: what the views load at `open()`, and the CLI's read-only fallback.
 
-Today's P&L per (mode, account), for a UTC day:
-  realized   = sum over that day's position events of (realized_pnl - fee): every reduction,
-               close and fee of the day, including partial reductions of still-open positions
-  unrealized = sum over open positions of (mark - entry) * qty * direction, at the last mark
-  total      = realized + unrealized
+Never on the ingest path: the writer reads these once when the store opens (or reopens) and
+keeps its views in memory from then on (`views.py`). The P&L arithmetic is `pnl.py`'s, fed
+the same position events in the same (seq) order as the live views were, so a day's figures
+read back from the database are the figures the writer served.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from actors.state_writer.store.positions import Position
+from actors.state_writer.store.pnl import PNL_EVENT_KINDS, DayBook, Key, MoneyEvent, day_bounds, utc_day
 from actors.state_writer.store.tables import LegacyImportRow, PositionEventRow, TradeRecordRow
-from bus.messages import ClosedTrade, LegacyImportRecord, PnlScope, PnlToday
+from actors.state_writer.store.unit import trade_from_row
+from bus.messages import ClosedTrade, LegacyImportRecord
+
+DAY_END_MARK = "day_end_mark"  # position_event kind: a position's last mark of a UTC day
+TRADES_KEPT = 1000  # the `trades_today` view lists at most this many (the newest) of the day's trades
 
 
-def utc_day(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(UTC).date()
+def money_events(session: Session, start: datetime, end: datetime | None = None) -> Iterator[MoneyEvent]:
+    """The position events that moved money at or after `start` (and before `end`), in commit order."""
+    q = (select(PositionEventRow.ts, PositionEventRow.mode, PositionEventRow.account, PositionEventRow.symbol,
+                PositionEventRow.realized_pnl, PositionEventRow.fee)
+         .where(PositionEventRow.kind.in_(PNL_EVENT_KINDS), PositionEventRow.ts >= start,
+                PositionEventRow.mode.is_not(None), PositionEventRow.account.is_not(None),
+                PositionEventRow.symbol.is_not(None))
+         .order_by(PositionEventRow.seq, PositionEventRow.id))
+    if end is not None:
+        q = q.where(PositionEventRow.ts < end)
+    for ts, mode, account, symbol, realized, fee in session.execute(q):
+        yield MoneyEvent(ts=ts, mode=mode, account=account, symbol=symbol, realized=float(realized or 0.0),
+                         fee=float(fee or 0.0))
 
 
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    return start, start + timedelta(days=1)
+def closed_trades(session: Session, start: datetime, end: datetime | None = None,
+                  newest: int | None = None) -> list[ClosedTrade]:
+    """Trades that closed at or after `start` (and before `end`), in close order; the `newest` last ones."""
+    q = select(TradeRecordRow).where(TradeRecordRow.exit_time >= start)
+    if end is not None:
+        q = q.where(TradeRecordRow.exit_time < end)
+    if newest is None:
+        return [trade_from_row(r) for r in session.scalars(q.order_by(TradeRecordRow.closed_seq, TradeRecordRow.id))]
+    rows = list(session.scalars(q.order_by(TradeRecordRow.closed_seq.desc(), TradeRecordRow.id.desc()).limit(newest)))
+    return [trade_from_row(r) for r in reversed(rows)]
 
 
-def pnl_for_day(session: Session, day: date, open_positions: Iterable[Position]) -> PnlToday:
+def trade_close_keys(session: Session, start: datetime, end: datetime | None = None) -> Iterator[tuple[date, Key]]:
+    """(UTC day of the exit, key) of every trade closed at or after `start` (and before `end`)."""
+    q = select(TradeRecordRow.exit_time, TradeRecordRow.mode, TradeRecordRow.account, TradeRecordRow.symbol).where(
+        TradeRecordRow.exit_time >= start)
+    if end is not None:
+        q = q.where(TradeRecordRow.exit_time < end)
+    for exit_time, mode, account, symbol in session.execute(q.order_by(TradeRecordRow.closed_seq)):
+        yield utc_day(exit_time), (mode, account, symbol)
+
+
+def day_book(session: Session, day: date) -> DayBook:
+    """A past (or the current) day's money, read back."""
     start, end = day_bounds(day)
-    rows: dict[tuple[str, str], dict[str, float]] = {}
-
-    def scope(mode: str, account: str) -> dict[str, float]:
-        return rows.setdefault((mode, account), {"realized": 0.0, "fees": 0.0, "unrealized": 0.0,
-                                                 "closed": 0, "open": 0})
-
-    realized_q = (
-        select(PositionEventRow.mode, PositionEventRow.account,
-               func.coalesce(func.sum(PositionEventRow.realized_pnl), 0.0),
-               func.coalesce(func.sum(PositionEventRow.fee), 0.0))
-        .where(PositionEventRow.ts >= start, PositionEventRow.ts < end, PositionEventRow.mode.is_not(None))
-        .group_by(PositionEventRow.mode, PositionEventRow.account)
-    )
-    for mode, account, realized, fees in session.execute(realized_q):
-        s = scope(mode, account)
-        s["realized"] += float(realized)
-        s["fees"] += float(fees)
-    closed_q = (
-        select(TradeRecordRow.mode, TradeRecordRow.account, func.count())
-        .where(TradeRecordRow.exit_time >= start, TradeRecordRow.exit_time < end)
-        .group_by(TradeRecordRow.mode, TradeRecordRow.account)
-    )
-    for mode, account, count in session.execute(closed_q):
-        scope(mode, account)["closed"] = int(count)
-    for p in open_positions:
-        s = scope(p.mode, p.account)
-        s["unrealized"] += p.unrealized()
-        s["open"] += 1
-    scopes = []
-    for (mode, account), s in sorted(rows.items()):
-        realized = s["realized"] - s["fees"]
-        scopes.append(PnlScope(
-            mode=mode, account=account, realized=realized, unrealized=s["unrealized"],  # type: ignore[arg-type]
-            total=realized + s["unrealized"], fees=s["fees"], closed_trades=int(s["closed"]),
-            open_positions=int(s["open"])))
-    return PnlToday(day=day.isoformat(), scopes=scopes)
+    book = DayBook(day)
+    for event in money_events(session, start, end):
+        book.add(event)
+    for _day, key in trade_close_keys(session, start, end):
+        book.add_close(key)
+    return book
 
 
-def trades_for_day(session: Session, day: date, limit: int = 1000) -> list[ClosedTrade]:
+def day_end_marks(session: Session, day: date) -> dict[Key, float]:
+    """Unrealized PnL of each position open at the end of `day`, at that day's last mark (the
+    newest record per position wins: a day recorded twice, e.g. after the clock stepped back)."""
     start, end = day_bounds(day)
-    q = (select(TradeRecordRow).where(TradeRecordRow.exit_time >= start, TradeRecordRow.exit_time < end)
-         .order_by(TradeRecordRow.closed_seq).limit(limit))
-    return [
-        ClosedTrade.model_validate(
-            {name: getattr(row, name) for name in ClosedTrade.model_fields}) for row in session.scalars(q)
-    ]
+    q = (select(PositionEventRow.mode, PositionEventRow.account, PositionEventRow.symbol, PositionEventRow.detail)
+         .where(PositionEventRow.kind == DAY_END_MARK, PositionEventRow.ts >= start, PositionEventRow.ts < end)
+         .order_by(PositionEventRow.id))
+    out: dict[Key, float] = {}
+    for mode, account, symbol, detail in session.execute(q):
+        out[(mode, account, symbol)] = float(json.loads(detail or "{}").get("unrealized", 0.0))
+    return out
+
+
+def last_day_ended(session: Session) -> date | None:
+    """The newest UTC day whose end-of-day marks are recorded (None: never)."""
+    last = session.execute(select(func.max(PositionEventRow.ts)).where(
+        PositionEventRow.kind == DAY_END_MARK)).scalar_one_or_none()
+    return None if last is None else utc_day(last)
 
 
 def legacy_imports(session: Session) -> list[LegacyImportRecord]:
     q = select(LegacyImportRow).order_by(LegacyImportRow.seq)
-    return [
-        LegacyImportRecord(digest=r.digest, source_path=r.source_path, mode=r.mode, account=r.account,  # type: ignore[arg-type]
-                           imported=r.imported, skipped=r.skipped, seq=r.seq, imported_at=r.imported_at)
-        for r in session.scalars(q)
-    ]
+    return [LegacyImportRecord.model_validate({name: getattr(r, name) for name in LegacyImportRecord.model_fields})
+            for r in session.scalars(q)]

@@ -4,6 +4,10 @@ The connection is taken (and the transaction begun) on first use, so a batch tha
 nothing in the store (heartbeats, marks inside the trade's range) never touches the
 database. Statements are built once with bound parameters: building and compiling a fresh
 statement per row costs more than the database does.
+
+What the views need from those rows (the day's money, closed trades, imported files) is
+collected on the unit as it is written, and handed to the views once the transaction has
+committed: the views never read the database back.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from actors.state_writer.store.metrics import StoreMetrics
+from actors.state_writer.store.pnl import PNL_EVENT_KINDS, MoneyEvent
 from actors.state_writer.store.positions import Position, TradeClose
 from actors.state_writer.store.tables import (
     FillRow,
@@ -28,6 +33,7 @@ from actors.state_writer.store.tables import (
     StoreMeta,
     TradeRecordRow,
 )
+from bus.messages import ClosedTrade, LegacyImportRecord
 
 _POS = OpenPositionRow.__table__
 _POSITION_COLUMNS = tuple(c.name for c in _POS.columns)
@@ -75,26 +81,26 @@ def position_from_row(row: Any) -> Position:
     return Position(**{name: getattr(row, name) for name in _POSITION_COLUMNS})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Issue:
-    """An open reconciliation issue, mirrored from its row."""
+    """An open reconciliation issue, mirrored from its row (`row_id` 0 until inserted)."""
 
-    row_id: int
     mode: str
     account: str
     symbol: str
     kind: str
     policy: str
-    store_side: str | None
-    store_qty: float
-    exchange_side: str | None
-    exchange_qty: float
-    exchange_entry_price: float | None
-    exchange_mark_price: float | None
     detail: str
     opened_seq: int
     last_seen_seq: int
     opened_at: datetime
+    store_side: str | None = None
+    store_qty: float = 0.0
+    exchange_side: str | None = None
+    exchange_qty: float = 0.0
+    exchange_entry_price: float | None = None
+    exchange_mark_price: float | None = None
+    row_id: int = 0
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -106,9 +112,19 @@ class Issue:
 
     @classmethod
     def from_row(cls, row: ReconciliationIssueRow) -> Issue:
-        return cls(row.id, row.mode, row.account, row.symbol, row.kind, row.policy, row.store_side, row.store_qty,
-                   row.exchange_side, row.exchange_qty, row.exchange_entry_price, row.exchange_mark_price,
-                   row.detail, row.opened_seq, row.last_seen_seq, row.opened_at)
+        return cls(row_id=row.id, **{name: getattr(row, name) for name in _ISSUE_COLUMNS})
+
+
+_ISSUE_COLUMNS = ("mode", "account", "symbol", "kind", "policy", "detail", "opened_seq", "last_seen_seq",
+                  "opened_at", "store_side", "store_qty", "exchange_side", "exchange_qty", "exchange_entry_price",
+                  "exchange_mark_price")
+# ClosedTrade field -> trade_record column, where the view names it apart from the table.
+_TRADE_COLUMNS = {"realized_gross": "gross_pnl", "realized_net": "realized_pnl"}
+
+
+def trade_from_row(row: TradeRecordRow) -> ClosedTrade:
+    return ClosedTrade.model_validate({name: getattr(row, _TRADE_COLUMNS.get(name, name))
+                                       for name in ClosedTrade.model_fields})
 
 
 class Unit:
@@ -118,6 +134,10 @@ class Unit:
         self.metrics = metrics
         self.persisted = persisted  # keys of open_position rows that exist in the database
         self.touched = False
+        # For the views, once committed:
+        self.money: list[MoneyEvent] = []
+        self.trades: list[ClosedTrade] = []
+        self.imports: list[LegacyImportRecord] = []
 
     @property
     def conn(self) -> Connection:
@@ -156,6 +176,8 @@ class Unit:
             "qty_after": qty_after, "price": price, "realized_pnl": realized, "fee": fee,
             "detail": json.dumps(detail, default=str, sort_keys=True)})
         self.metrics.events.labels(kind).inc()
+        if kind in PNL_EVENT_KINDS and mode is not None and account is not None and symbol is not None:
+            self.money.append(MoneyEvent(ts=ts, mode=mode, account=account, symbol=symbol, realized=realized, fee=fee))
 
     def write_position(self, p: Position) -> None:
         values = position_values(p)
@@ -181,10 +203,15 @@ class Unit:
         trade = close.record()
         _mae, _mfe, mae_pct, mfe_pct = p.excursions()
         # getattr, not model_dump: the bus time type serializes to a string even in python mode.
-        values = {name: getattr(trade, name) for name in type(trade).model_fields}
+        values = {_TRADE_COLUMNS.get(name, name): getattr(trade, name) for name in type(trade).model_fields}
         values.update(mae_pct=mae_pct, mfe_pct=mfe_pct, tp=p.tp, sl=p.sl, opened_seq=p.opened_seq)
         self.write(INSERT_TRADE, values)
+        self.trades.append(trade)
         self.metrics.trades_closed.labels(p.mode, p.account).inc()
+
+    def record_import(self, record: LegacyImportRecord) -> None:
+        self.write(INSERT_IMPORT, {name: getattr(record, name) for name in type(record).model_fields})
+        self.imports.append(record)
 
     def insert_issue(self, issue: Issue) -> int:
         result = self.write(INSERT_ISSUE, {

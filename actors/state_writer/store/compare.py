@@ -1,4 +1,4 @@
-"""Store vs exchange: which symbols disagree, and how. Pure; the policy is applied in `hook.py`.
+"""Store vs exchange: which symbols disagree, and how. Pure; the policy is applied in `reconciliation.py`.
 
 Only symbols the report lists are compared: a symbol the exchange did not report on is
 unknown, never flat. Entry prices are not compared (exchanges average differently); side
@@ -13,7 +13,7 @@ from actors.state_writer.store.positions import Position
 from bus.messages import ExchangePositionsReported, MismatchKind, ReportedPosition
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Mismatch:
     symbol: str
     kind: MismatchKind
@@ -38,13 +38,13 @@ def compare(
         if store is None and ex is None:
             agreed.append(symbol)
         elif ex is None:
-            mismatches.append(Mismatch(symbol, "store_only", store, None))
+            mismatches.append(Mismatch(symbol=symbol, kind="store_only", store=store, exchange=None))
         elif store is None:
-            mismatches.append(Mismatch(symbol, "exchange_only", None, ex))
+            mismatches.append(Mismatch(symbol=symbol, kind="exchange_only", store=None, exchange=ex))
         elif store.side != ex.side:
-            mismatches.append(Mismatch(symbol, "side_mismatch", store, ex))
+            mismatches.append(Mismatch(symbol=symbol, kind="side_mismatch", store=store, exchange=ex))
         elif abs(store.qty - ex.qty) > qty_tolerance * max(store.qty, ex.qty):
-            mismatches.append(Mismatch(symbol, "qty_mismatch", store, ex))
+            mismatches.append(Mismatch(symbol=symbol, kind="qty_mismatch", store=store, exchange=ex))
         else:
             agreed.append(symbol)
     return mismatches, agreed

@@ -5,6 +5,8 @@ Both seed formats are accepted: `{"updated_at": ..., "positions": [...]}` (seed 
 `size` or `positionAmt`, signed or with `side`) and `entry_price` > 0; rows of size 0 or side
 FLAT are skipped. A row with a non-zero size and no entry price is refused with the row
 named: zero prices are exactly how the old files went wrong (seeds 000/001).
+
+The CLI's side (`v7 import-legacy`); the state writer applies the message in `legacy_import.py`.
 """
 
 from __future__ import annotations
