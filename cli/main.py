@@ -6,10 +6,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import import_legacy, keys, nav, ops, positions, prometheus, reconcile, run, schemas, tail, validate
+from cli import (
+    import_legacy,
+    keys,
+    nav,
+    operator,
+    ops,
+    positions,
+    prometheus,
+    reconcile,
+    run,
+    schemas,
+    tail,
+    validate,
+)
 from config.settings import ConfigError
 
-COMMANDS = (run, validate, tail, schemas, ops, keys, prometheus, nav, positions, reconcile, import_legacy)
+COMMANDS = (run, validate, tail, schemas, ops, keys, prometheus, nav, operator, positions, reconcile, import_legacy)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from actors.base import Actor
+from actors.base.halt import ENTRY_HALTS_KEY, EntryHalt
+from actors.base.halt import TOPICS as HALT_TOPICS
 from actors.executor.kpis import build_kpis
 from actors.executor.ledger import LedgerBook, bracket, new_position_id
 from actors.executor.metrics import ExecutorMetrics
@@ -99,8 +101,8 @@ class Executor(Actor):
     default_loop_s = 1.0
     wants_updates = True
     subscribe_keys = ("positions_ledger", "nav_state", "router_state", "risk_snapshot", "pending_intents",
-                      *STORE_VIEWS)
-    subscribe_topics = (NavState.TYPE, OrderUpdated.TYPE)
+                      ENTRY_HALTS_KEY, *STORE_VIEWS)
+    subscribe_topics = (NavState.TYPE, OrderUpdated.TYPE, *HALT_TOPICS)
     exchange_streams = ("market", "account")
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
@@ -121,6 +123,7 @@ class Executor(Actor):
         self.positions: dict[str, ExchangePosition] = {}  # the exchange's, from the account stream
         self.instruments: dict[str, Instrument] = {}
         self.store = StoreLink(settings)
+        self.halt = EntryHalt(settings.mode, settings.account)
         self._good_nav: NavState | None = None
         self._last_good_rows: dict[str, PositionRow] = {}
         self.stale_rows: dict[str, str] = {}  # symbol -> why its exchange data is unusable
@@ -152,6 +155,7 @@ class Executor(Actor):
         assert self.subscriber is not None
         snapshot = self.subscriber.snapshot_state
         self.store.absorb(snapshot)
+        self.halt.absorb(snapshot.get(ENTRY_HALTS_KEY))
         if not self.ready:  # trades closed before this process started are history, not news
             self._last_closed_seq = max((int(t["closed_seq"]) for t in snapshot.get("trades_today") or []), default=0)
         for key in STORE_VIEWS:
@@ -184,7 +188,9 @@ class Executor(Actor):
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
-        if isinstance(msg, NavState):
+        if self.halt.apply(msg):
+            log.warning("entries %s", self.halt.detail or "resumed")
+        elif isinstance(msg, NavState):
             if msg.sources_ok:
                 self.navs.append((msg.updated_at.timestamp(), msg.nav_total))
             else:  # an anomalous reading (a ghost, or a deposit) never reaches VaR/CVaR or the KPIs
@@ -194,9 +200,9 @@ class Executor(Actor):
 
     def _closed(self, trade: ClosedTrade) -> None:
         self.m.closed_trades.inc()
-        self.m.closed_pnl.labels("win" if trade.realized_pnl > 0 else "loss").inc(abs(trade.realized_pnl))
+        self.m.closed_pnl.labels("win" if trade.realized_net > 0 else "loss").inc(abs(trade.realized_net))
         log.info("closed %s %s %s (%s): net %.4f (gross %.4f, fees %.4f)", trade.side, trade.symbol,
-                 trade.position_id, trade.close_reason, trade.realized_pnl, trade.gross_pnl, trade.fees)
+                 trade.position_id, trade.close_reason, trade.realized_net, trade.realized_gross, trade.fees)
 
     # --- the exchange streams --------------------------------------------------------------------
 
@@ -290,7 +296,7 @@ class Executor(Actor):
         self.publish(SignalGenerated(ts=now, signal_id=signal_id, symbol=symbol, direction=view.direction,
                                      score=view.score, factors=view.factors))
         self.m.signals.labels(symbol, view.direction).inc()
-        blocked = self.store.entry_block(symbol)
+        blocked = ("halted", self.halt.detail) if self.halt.halted else self.store.entry_block(symbol)
         if blocked is None and symbol in self.stale_rows:
             blocked = ("stale_position_data", self.stale_rows[symbol])
         if blocked is not None:

@@ -22,7 +22,7 @@ class Performance:
         self.closed: list[float] = []
 
     def replace(self, trades: Iterable[ClosedTrade], mode: str, account: str) -> None:
-        self.closed = [t.realized_pnl for t in trades if (t.mode, t.account) == (mode, account)]
+        self.closed = [t.realized_net for t in trades if (t.mode, t.account) == (mode, account)]
 
     @property
     def expectancy(self) -> float | None:

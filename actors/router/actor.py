@@ -22,6 +22,8 @@ import time
 from concurrent.futures import Future
 
 from actors.base import Actor
+from actors.base.halt import ENTRY_HALTS_KEY, EntryHalt
+from actors.base.halt import TOPICS as HALT_TOPICS
 from actors.router.metrics import RouterMetrics
 from actors.router.quality import Quality, slippage_bps
 from actors.router.routing import RouteEngine
@@ -46,8 +48,8 @@ class Router(Actor):
     name = "router"
     default_loop_s = 0.25
     wants_updates = True
-    subscribe_keys = ("pending_intents", "router_state")
-    subscribe_topics = (SubmitOrder.TYPE, RequestExit.TYPE)
+    subscribe_keys = ("pending_intents", "router_state", ENTRY_HALTS_KEY)
+    subscribe_topics = (SubmitOrder.TYPE, RequestExit.TYPE, *HALT_TOPICS)
     exchange_streams = ("market", "account")
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
@@ -58,6 +60,7 @@ class Router(Actor):
         self.engine = RouteEngine(self.exchange, self.config, self.quality, self)
         self.m = RouterMetrics(self.registry)
         self.backlog: list[tuple[Work, bool]] = []
+        self.halt = EntryHalt(settings.mode, settings.account)
         self._wake_at: float | None = None
 
     def setup(self) -> None:
@@ -77,6 +80,7 @@ class Router(Actor):
             doc = self.subscriber.document("router_state")
             if isinstance(doc, RouterState):
                 self.quality.restore(doc)
+        self.halt.absorb(self.subscriber.snapshot_state.get(ENTRY_HALTS_KEY))
         for raw in self.subscriber.snapshot_state.get("pending_intents") or []:
             try:
                 work = Work.from_pending(raw, self.config.sl_taker)
@@ -90,6 +94,10 @@ class Router(Actor):
 
     def on_update(self, update: Update) -> None:
         msg = update.msg
+        if self.halt.apply(msg):
+            if self.halt.halted:  # exits go on; no entry keeps working
+                self._act(lambda: self.engine.cancel_entries(self.halt.detail))
+            return
         if isinstance(msg, SubmitOrder):
             work = Work.from_intent(msg)
         elif isinstance(msg, RequestExit):
@@ -104,6 +112,9 @@ class Router(Actor):
         backlog, self.backlog = self.backlog, []
         for index, (work, resume) in enumerate(backlog):
             if self.engine.knows(work.intent_id):
+                continue
+            if self.halt.halted and not work.is_exit:
+                self.engine.refuse(work, self.halt.detail, status="CANCELED")
                 continue
             try:
                 lot = self.exchange.instruments()[work.symbol].lot_size

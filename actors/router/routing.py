@@ -157,13 +157,19 @@ class RouteEngine:
         self._step(job)
         return True
 
-    def refuse(self, work: Work, reason: str) -> None:
-        """Finish an intent that cannot be routed at all (unknown symbol)."""
+    def refuse(self, work: Work, reason: str, status: str = "REJECTED") -> None:
+        """Finish an intent that is not to be routed at all (unknown symbol; entries while halted)."""
         if self.knows(work.intent_id):
             return
         job = Job(work, lot=0.0, slices=1)
         self.jobs[work.intent_id] = job
-        self._finish(job, "REJECTED", reason)
+        self._finish(job, status, reason)
+
+    def cancel_entries(self, reason: str) -> None:
+        """End every entry still working (its resting order cancelled); exits go on."""
+        for job in [j for j in self.jobs.values() if not j.work.is_exit]:
+            self._guard(job, lambda j=job: self._cancel_active(j))
+            self._finish(job, "CANCELED", reason)
 
     # --- events --------------------------------------------------------------------------------
 

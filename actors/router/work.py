@@ -31,9 +31,10 @@ class Work:
 
     @classmethod
     def from_intent(cls, intent: SubmitOrder) -> Work:
+        # An operator's exit (`v7 flatten`) is about getting out now: taker.
         return cls(intent.intent_id, intent.mode, intent.account, intent.symbol, intent.side, intent.qty,
                    intent.reduce_only, intent.purpose, intent.position_id, intent.arrival_mid, intent.expires_at,
-                   taker_only=False)
+                   taker_only=intent.purpose == "exit_manual")
 
     @classmethod
     def from_exit(cls, trigger: RequestExit, sl_taker: bool) -> Work:

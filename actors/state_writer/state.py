@@ -14,12 +14,14 @@ from typing import Any
 
 from bus.messages import (
     STATE_DOCUMENTS,
+    HaltEntries,
     Heartbeat,
     Message,
     NavState,
     OrderUpdated,
     RequestExit,
     ResetNavPeak,
+    ResumeEntries,
     SubmitOrder,
 )
 from bus.messages.legacy_v1 import V1Upgrader
@@ -34,6 +36,8 @@ PENDING_INTENTS_MAX = 10_000
 NAV_HISTORY_KEY = "nav_history"
 # The newest operator peak reset, so a sync that was down when it was committed still applies it.
 NAV_PEAK_RESET_KEY = "nav_peak_reset"
+# The newest halt_entries / resume_entries per "MODE/account": whether new entries may open.
+ENTRY_HALTS_KEY = "entry_halts"
 NAV_HISTORY_STEP_S = 5.0
 NAV_HISTORY_MAX = 8640  # 12 hours at one point per 5 s
 # Actors whose last heartbeat is kept. A real group has about ten; a client inventing a new
@@ -42,7 +46,8 @@ HEARTBEAT_ACTORS_MAX = 1024
 
 # Types whose full content the in-memory state keeps (others only move the stream and seq).
 _INTENTS = frozenset({SubmitOrder.TYPE, RequestExit.TYPE})
-_KEPT_TYPES = frozenset({Heartbeat.TYPE, *_INTENTS, OrderUpdated.TYPE, NavState.TYPE, ResetNavPeak.TYPE})
+_HALTS = frozenset({HaltEntries.TYPE, ResumeEntries.TYPE})
+_KEPT_TYPES = frozenset({Heartbeat.TYPE, *_INTENTS, OrderUpdated.TYPE, NavState.TYPE, ResetNavPeak.TYPE, *_HALTS})
 
 
 def _epoch(value: Any) -> float | None:
@@ -144,6 +149,7 @@ class WriterState:
         self.pending_intents: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.nav_history: deque[dict[str, float]] = deque(maxlen=NAV_HISTORY_MAX)
         self.nav_peak_reset: dict[str, Any] | None = None
+        self.entry_halts: dict[str, dict[str, Any]] = {}
         self.dedup_streams_max = dedup_streams_max
 
     # --- documents -----------------------------------------------------------------------------
@@ -230,6 +236,8 @@ class WriterState:
             self._record_nav(msg)
         elif kind == ResetNavPeak.TYPE:
             self.nav_peak_reset = {**msg, "seq": seq}
+        elif kind in _HALTS:
+            self.entry_halts[f"{msg.get('mode')}/{msg.get('account')}"] = {**msg, "seq": seq}
 
     def _record_nav(self, msg: dict[str, Any]) -> None:
         t = _epoch(msg.get("updated_at"))
@@ -248,7 +256,8 @@ class WriterState:
     # --- snapshot service ----------------------------------------------------------------------
 
     def keys(self) -> list[str]:
-        return [*STATE_DOCUMENTS, HEARTBEATS_KEY, PENDING_INTENTS_KEY, NAV_HISTORY_KEY, NAV_PEAK_RESET_KEY]
+        return [*STATE_DOCUMENTS, HEARTBEATS_KEY, PENDING_INTENTS_KEY, NAV_HISTORY_KEY, NAV_PEAK_RESET_KEY,
+                ENTRY_HALTS_KEY]
 
     def view(self, key: str) -> Any:
         if key in STATE_DOCUMENTS:
@@ -261,6 +270,8 @@ class WriterState:
             return list(self.nav_history)
         if key == NAV_PEAK_RESET_KEY:
             return self.nav_peak_reset
+        if key == ENTRY_HALTS_KEY:
+            return self.entry_halts
         raise KeyError(key)
 
     # --- persistence (snapshot file) -----------------------------------------------------------
@@ -275,6 +286,7 @@ class WriterState:
             "pending_intents": list(self.pending_intents.values()),
             "nav_history": list(self.nav_history),
             "nav_peak_reset": self.nav_peak_reset,
+            "entry_halts": self.entry_halts,
         }
 
     @classmethod
@@ -295,4 +307,5 @@ class WriterState:
         state.nav_history.extend(data.get("nav_history") or [])
         reset = data.get("nav_peak_reset")
         state.nav_peak_reset = msg(reset) if reset is not None else None
+        state.entry_halts = dict(data.get("entry_halts") or {})
         return state

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from bus.messages.base import CLI, PROGRAMS, Command, Document, Event, Message, Model, utc_now
 from bus.messages.commands import (
+    HaltEntries,
     ImportLegacyPositions,
     LegacyPosition,
     RequestExit,
     ResetNavPeak,
     ResolutionAction,
     ResolveMismatch,
+    ResumeEntries,
     SubmitOrder,
     SwitchScope,
 )
@@ -87,6 +89,8 @@ MESSAGE_TYPES: tuple[type[Message], ...] = (
     ResetNavPeak,
     ResolveMismatch,
     ImportLegacyPositions,
+    HaltEntries,
+    ResumeEntries,
     # events
     Heartbeat,
     SignalGenerated,
@@ -135,6 +139,7 @@ __all__ = [
     "ExitPipeline",
     "ExitScanCompleted",
     "FactorDiagnostics",
+    "HaltEntries",
     "Heartbeat",
     "ImportLegacyPositions",
     "Kpis",
@@ -168,6 +173,7 @@ __all__ = [
     "ResetNavPeak",
     "ResolutionAction",
     "ResolveMismatch",
+    "ResumeEntries",
     "RiskCaps",
     "RiskKpis",
     "RiskSnapshot",

@@ -103,6 +103,34 @@ class ResetNavPeak(Command):
     operator: Identifier = "operator"
 
 
+class HaltEntries(Command):
+    """Stop new entries in (mode, account) at once (`v7 halt`, `v7 flatten`): the executor opens
+    nothing and the router cancels every entry still working. Exits go on. Lasts until
+    `resume_entries`, across restarts (the hub keeps the newest of the two per scope)."""
+
+    PRODUCERS = frozenset({CLI})
+    type: Literal["halt_entries"]
+    v: Literal[2]
+    ts: UtcTime = Field(default_factory=utc_now)
+    mode: Mode
+    account: Identifier
+    operator: Identifier
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class ResumeEntries(Command):
+    """Lift a halt of (mode, account) (`v7 resume`)."""
+
+    PRODUCERS = frozenset({CLI})
+    type: Literal["resume_entries"]
+    v: Literal[2]
+    ts: UtcTime = Field(default_factory=utc_now)
+    mode: Mode
+    account: Identifier
+    operator: Identifier
+    reason: ShortText = ""
+
+
 ResolutionAction = Literal["adopt_exchange", "keep_store"]
 
 
