@@ -30,7 +30,7 @@ class DashboardActor(Actor):
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         super().__init__(settings, serve_metrics=serve_metrics)
-        self.facade = DashboardFacade()
+        self.facade = DashboardFacade(mode=settings.mode, network=settings.network, account=settings.account)
         clients = Gauge("v7_dashboard_clients", "Browsers connected to the live event stream.",
                         registry=self.registry)
         host = settings.dashboard.host

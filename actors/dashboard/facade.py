@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from actors.base.halt import ENTRY_HALTS_KEY, EntryHalt
 from actors.dashboard.view import (
     ActorView,
     DashboardView,
@@ -32,6 +33,7 @@ from actors.dashboard.view import (
     PositionsPanel,
     PositionView,
     RouterPanel,
+    TradingHeader,
     VetoHeatmap,
 )
 from bus.messages import (
@@ -118,8 +120,11 @@ class _HubReport:
 
 
 class DashboardFacade:
-    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, clock: Callable[[], datetime] = utc_now, *, mode: str = "SIM", network: str = "paper",
+                 account: str = "paper") -> None:
         self._clock = clock
+        self._scope = (mode, network, account)
+        self._halt = EntryHalt(mode, account)
         self._lock = threading.Lock()
         self._docs: dict[str, Message] = {}
         self._open_positions: list[StoredPosition] | None = None
@@ -149,6 +154,8 @@ class DashboardFacade:
 
     def load_snapshot(self, state: dict[str, Any]) -> None:
         """Replace every document with the hub snapshot's (documents that do not validate are skipped)."""
+        with self._lock:
+            self._halt.absorb(state.get(ENTRY_HALTS_KEY))
         docs: dict[str, Message] = {}
         for key, raw in state.items():
             cls = STATE_DOCUMENTS.get(key)
@@ -212,6 +219,10 @@ class DashboardFacade:
                             str(exc).splitlines()[0])
 
     def apply(self, msg: Message) -> None:
+        if self._halt.apply(msg):
+            with self._lock:
+                self._version += 1
+            return
         if msg.STATE_KEY is None:
             return
         with self._lock:
@@ -283,9 +294,18 @@ class DashboardFacade:
         diag = self._doc("runtime_diagnostics", RuntimeDiagnostics)
         hub = self._hub_view()
         self._hub_connected = hub.connected
+        mode, network, account = self._scope
+        nav_guard = None
+        if nav is not None and not nav.sources_ok:
+            last = nav.anomalies[-1] if nav.anomalies else None
+            seen = f"NAV {last.nav:,.2f} against peak {last.previous_peak:,.2f} ({last.reason})" if last else "NAV"
+            nav_guard = (f"{seen} is anomalous: peak NAV is kept and new entries stop (stale_nav). A real deposit "
+                         "or withdrawal? Move the peak: v7 nav reset-peak --reason deposit")
         return DashboardView(
             generated_at=now.isoformat().replace("+00:00", "Z"),
             version=self._version,
+            trading=TradingHeader(mode=mode, network=network, account=account, halted=self._halt.halted,
+                                  halt_detail=self._halt.detail, nav_guard=nav_guard),
             hub=hub,
             positions=self._positions(now, positions, ledger),
             pnl_today=self._pnl_today(),

@@ -127,9 +127,21 @@ class ExitHealthPanel(Model):
     updated_age_s: float | None = None
 
 
+class TradingHeader(Model):
+    """What this group trades, in the page header: every figure below is for this scope."""
+
+    mode: str = Field(description="SIM, DRY_RUN or LIVE.")
+    network: str = Field(description="Where orders go: paper, testnet, demo or mainnet.")
+    account: str
+    halted: bool = False
+    halt_detail: str = ""
+    nav_guard: str | None = Field(default=None, description="Why entries stop on an anomalous NAV, and what to run.")
+
+
 class DashboardView(Model):
     generated_at: str
     version: int
+    trading: TradingHeader
     hub: HubView
     positions: PositionsPanel
     pnl_today: PnlTodayPanel

@@ -170,3 +170,26 @@ def test_store_views_fill_gaps_and_show_reconciliation_issues() -> None:
     facade.load_views({"reconciliation": ReconciliationView(policy="warn").model_dump(mode="json")})
     agreed = facade.view().reconciliation  # nothing open: shown as reconciled, not hidden
     assert agreed is not None and agreed.issues == [] and agreed.halted == []
+
+
+def test_header_names_the_scope_and_follows_halts_and_the_nav_guard() -> None:
+    from bus.messages import HaltEntries, ResumeEntries
+
+    facade = DashboardFacade(clock=lambda: NOW, mode="LIVE", network="testnet", account="main")
+    header = facade.view().trading
+    assert (header.mode, header.network, header.account, header.halted, header.nav_guard) == (
+        "LIVE", "testnet", "main", False, None)
+    facade.apply(HaltEntries(mode="SIM", account="paper", operator="ops", reason="other scope"))
+    assert not facade.view().trading.halted
+    facade.apply(HaltEntries(mode="LIVE", account="main", operator="ops", reason="exchange incident"))
+    header = facade.view().trading
+    assert header.halted and "exchange incident" in header.halt_detail and "v7 resume" in header.halt_detail
+    facade.apply(ResumeEntries(mode="LIVE", account="main", operator="ops", reason="over"))
+    assert not facade.view().trading.halted
+    # A restart: the snapshot carries the newest halt for the scope.
+    facade.load_snapshot({"entry_halts": {"LIVE/main": {"type": "halt_entries", "operator": "ops", "reason": "r"}}})
+    assert facade.view().trading.halted
+    bad = samples.nav(10_000, 10_004, NOW, anomaly_at=NOW).model_copy(update={"sources_ok": False})
+    facade.apply(bad)
+    guard = facade.view().trading.nav_guard
+    assert guard and "37,000.00" in guard and "v7 nav reset-peak" in guard

@@ -72,6 +72,19 @@ function renderHub(view) {
   $("updated").textContent = "view " + view.version + " at " + view.generated_at.replace("T", " ").slice(0, 19) + "Z";
 }
 
+function renderTrading(view) {
+  const t = view.trading;
+  const pill = $("scope-pill");
+  pill.textContent = t.mode + " · " + t.network + " · " + t.account;
+  pill.className = "pill " + (t.mode === "LIVE" ? "live" : "unknown");
+  const halt = $("halt-banner");
+  halt.hidden = !t.halted;
+  halt.textContent = t.halted ? "New entries are halted: " + t.halt_detail : "";
+  const guard = $("nav-guard-banner");
+  guard.hidden = !t.nav_guard;
+  guard.textContent = t.nav_guard || "";
+}
+
 function renderSummary(view) {
   const nav = view.nav;
   $("sum-nav").textContent = num(nav.nav_total);
@@ -336,7 +349,7 @@ function renderReconciliation(view) {
 }
 
 function render(view) {
-  for (const fn of [renderHub, renderSummary, renderPositions, renderNav, renderKpis, renderRouter, renderExit,
+  for (const fn of [renderHub, renderTrading, renderSummary, renderPositions, renderNav, renderKpis, renderRouter, renderExit,
     renderLiveness, renderVetoes, renderReconciliation]) {
     try {
       fn(view);
