@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from bus.messages import EntryVetoed, ExitScanCompleted, RouterActed, SignalGenerated, utc_now
-from bus.sender import Sender
 from tests.dashboard import samples
 from tests.dashboard.browser import CHROMIUM, Page, chromium
 from tests.diagnostics.helpers import fast_instance, stop_actors_first, wait_diagnostics
 from tests.harness import REPO, Instance
+from tests.producers import Producers
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -45,7 +45,7 @@ def running(tmp_path: Path) -> Iterator[Instance]:
 
 def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Path) -> None:
     now = utc_now()
-    with contextlib.closing(Sender(running.settings, "executor")) as sender:
+    with contextlib.closing(Producers(running.settings)) as sender:
         for msg in samples.documents(now):
             sender.send_and_wait(msg, timeout=15)
         for i in range(12):
