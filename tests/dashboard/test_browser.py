@@ -87,6 +87,8 @@ def test_page_renders_bus_state_and_updates_live(running: Instance, tmp_path: Pa
             assert "37,000" in page.evaluate("document.getElementById('nav-anomalies').innerText")
             page.wait_for("document.getElementById('sum-pnl').innerText === '-2.50'", 20, "today's P&L from the store")
             assert page.evaluate("document.getElementById('sum-pnl-scope').innerText") == "(SIM/paper)"
+            assert page.evaluate("document.getElementById('scope-pill').innerText") == "SIM · paper · paper"
+            assert page.evaluate("document.getElementById('halt-banner').hidden")
             page.wait_for("document.querySelectorAll('#veto-heatmap tbody tr').length === 2", 20, "heatmap rows")
             assert "YES" in page.evaluate("document.getElementById('exit-health').innerText")
             page.wait_for("document.querySelector('#liveness-kinds tr[data-kind=exits]')?.dataset.state "
