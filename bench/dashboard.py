@@ -28,6 +28,7 @@ from bus.messages import (
     PositionsState,
     RouterActed,
     RuntimeDiagnostics,
+    Scope,
     SignalGenerated,
     VetoCounters,
     utc_now,
@@ -36,6 +37,8 @@ from bus.sender import Sender
 from config.strategy import DiagnosticsConfig, LivenessConfig
 from tests.dashboard import samples
 from tests.harness import instance
+
+SIM = Scope(mode="SIM", network="paper", account="paper")
 
 SYMBOLS = [f"SYM{i:02d}USDT" for i in range(50)]
 
@@ -72,7 +75,7 @@ def bench_view(rounds: int) -> None:
     facade = DashboardFacade()
     rows = [PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=100.0, mark_price=101.0, notional=101.0,
                         unrealized_pnl=1.0) for s in SYMBOLS]
-    facade.apply(PositionsState(mode="SIM", account="paper", positions=rows))
+    facade.apply(PositionsState(scope=SIM, positions=rows))
     for msg in samples.documents(now)[1:]:
         facade.apply(msg)
     for i in range(20_000):
@@ -80,7 +83,7 @@ def bench_view(rounds: int) -> None:
     by_reason_symbol = {f"reason_{r}": {SYMBOLS[s]: r + s for s in range(30)} for r in range(20)}
     vc = VetoCounters(by_reason={r: sum(v.values()) for r, v in by_reason_symbol.items()},
                       by_reason_symbol=by_reason_symbol)
-    facade.apply(RuntimeDiagnostics(runtime_diagnostics=DiagnosticsTracker(DiagnosticsConfig()).block()
+    facade.apply(RuntimeDiagnostics(scope=SIM, runtime_diagnostics=DiagnosticsTracker(DiagnosticsConfig()).block()
                                     .model_copy(update={"veto_counters": vc})))
     times = []
     body = ""
@@ -117,7 +120,7 @@ def bench_latency(rounds: int) -> None:
                 row = PositionRow(symbol="BTCUSDT", side="LONG", qty=qty, entry_price=100.0, mark_price=100.0,
                                   notional=qty * 100.0, unrealized_pnl=0.0)
                 started = time.perf_counter()
-                sender.send_and_wait(PositionsState(mode="SIM", account="paper", positions=[row]), timeout=10)
+                sender.send_and_wait(PositionsState(scope=SIM, positions=[row]), timeout=10)
                 for raw in stream:
                     line = raw.decode()
                     if line.startswith("data: "):

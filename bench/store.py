@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 
 from actors.state_writer.hooks import Committed
 from actors.state_writer.store import PositionStore
-from bus.messages import Heartbeat, OrderFilled, PositionRow, PositionsState, SubmitOrder
+from bus.messages import Heartbeat, OrderFilled, PositionRow, PositionsState, Scope, SubmitOrder
 from bus.sender import Sender
 from config.settings import Settings
 
@@ -77,7 +77,7 @@ def in_process(settings: Settings, label: str, fills: int = 2000, mark_batches: 
             rows = [PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=100.0, mark_price=price,
                                 notional=price, unrealized_pnl=price - 100.0) for s in SYMBOLS]
             started = time.perf_counter()
-            marks = PositionsState(mode="SIM", account="paper", positions=rows)
+            marks = PositionsState(scope=Scope(mode="SIM", network="paper", account="paper"), positions=rows)
             store.apply([Committed(seq, "executor", 1, seq, marks)])
             mark_t.append(time.perf_counter() - started)
             views_after("marks")

@@ -7,17 +7,21 @@ import json
 import signal
 import sys
 
+from bus.messages import Scope
 from bus.subscriber import Subscriber, Update
 from config.settings import load_settings
 
 
 def format_update(update: Update) -> str:
     env = update.envelope
-    body = update.msg.model_dump(mode="json", exclude={"type", "v"})
+    # A document's scope is the same on every line of a group: a column, not part of the body.
+    scope = getattr(update.msg, "scope", None)
+    body = update.msg.model_dump(mode="json", exclude={"type", "v", "scope"})
     text = json.dumps(body, separators=(",", ":"), default=str)
     if len(text) > 240:
         text = text[:237] + "..."
-    return f"{update.seq:>10} {update.topic:<20} {env.src}#{env.sseq} {text}"
+    where = f" [{scope.label()}]" if isinstance(scope, Scope) else ""
+    return f"{update.seq:>10} {update.topic:<20} {env.src}#{env.sseq}{where} {text}"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,6 +13,9 @@ from pydantic import StringConstraints
 # Trading modes: SIM is the built-in paper exchange; DRY_RUN takes a venue's market data and
 # fills on the paper engine; LIVE places orders on the venue.
 Mode = Literal["SIM", "DRY_RUN", "LIVE"]
+# Where orders go: the paper engine (SIM and DRY_RUN) or one of the venue's networks (LIVE).
+Network = Literal["paper", "testnet", "demo", "mainnet"]
+VenueNetwork = Literal["testnet", "demo", "mainnet"]
 Direction = Literal["LONG", "SHORT"]
 PositionSide = Literal["LONG", "SHORT", "FLAT"]  # a positions row, which may be flat
 OrderSide = Literal["BUY", "SELL"]

@@ -36,7 +36,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from actors.base.gc_tuning import tune_gc
 from actors.base.metrics import ActorMetrics
-from bus.messages import Heartbeat, Message, utc_now
+from bus.messages import Heartbeat, Message, Scope, utc_now
 from bus.sender import Sender
 from bus.subscriber import Subscriber, Update, ViewChanged
 from config.settings import Settings
@@ -65,6 +65,8 @@ class Actor:
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         self.settings = settings
+        # Every state document this actor publishes names this scope.
+        self.scope = Scope(mode=settings.mode, network=settings.network, account=settings.account)  # type: ignore[arg-type]
         self.registry = CollectorRegistry()
         self.metrics = ActorMetrics(self.registry, self.name)
         self.sender = Sender(settings, self.name)

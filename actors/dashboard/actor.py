@@ -30,7 +30,10 @@ class DashboardActor(Actor):
 
     def __init__(self, settings: Settings, *, serve_metrics: bool = True) -> None:
         super().__init__(settings, serve_metrics=serve_metrics)
-        self.facade = DashboardFacade(mode=settings.mode, network=settings.network, account=settings.account)
+        # NAV comes once per sync loop: five missed readings (at least a minute) is a gap in the chart.
+        nav_gap_s = max(60.0, 5 * settings.loop_interval("sync", 1.0))
+        self.facade = DashboardFacade(mode=settings.mode, network=settings.network, account=settings.account,
+                                      nav_gap_s=nav_gap_s)
         clients = Gauge("v7_dashboard_clients", "Browsers connected to the live event stream.",
                         registry=self.registry)
         host = settings.dashboard.host

@@ -119,10 +119,27 @@ class _HubReport:
     detail: str
 
 
+def nav_points(points: list[NavPoint], gap_s: float, most: int) -> list[NavPoint]:
+    """At most `most` points in time order; a point after a silence longer than `gap_s` (in the full
+    series, also where thinning skips over it) says so, so the chart shows a gap, not a flat line."""
+    gaps = [i > 0 and p.t - points[i - 1].t > gap_s for i, p in enumerate(points)]
+    keep = list(range(len(points)))
+    if len(points) > most:
+        step = len(points) / most
+        keep = [int(i * step) for i in range(most - 1)] + [len(points) - 1]
+    out, previous = [], 0
+    for i in keep:
+        gap = any(gaps[previous + 1:i + 1]) if out else False
+        out.append(points[i].model_copy(update={"gap_before": gap}) if gap != points[i].gap_before else points[i])
+        previous = i
+    return out
+
+
 class DashboardFacade:
     def __init__(self, clock: Callable[[], datetime] = utc_now, *, mode: str = "SIM", network: str = "paper",
-                 account: str = "paper") -> None:
+                 account: str = "paper", nav_gap_s: float = 60.0) -> None:
         self._clock = clock
+        self._nav_gap_s = nav_gap_s
         self._scope = (mode, network, account)
         self._halt = EntryHalt(mode, account)
         self._lock = threading.Lock()
@@ -358,16 +375,13 @@ class DashboardFacade:
                               unrealized_total=sum(r.unrealized_pnl for r in rows))
 
     def _nav_panel(self, now: datetime, nav: NavState | None) -> NavPanel:
-        points = list(self._nav)
-        if len(points) > NAV_POINTS_SENT:
-            step = len(points) / NAV_POINTS_SENT
-            points = [points[int(i * step)] for i in range(NAV_POINTS_SENT - 1)] + [points[-1]]
+        points = nav_points(list(self._nav), self._nav_gap_s, NAV_POINTS_SENT)
         if nav is None:
-            return NavPanel(points=points)
+            return NavPanel(points=points, gap_after_s=self._nav_gap_s)
         return NavPanel(
             nav_total=nav.nav_total, peak_nav=nav.peak_nav, dd_pct=nav.dd_pct, dd_state=nav.dd_state,
             sources_ok=nav.sources_ok, updated_age_s=_age(now, nav.updated_at), points=points,
-            anomalies=list(nav.anomalies), anomaly_count=nav.anomaly_count,
+            gap_after_s=self._nav_gap_s, anomalies=list(nav.anomalies), anomaly_count=nav.anomaly_count,
         )
 
     @staticmethod

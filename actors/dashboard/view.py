@@ -62,6 +62,8 @@ class NavPoint(Model):
     nav: float
     peak: float
     dd_pct: float
+    gap_before: bool = Field(default=False, description="No NAV for longer than gap_after_s before this "
+                                                        "point (the group stopped): the chart breaks the line.")
 
 
 class NavPanel(Model):
@@ -72,6 +74,7 @@ class NavPanel(Model):
     sources_ok: bool | None = None
     updated_age_s: float | None = None
     points: list[NavPoint] = Field(default_factory=list)
+    gap_after_s: float = 60.0
     anomalies: list[NavAnomaly] = Field(default_factory=list)
     anomaly_count: int = 0
 

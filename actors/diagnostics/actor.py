@@ -103,7 +103,7 @@ class DiagnosticsActor(Actor):
         key = json.dumps(block.model_dump(mode="json", exclude=_VOLATILE), sort_keys=True)
         due = time.monotonic() - self._published_at >= self.cfg.publish_interval_seconds
         if key != self._published_key or due:
-            self.publish(RuntimeDiagnostics(updated_at=now, runtime_diagnostics=block))
+            self.publish(RuntimeDiagnostics(scope=self.scope, updated_at=now, runtime_diagnostics=block))
             self._published_key = key
             self._published_at = time.monotonic()
 
@@ -111,4 +111,5 @@ class DiagnosticsActor(Actor):
         self.probe.stop()
         if self.cfg.enabled and self.restored:
             # The last counts go out before the outbox is flushed, so a clean restart loses none.
-            self.publish(RuntimeDiagnostics(updated_at=utc_now(), runtime_diagnostics=self.evaluate(utc_now())))
+            now = utc_now()
+            self.publish(RuntimeDiagnostics(scope=self.scope, updated_at=now, runtime_diagnostics=self.evaluate(now)))

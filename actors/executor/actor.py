@@ -408,24 +408,22 @@ class Executor(Actor):
         if scope is not None and abs(scope.realized_gross) > 1e-9:
             fee_pnl_ratio = round(scope.fees / abs(scope.realized_gross), 6)
         dd_state = nav.dd_state if nav else "NORMAL"
-        mode, account = self.settings.mode, self.settings.account
-
-        self.publish(PositionsState(updated_at=now, positions=rows, mode=mode, account=account,
-                                    stale_symbols=self.stale_rows))
-        self.publish(self.book.ledger(now, mode, account))
+        self.publish(PositionsState(scope=self.scope, updated_at=now, positions=rows, stale_symbols=self.stale_rows))
+        self.publish(self.book.ledger(now, self.scope))
         self.publish(RiskSnapshot(
-            updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var), cvar_nav_pct=_round(cvar),
+            scope=self.scope, updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var),
+            cvar_nav_pct=_round(cvar),
             fee_pnl_ratio=fee_pnl_ratio, caps=RiskCaps(**self.limits.caps.model_dump()),
             exposure_nav_pct={s: round(v, 10) for s, v in exposure.items()},
             portfolio_exposure_nav_pct=round(gross, 10), vetoes=dict(self.veto_counts),
         ))
         self.publish(FactorDiagnostics(
-            updated_at=now, weights=self.model.weights,
+            scope=self.scope, updated_at=now, weights=self.model.weights,
             per_symbol={s: SymbolFactors(factors=v.factors, score=v.score, direction=v.direction)
                         for s, v in self.views.items()},
         ))
         if nav is not None and latest is not None:
-            self.publish(build_kpis(now, nav, rows, symbols, scope, self.store.pnl_scopes(), _round(var),
+            self.publish(build_kpis(self.scope, now, nav, rows, symbols, scope, self.store.pnl_scopes(), _round(var),
                                     _round(cvar), regime, fee_pnl_ratio, self._router_doc(), self.performance,
                                     latest_ok=latest.sources_ok))
             self.m.nav.set(nav.nav_total)

@@ -24,11 +24,13 @@ from bus.messages import (
     RiskKpis,
     RouterKpis,
     RouterState,
+    Scope,
     SymbolKpis,
 )
 
 
 def build_kpis(
+    doc_scope: Scope,
     now: datetime,
     nav: NavState,
     rows: Sequence[PositionRow],
@@ -59,6 +61,7 @@ def build_kpis(
             exposure_nav_pct=round(exposure / nav_total, 10) if nav_total > 0 else 0.0,
         )
     return Kpis(
+        scope=doc_scope,
         updated_at=now,
         ts=now,
         portfolio=PortfolioKpis(nav=nav_total, dd_pct=nav.dd_pct, var_nav_pct=var_nav_pct, cvar_nav_pct=cvar_nav_pct),

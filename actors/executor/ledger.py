@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from actors.executor.strategy import SymbolView
-from bus.messages import LedgerEntry, LedgerMetadata, PositionsLedger, StoredPosition, TpSlLevels
+from bus.messages import LedgerEntry, LedgerMetadata, PositionsLedger, Scope, StoredPosition, TpSlLevels
 from config.strategy import EntryConfig
-from domain.vocabulary import Direction, Mode
+from domain.vocabulary import Direction
 from exchange.adapter import Instrument
 from exchange.ticks import round_to
 
@@ -76,7 +76,7 @@ class LedgerBook:
             log.warning("gave %s %s %s (%.8g @ %.8g) a bracket: tp=%s sl=%s", p.side, symbol, p.position_id, p.qty,
                         p.entry_price, tp, sl)
 
-    def ledger(self, now: datetime, mode: Mode, account: str) -> PositionsLedger:
+    def ledger(self, now: datetime, scope: Scope) -> PositionsLedger:
         entries, levels = [], {}
         for symbol, p in sorted(self.positions.items()):
             given = self.adopted.get(p.position_id)
@@ -87,5 +87,5 @@ class LedgerBook:
                                        entry_price=p.entry_price, tp=tp, sl=sl, ttl_ts=ttl, opened_at=p.entry_time))
             if tp is not None or sl is not None:
                 levels[symbol] = TpSlLevels(tp=tp, sl=sl)
-        return PositionsLedger(updated_at=now, mode=mode, account=account, entries=entries, tp_sl_levels=levels,
+        return PositionsLedger(scope=scope, updated_at=now, entries=entries, tp_sl_levels=levels,
                                metadata=LedgerMetadata(version="v1", entry_count=len(entries)))

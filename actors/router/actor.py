@@ -184,7 +184,7 @@ class Router(Actor):
             self._act(self.engine.wake)
 
     def _publish_state(self) -> None:
-        state = self.quality.state(self.config.maker_first, self.config.twap_threshold_notional,
+        state = self.quality.state(self.scope, self.config.maker_first, self.config.twap_threshold_notional,
                                    sum(1 for j in self.engine.jobs.values() if j.slices > 1))
         self.publish(state)
         if state.maker_fill_share is not None:

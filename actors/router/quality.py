@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from bus.messages import RouterState, TwapState
+from bus.messages import RouterState, Scope, TwapState
 
 
 @dataclass(slots=True)
@@ -82,14 +82,14 @@ class Quality:
             return "good"
         return "fair"
 
-    def state(self, maker_first: bool, twap_threshold: float, active_parents: int) -> RouterState:
+    def state(self, scope: Scope, maker_first: bool, twap_threshold: float, active_parents: int) -> RouterState:
         def r(x: float | None, nd: int = 6) -> float | None:
             return None if x is None else round(x, nd)
 
         share = self.maker_fill_share
         rejects = self.reject_rate
         return RouterState(
-            policy_quality=self.policy_quality(), maker_first=maker_first,
+            scope=scope, policy_quality=self.policy_quality(), maker_first=maker_first,
             maker_fill_share=None if share is None else min(1.0, max(0.0, round(share, 6))),
             avg_slippage_bps=r(self.avg_slippage_bps, 4),
             reject_rate=None if rejects is None else min(1.0, max(0.0, round(rejects, 6))),

@@ -64,8 +64,9 @@ def _committed(seq: int, env: dict[str, Any], msg: dict[str, Any]) -> Committed 
 
 
 def recover(journal: Journal, hooks: list[CommitHook], dedup_streams_max: int,
-            default_scope: tuple[str, str] = ("SIM", "paper")) -> Recovered:
-    """`default_scope` is the active scope a version-1 journal started with (the writer's configured one)."""
+            default_scope: tuple[str, str, str] = ("SIM", "paper", "testnet")) -> Recovered:
+    """`default_scope` is the active scope a version-1 journal started with (the writer's configured
+    mode and account, and its venue network: the network a scope-less LIVE document was for)."""
     upgrader = V1Upgrader(*default_scope)
     snap = load_latest(journal.directory)
     state = (WriterState.load(snap, dedup_streams_max, upgrader) if snap is not None
@@ -123,7 +124,7 @@ def _apply_replay(hooks: list[CommitHook], batch: list[Committed]) -> Exception 
 
 
 def catch_up_hooks(journal: Journal, hooks: list[CommitHook], upto_seq: int,
-                   default_scope: tuple[str, str] = ("SIM", "paper")) -> int:
+                   default_scope: tuple[str, str, str] = ("SIM", "paper", "testnet")) -> int:
     """Feed every hook the journaled records after its `applied_seq()` up to `upto_seq` (the
     writer's seq), read only; returns how many records were read. Raises what a hook raises."""
     if not hooks:

@@ -149,7 +149,7 @@ class StateWriter:
             started = time.monotonic()
             self.files.remove_stale_temps()
             recovered = recover(self.journal, self.hooks, self.settings.writer.dedup_streams_max,
-                                (self.settings.mode, self.settings.account))
+                                (self.settings.mode, self.settings.account, self.settings.exchange.network))
             self.state = recovered.state
             self._snapshot_seq = recovered.snapshot_seq
             self._resume_hooks()
@@ -451,7 +451,7 @@ class StateWriter:
             for hook in self.hooks:
                 hook.reopen()
             replayed = catch_up_hooks(self.journal, self.hooks, self.state.seq,
-                                      (self.settings.mode, self.settings.account))
+                                      (self.settings.mode, self.settings.account, self.settings.exchange.network))
         except Exception as exc:  # still refused: stay degraded, try again later
             self._store_failed(exc, "catch-up")
             return

@@ -297,7 +297,8 @@ class WriterState:
         up = upgrader if data.get("protocol", 1) == 1 else None
         msg = up.message if up is not None else (lambda m: m)
         state.seq = int(data["seq"])
-        state._documents = {k: up.document(k, d) if up is not None else d
+        # Documents of any protocol may predate their `scope` field.
+        state._documents = {k: upgrader.document(k, d) if upgrader is not None else d
                             for k, d in (data.get("documents") or {}).items()}
         for src, inc, max_sseq, seq_of_max in data.get("streams") or []:
             state.streams[(src, inc)] = Stream(max_sseq, seq_of_max, max_sseq)

@@ -105,7 +105,8 @@ class Sync(Actor):
         dd_pct = self.tracker.drawdown(nav)
         dd_state = dd_state_for(dd_pct, self.limits.drawdown)
         self.publish(NavState(
-            updated_at=now, nav_total=round(nav, 8), aum=round(nav, 8), wallet_balance=balance.wallet_balance,
+            scope=self.scope, updated_at=now, nav_total=round(nav, 8), aum=round(nav, 8),
+            wallet_balance=balance.wallet_balance,
             unrealized_pnl=balance.unrealized_pnl, peak_nav=round(self.tracker.peak, 8), dd_pct=round(dd_pct, 10),
             dd_state=dd_state, sources_ok=anomaly is None, anomalies=list(self.tracker.anomalies),
             anomaly_count=self.tracker.anomaly_count, peak_reset=self.peak_reset,

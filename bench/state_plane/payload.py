@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bus.messages import PositionRow, PositionsState
+from bus.messages import PositionRow, PositionsState, Scope
 
 
 def positions(i: int = 0) -> PositionsState:
@@ -12,4 +12,4 @@ def positions(i: int = 0) -> PositionsState:
         PositionRow(symbol="ETHUSDT", side="SHORT", qty=1.5, entry_price=2300.0, mark_price=2290.0,
                     notional=3435.0, realized_pnl=0.0, unrealized_pnl=15.0, leverage=3.0),
     ]
-    return PositionsState(mode="SIM", account="paper", positions=rows)
+    return PositionsState(scope=Scope(mode="SIM", network="paper", account="paper"), positions=rows)

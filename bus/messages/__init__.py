@@ -7,7 +7,7 @@ them and listing it in `MESSAGE_TYPES`; its wire tag is its `type` Literal.
 
 from __future__ import annotations
 
-from bus.messages.base import CLI, PROGRAMS, Command, Document, Event, Message, Model, utc_now
+from bus.messages.base import CLI, PROGRAMS, Command, Document, Event, Message, Model, Scope, utc_now
 from bus.messages.commands import (
     HaltEntries,
     ImportLegacyPositions,
@@ -182,6 +182,7 @@ __all__ = [
     "RouterState",
     "RuntimeDiagnostics",
     "RuntimeDiagnosticsBlock",
+    "Scope",
     "ScopeKey",
     "SignalGenerated",
     "StoredPosition",

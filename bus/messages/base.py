@@ -33,7 +33,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from domain.vocabulary import Symbol  # noqa: F401  (re-exported: message modules take every field type from here)
+from domain.vocabulary import (
+    Mode,
+    Network,
+    Symbol,  # noqa: F401  (re-exported: message modules take every field type from here)
+)
 
 # The programs of a group, as they name themselves on the bus (`src`), and the operator's CLI.
 PROGRAMS: Final = ("exchange", "executor", "router", "exit_scanner", "sync", "diagnostics", "dashboard")
@@ -172,10 +176,31 @@ class Event(Message):
     KIND = "event"
 
 
+class Scope(Model):
+    """What a state document describes: the trading mode, where orders go and the account."""
+
+    mode: Mode
+    network: Network = Field(description="paper in SIM and DRY_RUN; the venue network (testnet, demo, "
+                                         "mainnet) in LIVE.")
+    account: Identifier
+
+    @model_validator(mode="after")
+    def _paper_is_not_live(self) -> Scope:
+        if (self.mode == "LIVE") == (self.network == "paper"):
+            raise PydanticCustomError("contract_breach", "mode {mode} cannot trade on network {network}",
+                                      {"mode": self.mode, "network": self.network})
+        return self
+
+    def label(self) -> str:
+        return f"{self.mode}/{self.network}/{self.account}"
+
+
 class Document(Message):
-    """The whole content of one state file (`logs/state/<TYPE>.json`); replaces it."""
+    """The whole content of one state file (`logs/state/<TYPE>.json`); replaces it. Every
+    document names its scope, so a file read on its own says which money it describes."""
 
     KIND = "document"
+    scope: Scope
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

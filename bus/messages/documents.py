@@ -78,11 +78,17 @@ class PositionsState(Document):
     v: Literal[2]
     updated_at: UtcTime = Field(default_factory=utc_now)
     positions: list[PositionRow] = Field(default_factory=list, max_length=1000)
-    mode: Mode = Field(description="Trading mode these rows are for.")
-    account: Identifier = Field(description="Account these rows are for.")
     stale_symbols: dict[Symbol, ShortText] = Field(
         default_factory=dict, max_length=1000,
         description="Symbols whose exchange data was unusable, with why: their row is the last good one.")
+
+    @property
+    def mode(self) -> Mode:
+        return self.scope.mode
+
+    @property
+    def account(self) -> str:
+        return self.scope.account
 
 
 # --- positions_ledger.json ------------------------------------------------------------------------
@@ -127,8 +133,14 @@ class PositionsLedger(Document):
     entries: list[LedgerEntry] = Field(default_factory=list, max_length=1000)
     tp_sl_levels: dict[Symbol, TpSlLevels] = Field(default_factory=dict, max_length=1000)
     metadata: LedgerMetadata
-    mode: Mode = Field(description="Trading mode of these entries.")
-    account: Identifier = Field(description="Account of these entries.")
+
+    @property
+    def mode(self) -> Mode:
+        return self.scope.mode
+
+    @property
+    def account(self) -> str:
+        return self.scope.account
 
     @model_validator(mode="after")
     def _count_matches(self) -> PositionsLedger:

@@ -6,6 +6,11 @@ defaulted them. A journal or snapshot written by a version-1 hub still replays: 
 is upgraded here before it is applied. The upgrade is stateful only in one way: version 1
 positions and ledger documents without a scope meant "the active scope", which the upgrader
 follows through the scope switches it sees (starting from the writer's configured scope).
+
+Documents gained a `scope` (mode, network, account) later in version 2; a document journaled
+without one (version 1, or version 2 before the field) gets the scope it was written for:
+its own mode and account where it named them, else the active scope; the network is the
+writer's for LIVE and "paper" otherwise.
 """
 
 from __future__ import annotations
@@ -40,18 +45,21 @@ V1_TYPES: Final[dict[str, str]] = {
 _V1_SCOPE_DEFAULTED: Final = frozenset({"order_intent", "exit_trigger", "order_event", "fill"})
 # Version 1 let these say null for "the active scope".
 _V1_ACTIVE_SCOPE: Final = frozenset({"positions_snapshot", "ledger_update"})
+_DOCUMENTS: Final = frozenset({"positions_state", "positions_ledger", "kpis_v7", "nav_state", "risk_snapshot",
+                               "router_state", "runtime_diagnostics", "factor_diagnostics"})
 
 
 class V1Upgrader:
     """Turns version-1 message dicts into version 2, in journal order."""
 
-    def __init__(self, mode: str, account: str) -> None:
+    def __init__(self, mode: str, account: str, network: str = "testnet") -> None:
         self.active = (mode, account)
+        self.live_network = network if network != "paper" else "testnet"
 
     def message(self, msg: dict[str, Any]) -> dict[str, Any]:
         """The version-2 form of `msg`; a version-2 message is returned as it is."""
         if msg.get("v") != 1:
-            return msg
+            return self._scoped(msg) if msg.get("type") in _DOCUMENTS and "scope" not in msg else msg
         old = msg.get("type")
         new = V1_TYPES.get(str(old))
         if new is None:
@@ -65,10 +73,16 @@ class V1Upgrader:
                 out["mode"], out["account"] = self.active
         elif old == "scope_switch":
             self.active = (str(msg["mode"]), str(msg["account"]))
-        return out
+        return self._scoped(out) if new in _DOCUMENTS else out
 
     def document(self, key: str, doc: dict[str, Any]) -> dict[str, Any]:
-        """A version-1 state document (a snapshot's) in version-2 form."""
-        if key in ("positions_state", "positions_ledger") and (doc.get("mode") is None or doc.get("account") is None):
-            return {**doc, "mode": self.active[0], "account": self.active[1]}
-        return doc
+        """A state document of a snapshot written before documents carried their scope, with it."""
+        return self._scoped(doc) if key in _DOCUMENTS and "scope" not in doc else doc
+
+    def _scoped(self, doc: dict[str, Any]) -> dict[str, Any]:
+        out = dict(doc)
+        mode, account = out.pop("mode", None), out.pop("account", None)
+        if mode is None or account is None:
+            mode, account = self.active
+        network = self.live_network if mode == "LIVE" else "paper"
+        return {**out, "scope": {"mode": mode, "network": network, "account": account}}

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bus.codec import BusError
-from bus.messages import EntryVetoed, Message, OrderFilled, PositionRow, PositionsState, SubmitOrder
+from bus.messages import EntryVetoed, Message, OrderFilled, PositionRow, PositionsState, Scope, SubmitOrder
 from bus.sender import Sender
 from config.settings import load_settings
 from tests.chaos.audit import message_key
@@ -105,7 +105,7 @@ class LoadSender(threading.Thread):
             rows = [PositionRow(symbol=s, side="LONG" if n > 0 else "SHORT", qty=abs(n), entry_price=p, mark_price=p,
                                 notional=abs(n) * p, unrealized_pnl=0.0)
                     for s, (n, p) in sorted(self.book.items()) if abs(n) > 1e-9]
-            self._submit(PositionsState(positions=rows, mode="SIM", account=self.account))
+            self._submit(PositionsState(scope=Scope(mode="SIM", network="paper", account=self.account), positions=rows))
         # Telemetry the outbox may drop when full (heartbeats speak only for the real actors).
         noise = EntryVetoed(symbol=symbol, reason="chaos_load", detail=f"{self.source} cycle {i}")
         self.ledger.telemetry_sent += 1

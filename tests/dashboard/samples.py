@@ -24,6 +24,7 @@ from bus.messages import (
     TwapState,
     utc_now,
 )
+from tests import SIM_SCOPE
 
 
 def positions(symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> PositionsState:
@@ -37,7 +38,7 @@ def positions(symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")) -> PositionsSta
     }
     flat = PositionRow(symbol="XRPUSDT", side="FLAT", qty=0.0, entry_price=0.0, mark_price=0.0, notional=0.0,
                        unrealized_pnl=0.0)
-    return PositionsState(mode="SIM", account="paper", positions=[rows[s] for s in symbols] + [flat])
+    return PositionsState(scope=SIM_SCOPE, positions=[rows[s] for s in symbols] + [flat])
 
 
 def ledger(now: datetime) -> PositionsLedger:
@@ -47,13 +48,13 @@ def ledger(now: datetime) -> PositionsLedger:
         LedgerEntry(symbol="ETHUSDT", side="SHORT", position_id="p2", qty=0.5, entry_price=2500.0,
                     opened_at=now - timedelta(hours=3)),
     ]
-    return PositionsLedger(mode="SIM", account="paper", entries=entries,
+    return PositionsLedger(scope=SIM_SCOPE, entries=entries,
                            tp_sl_levels={"ETHUSDT": TpSlLevels(sl=2600.0)},
                            metadata=LedgerMetadata(entry_count=len(entries)))
 
 
 def kpis() -> Kpis:
-    return Kpis(
+    return Kpis(scope=SIM_SCOPE,
         portfolio=PortfolioKpis(nav=10_000.0, dd_pct=0.02),
         per_symbol={"BTCUSDT": SymbolKpis(pnl=10.0, pnl_pct=0.001, exposure_nav_pct=0.043)},
         pnl_today=[PnlScope(mode="SIM", account="paper", realized_gross=13.7, fees=1.2, realized_net=12.5,
@@ -62,19 +63,21 @@ def kpis() -> Kpis:
 
 
 def router() -> RouterState:
-    return RouterState(policy_quality="good", maker_fill_share=0.7, avg_slippage_bps=1.2, reject_rate=0.01,
+    return RouterState(scope=SIM_SCOPE,
+        policy_quality="good", maker_fill_share=0.7, avg_slippage_bps=1.2, reject_rate=0.01,
                        orders_total=10, fills_total=9, rejects_total=1, twap=TwapState(threshold_notional=5000.0))
 
 
 def risk() -> RiskSnapshot:
-    return RiskSnapshot(dd_state="NORMAL", caps=RiskCaps(max_symbol_exposure_nav_pct=0.2,
+    return RiskSnapshot(scope=SIM_SCOPE, dd_state="NORMAL", caps=RiskCaps(max_symbol_exposure_nav_pct=0.2,
                                                          max_portfolio_exposure_nav_pct=1.0, max_open_positions=5,
                                                          min_notional=10.0))
 
 
 def nav(nav_total: float, peak: float, at: datetime, anomaly_at: datetime | None = None) -> NavState:
     anomalies = [NavAnomaly(ts=anomaly_at, nav=37_000.0, previous_peak=peak, reason="multiplier")] if anomaly_at else []
-    return NavState(updated_at=at, nav_total=nav_total, aum=nav_total, peak_nav=peak,
+    return NavState(scope=SIM_SCOPE,
+        updated_at=at, nav_total=nav_total, aum=nav_total, peak_nav=peak,
                      dd_pct=max(0.0, (peak - nav_total) / peak), dd_state="NORMAL", anomalies=anomalies,
                      anomaly_count=len(anomalies))
 

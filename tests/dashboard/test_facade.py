@@ -8,6 +8,7 @@ from pathlib import Path
 
 from actors.dashboard.facade import DashboardFacade, liveness_kind
 from bus.messages import ExitPipeline, Liveness, RuntimeDiagnostics, RuntimeDiagnosticsBlock, VetoCounters
+from tests import SIM_SCOPE
 from tests.dashboard import samples
 
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -65,7 +66,7 @@ def test_nav_history_builds_from_samples_in_time_order_with_anomalies() -> None:
 
 
 def diag(**block) -> RuntimeDiagnostics:
-    return RuntimeDiagnostics(updated_at=NOW - timedelta(seconds=2),
+    return RuntimeDiagnostics(scope=SIM_SCOPE, updated_at=NOW - timedelta(seconds=2),
                               runtime_diagnostics=RuntimeDiagnosticsBlock(**block))
 
 

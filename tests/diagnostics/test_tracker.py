@@ -17,6 +17,7 @@ from bus.messages import (
     SubmitOrder,
 )
 from config.strategy import DiagnosticsConfig, LivenessConfig
+from tests import SIM_SCOPE
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -100,7 +101,7 @@ def test_restore_continues_counts_and_keeps_known_timestamps() -> None:
     first = DiagnosticsTracker(DiagnosticsConfig())
     first.apply(EntryVetoed(ts=T0, symbol="BTCUSDT", reason="max_open_positions"))
     first.apply(RouterActed(ts=T0, intent_id="i1", symbol="BTCUSDT", action="complete"))
-    document = RuntimeDiagnostics(runtime_diagnostics=first.block()).to_document()
+    document = RuntimeDiagnostics(scope=SIM_SCOPE, runtime_diagnostics=first.block()).to_document()
 
     second = DiagnosticsTracker(DiagnosticsConfig())
     assert second.restore(document)

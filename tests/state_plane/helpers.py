@@ -28,6 +28,7 @@ from bus.messages import (
     SymbolKpis,
     TpSlLevels,
 )
+from tests import SIM_SCOPE
 from tests.harness import Instance
 
 
@@ -39,19 +40,20 @@ def position(symbol: str = "BTCUSDT", qty: float = 0.01, entry: float = 42000.0,
 
 
 def positions(*rows: PositionRow) -> PositionsState:
-    return PositionsState(mode="SIM", account="paper", positions=list(rows))
+    return PositionsState(scope=SIM_SCOPE, positions=list(rows))
 
 
 def ledger(n: int = 1) -> PositionsLedger:
     entries = [LedgerEntry(symbol=s, side="LONG", position_id=f"p{i}", qty=0.1, entry_price=100.0 + i, tp=120.0,
                            sl=90.0) for i, s in enumerate(["BTCUSDT", "ETHUSDT", "SOLUSDT"][:n])]
-    return PositionsLedger(mode="SIM", account="paper", entries=entries,
+    return PositionsLedger(scope=SIM_SCOPE, entries=entries,
                            tp_sl_levels={e.symbol: TpSlLevels(tp=e.tp, sl=e.sl) for e in entries},
                            metadata=LedgerMetadata(entry_count=len(entries)))
 
 
 def kpis() -> Kpis:
-    return Kpis(portfolio=PortfolioKpis(nav=4093.43, dd_pct=0.0326, var_nav_pct=0.0056, cvar_nav_pct=0.007),
+    return Kpis(scope=SIM_SCOPE,
+        portfolio=PortfolioKpis(nav=4093.43, dd_pct=0.0326, var_nav_pct=0.0056, cvar_nav_pct=0.007),
                        per_symbol={"BTCUSDT": SymbolKpis(pnl=12.34, pnl_pct=0.0123, exposure_nav_pct=0.1)})
 
 

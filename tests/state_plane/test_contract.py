@@ -15,6 +15,7 @@ from bus.codec import BusError
 from bus.messages import PositionsState
 from bus.protocol import ErrorCode
 from bus.sender import Sender
+from tests import SIM_SCOPE
 from tests.harness import Instance
 from tests.state_plane.helpers import kpis, ledger, position, positions
 
@@ -92,7 +93,7 @@ def test_non_zero_row_without_prices_is_rejected_whole(shared_hub: Instance, sen
     good = position("ETHUSDT", 1.0, 2000.0, 2100.0)
     bad = position("BTCUSDT", realized=99.0).model_copy(update={"entry_price": entry, "mark_price": mark})
     with pytest.raises(BusError) as err:
-        sender.send_and_wait(PositionsState.model_construct(type="positions_state", v=2, mode="SIM", account="paper",
+        sender.send_and_wait(PositionsState.model_construct(type="positions_state", v=2, scope=SIM_SCOPE,
                                                             positions=[good, bad]), timeout=10)
     assert err.value.code is ErrorCode.CONTRACT_BREACH
     assert err.value.field == "positions.1"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from bus.messages import NavState
 from bus.sender import Sender
 from bus.subscriber import request_snapshot
+from tests import SIM_SCOPE
 from tests.harness import Instance
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -14,7 +15,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def _sample(i: int, nav: float) -> NavState:
     # Samples 2 s apart: the hub keeps one point per 5-second bucket (the newest in it).
-    return NavState(updated_at=T0 + timedelta(seconds=2 * i), nav_total=nav, aum=nav, peak_nav=10_000.0,
+    return NavState(scope=SIM_SCOPE,
+        updated_at=T0 + timedelta(seconds=2 * i), nav_total=nav, aum=nav, peak_nav=10_000.0,
                      dd_pct=max(0.0, (10_000.0 - nav) / 10_000.0), dd_state="NORMAL")
 
 

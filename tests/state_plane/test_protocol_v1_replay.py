@@ -22,7 +22,6 @@ from tests.harness import instance
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "protocol_v1"
 EXPECTED: dict[str, Any] = json.loads((FIXTURE / "expected_state.json").read_text())
-SCOPED_DOCUMENTS = ("positions_state", "positions_ledger")
 
 
 def _v2(msg: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +63,12 @@ def _check_documents(state: dict[str, Any]) -> None:
                 "runtime_diagnostics", "factor_diagnostics"):
         expected = dict(EXPECTED[key])
         got = dict(state[key])
-        if key in SCOPED_DOCUMENTS:
-            # Version 1 left the scope out ("the active one"): the upgrade names it.
-            assert (got["mode"], got["account"]) == ("SIM", "paper")
-            expected.update(mode="SIM", account="paper")
+        # Version 1 documents had no scope (positions and ledger could say mode/account, or null
+        # for "the active one"): the upgrade names the scope they were written for.
+        assert got["scope"] == {"mode": "SIM", "network": "paper", "account": "paper"}, key
+        expected.pop("mode", None)
+        expected.pop("account", None)
+        expected["scope"] = got["scope"]
         # What version 1 served, in version-2 form (fields added since take their defaults).
         assert got == STATE_DOCUMENTS[key].model_validate(expected).to_document(), key
 

@@ -6,6 +6,7 @@ import json
 
 from bus.messages import PositionRow, PositionsState
 from bus.sender import Sender
+from tests import SIM_SCOPE
 from tests.harness import Instance
 
 
@@ -14,7 +15,7 @@ def test_durable_send_writes_state_file(hub: Instance) -> None:
     try:
         row = PositionRow(symbol="BTCUSDT", side="LONG", qty=0.01, entry_price=42000.0, mark_price=43000.0,
                           notional=430.0, unrealized_pnl=10.0)
-        seq = sender.send_and_wait(PositionsState(mode="SIM", account="paper", positions=[row]), timeout=10)
+        seq = sender.send_and_wait(PositionsState(scope=SIM_SCOPE, positions=[row]), timeout=10)
     finally:
         sender.close()
     assert seq == 1

@@ -24,6 +24,7 @@ from bus.messages import (
     PositionRow,
     PositionsLedger,
     PositionsState,
+    Scope,
     StoredPosition,
     SubmitOrder,
 )
@@ -88,14 +89,19 @@ def fill(trade_id: str, intent_id: str, symbol: str, side: str, qty: float, pric
 
 
 def marks(mode: str = "SIM", account: str = "paper", **prices: float) -> PositionsState:
-    return PositionsState(mode=mode, account=account, positions=[
+    return PositionsState(scope=scope_of(mode, account), positions=[
         PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=p, mark_price=p, notional=p, unrealized_pnl=0.0)
         for s, p in prices.items()])
 
 
 def ledger(*entries: dict[str, Any], mode: str = "SIM", account: str = "paper") -> PositionsLedger:
     rows = [LedgerEntry(**{"side": "LONG", "qty": 1.0, "entry_price": 1.0, **e}) for e in entries]
-    return PositionsLedger(mode=mode, account=account, entries=rows, metadata=LedgerMetadata(entry_count=len(rows)))
+    return PositionsLedger(scope=scope_of(mode, account), entries=rows,
+                           metadata=LedgerMetadata(entry_count=len(rows)))
+
+
+def scope_of(mode: str, account: str) -> Scope:
+    return Scope(mode=mode, network="paper" if mode != "LIVE" else "testnet", account=account)  # type: ignore[arg-type]
 
 
 class Bus(Producers):

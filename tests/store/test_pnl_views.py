@@ -20,6 +20,7 @@ from actors.state_writer.store import PositionStore
 from actors.state_writer.store.reader import StoreReader
 from bus.messages import Kpis, Message, PnlScope, PnlToday, PortfolioKpis, SwitchScope
 from config.settings import Settings
+from tests import SIM_SCOPE
 from tests.harness import Instance, instance
 from tests.store.helpers import Backend, fill, intent, marks
 
@@ -116,7 +117,7 @@ def test_symbol_rows_add_up_exactly_to_the_scope(driver: Driver) -> None:
     assert btc.unrealized == pytest.approx((99.9 - 101.7) * 0.2)
     assert (scope.open_positions, scope.closed_trades) == (2, 1)
     # The KPI document embeds the same rows (the executor copies them from this view).
-    kpis = Kpis(portfolio=PortfolioKpis(nav=1.0, dd_pct=0.0), pnl_today=[scope])
+    kpis = Kpis(scope=SIM_SCOPE, portfolio=PortfolioKpis(nav=1.0, dd_pct=0.0), pnl_today=[scope])
     assert kpis.pnl_today[0].symbols["BTCUSDT"] == btc
 
 

@@ -21,6 +21,7 @@ from bus.messages import ExitScanCompleted, NavAnomaly, NavState, RequestExit, S
 from bus.subscriber import Subscriber, Update
 from exchange.adapter import BookTop, ExchangePosition
 from exchange.streams import BookTicked
+from tests import SIM_SCOPE
 from tests.harness import Instance, instance
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -75,7 +76,8 @@ def scanner(hub: Instance) -> Iterator[tuple[ExitScanner, Committed]]:
 
 def nav(total: float, ok: bool = True, at: datetime = T0) -> NavState:
     anomalies = [] if ok else [NavAnomaly(ts=at, nav=total, previous_peak=10_000.0, reason="multiplier")]
-    return NavState(updated_at=at, nav_total=total, aum=total, peak_nav=10_000.0, dd_pct=0.0, dd_state="NORMAL",
+    return NavState(scope=SIM_SCOPE,
+        updated_at=at, nav_total=total, aum=total, peak_nav=10_000.0, dd_pct=0.0, dd_state="NORMAL",
                     sources_ok=ok, anomalies=anomalies)
 
 

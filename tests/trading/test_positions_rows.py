@@ -12,6 +12,7 @@ from actors.executor.positions import PositionDataError, collect_positions_rows
 from bus.messages import PositionsState
 from domain.positions import apply_fill
 from exchange.adapter import ExchangePosition
+from tests import SIM_SCOPE
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ def test_live_row_without_prices_is_refused(field: str) -> None:
 
 def test_rows_validate_as_a_positions_snapshot() -> None:
     rows = collect_positions_rows([pos("LONG", 0.01, 42_000.0, 43_000.0), pos("SHORT", 1.0, 10.0, 9.0)])
-    doc = PositionsState(mode="SIM", account="paper", positions=rows).to_document()
+    doc = PositionsState(scope=SIM_SCOPE, positions=rows).to_document()
     for row in doc["positions"]:
         if abs(row["qty"]) > 0:
             assert row["entry_price"] > 0 and row["mark_price"] > 0 and "unrealized_pnl" in row

@@ -175,10 +175,18 @@ function renderNav(view) {
   setAge("nav-age", nav.updated_age_s);
   navAnomalies = nav.anomalies;
   const pts = nav.points;
-  const data = [pts.map((p) => p.t), pts.map((p) => p.nav), pts.map((p) => p.peak), pts.map((p) => p.dd_pct * 100)];
+  // A null value between two samples breaks the line: the group was not running then.
+  const rows = [];
+  for (const p of pts) {
+    if (p.gap_before && rows.length) rows.push([p.t - 1e-3, null, null, null]);
+    rows.push([p.t, p.nav, p.peak, p.dd_pct * 100]);
+  }
+  const data = [0, 1, 2, 3].map((k) => rows.map((r) => r[k]));
+  const gaps = pts.filter((p) => p.gap_before).length;
   const holder = $("nav-chart");
   holder.dataset.points = String(pts.length);
-  $("nav-note").textContent = pts.length ? pts.length + " samples since the dashboard started" +
+  holder.dataset.gaps = String(gaps);
+  $("nav-note").textContent = pts.length ? pts.length + " samples" + (gaps ? " · " + gaps + " gap" + (gaps > 1 ? "s" : "") + " (no NAV: group stopped)" : "") +
     (nav.sources_ok === false ? " · NAV sources degraded" : "") : "No NAV samples yet.";
   const list = $("nav-anomalies");
   list.replaceChildren(...nav.anomalies.slice(-5).map((a) => el("li", {},
