@@ -277,3 +277,9 @@ def main(argv: list[str] | None = None) -> None:
     print(rows[-1], flush=True)
     print("\n".join(rows))
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from domain.vocabulary import Mode, ReconcilePolicy, VenueNetwork
+
 REPO_CONFIG_DIR = Path(__file__).resolve().parent
 REPO_ROOT = REPO_CONFIG_DIR.parent
 
@@ -83,7 +85,7 @@ class StoreSettings(Section):
         default=5.0, ge=0.0, le=3600.0,
         description="Trade extremes reach the database at most once per position per this many seconds "
                     "(and always with a fill or close of that position).")
-    reconcile_policy: Literal["warn", "adopt_exchange", "halt"] = "warn"
+    reconcile_policy: ReconcilePolicy = "warn"
     reconcile_interval_s: float = Field(default=60.0, ge=1.0, le=86_400.0)
     qty_tolerance: float = Field(
         default=1e-9, ge=0.0, le=0.01, description="Relative qty difference treated as equal when reconciling.")
@@ -109,7 +111,7 @@ class ExchangeSettings(Section):
     """
 
     adapter: Literal["paper", "binance_usdm"] = "paper"
-    network: Literal["testnet", "demo", "mainnet"] = "testnet"
+    network: VenueNetwork = "testnet"
     rest_url: str | None = Field(default=None, pattern=r"^https?://", description="Replaces the network's REST host.")
     ws_url: str | None = Field(default=None, pattern=r"^wss?://", description="Replaces the network's websocket host.")
     key_file: Path | None = Field(default=None, description="JSON {api_key, api_secret}, mode 0600 (LIVE).")
@@ -181,7 +183,7 @@ class PaperSettings(Section):
 class Settings(Section):
     home: Path = Field(default=REPO_ROOT, description="Instance directory: logs/, run/, var/ live here.")
     port_base: int = Field(default=9170, ge=1024, le=65000, description="Metrics ports are port_base + offset.")
-    mode: Literal["SIM", "DRY_RUN", "LIVE"] = "SIM"
+    mode: Mode = "SIM"
     account: str = Field(default="paper", min_length=1, max_length=64)
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     state_dir: Path | None = None

@@ -27,6 +27,7 @@ Liquidity = Literal["maker", "taker"]
 ExitReason = Literal["TP", "SL", "TTL"]
 IntentPurpose = Literal["entry", "exit_tp", "exit_sl", "exit_ttl", "exit_manual", "reconcile"]
 DdState = Literal["NORMAL", "CAUTION", "DEFENSIVE"]
+ReconcilePolicy = Literal["warn", "adopt_exchange", "halt"]  # what a store/venue mismatch does
 
 QUOTE_ASSET: Final = "USDT"
 SYMBOL_PATTERN: Final = r"^[A-Z0-9]{2,24}$"

@@ -26,12 +26,11 @@ from bus.messages.base import (
     Total,
     UtcTime,
 )
-from domain.vocabulary import Direction, Mode
+from domain.vocabulary import Direction, Mode, ReconcilePolicy
 
 # The views the hub publishes when they change, in the order it publishes them.
 VIEW_KEYS: Final = ("open_positions", "active_scope", "reconciliation", "pnl_today", "trades_today", "legacy_imports")
 
-ReconcilePolicy = Literal["warn", "adopt_exchange", "halt"]
 MismatchKind = Literal["store_only", "exchange_only", "qty_mismatch", "side_mismatch", "fill_anomaly"]
 
 
