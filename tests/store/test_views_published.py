@@ -101,9 +101,14 @@ def _positions(sub: Subscriber) -> dict[str, float]:
 
 
 def _poll_until(inst: Instance, sub: Subscriber, predicate, what: str) -> list[Update | ViewChanged]:
+    """Poll until predicate(everything seen so far) holds; returns what was seen."""
     seen: list[Update | ViewChanged] = []
-    inst.wait_for(lambda: (seen.extend(sub.poll(0.1)), predicate())[1], 20, what)
+    inst.wait_for(lambda: (seen.extend(sub.poll(0.1)), predicate(seen))[1], 20, what)
     return seen
+
+
+def _views_at(seen: list[Update | ViewChanged], seq: int) -> list[str]:
+    return [i.key for i in seen if isinstance(i, ViewChanged) and i.seq == seq]
 
 
 def test_a_subscriber_keeps_views_and_resyncs_when_it_misses_a_frame(store_v7: Instance, backend: Backend) -> None:
@@ -118,7 +123,9 @@ def test_a_subscriber_keeps_views_and_resyncs_when_it_misses_a_frame(store_v7: I
             # Stream order: the fill, then the views it changed, at its seq.
             b.send(intent("i1", "BTCUSDT", "BUY", 1.0))
             seq1 = b.send(fill("t1", "i1", "BTCUSDT", "BUY", 1.0, 100.0))
-            seen = _poll_until(store_v7, sub, lambda: _positions(sub) == {"BTCUSDT": 1.0}, "the first fill's view")
+            # Wait for the last frame the fill publishes (its views may arrive across polls).
+            seen = _poll_until(store_v7, sub, lambda got: "pnl_today" in _views_at(got, seq1), "the first fill's views")
+            assert _positions(sub) == {"BTCUSDT": 1.0}
             kinds = [(type(i).__name__, i.seq) for i in seen]
             assert kinds.index(("Update", seq1)) < kinds.index(("ViewChanged", seq1))
             assert [i.key for i in seen if isinstance(i, ViewChanged)] == ["open_positions", "pnl_today"]
@@ -128,14 +135,14 @@ def test_a_subscriber_keeps_views_and_resyncs_when_it_misses_a_frame(store_v7: I
             # (One sender: the next message takes the next seq.)
             sub.drop.add((b"order_filled", b.send(intent("i2", "ETHUSDT", "BUY", 2.0)) + 1))
             seq2 = b.send(fill("t2", "i2", "ETHUSDT", "BUY", 2.0, 50.0))
-            _poll_until(store_v7, sub, lambda: sub.snapshots > snapshots, "a re-snapshot after the lost update")
+            _poll_until(store_v7, sub, lambda _: sub.snapshots > snapshots, "a re-snapshot after the lost update")
             assert sub.seq >= seq2 and _positions(sub) == {"BTCUSDT": 1.0, "ETHUSDT": 2.0}
             snapshots = sub.snapshots
 
             # Only the view frame lost: the next hub heartbeat names a newer frame than ours.
             sub.drop.add((b"$view:open_positions", b.send(intent("i3", "SOLUSDT", "SELL", 3.0)) + 1))
             b.send(fill("t3", "i3", "SOLUSDT", "SELL", 3.0, 20.0))
-            _poll_until(store_v7, sub, lambda: sub.snapshots > snapshots, "a re-snapshot after the lost view frame")
+            _poll_until(store_v7, sub, lambda _: sub.snapshots > snapshots, "a re-snapshot after the lost view frame")
             assert _positions(sub) == {"BTCUSDT": 1.0, "ETHUSDT": 2.0, "SOLUSDT": 3.0}
             assert sub.gaps == 2
     finally:
