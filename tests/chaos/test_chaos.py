@@ -19,7 +19,9 @@ After the storm the trading programs are stopped, and the record is audited:
   for the load's accounts and the trading group's alike;
 - the SQLite store passes PRAGMA integrity_check, and no temp file is left behind.
 
-The short storm runs in `make test`; `make chaos` runs the long one. Each prints its counts.
+The short storm runs in `make test`; `make chaos` runs the long one (at least 100 kills, a
+third of them the state writer) and the same storm with the positions store on PostgreSQL
+(V7_TEST_PG_URL; skipped with the reason without it). Each prints its counts.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from actors.state_writer.store.tables import OpenPositionRow
 from bus.messages import OrderFilled
 from bus.subscriber import SnapshotError, request_status
 from cli.ops import supervisor_proxy
@@ -44,7 +47,8 @@ from config.settings import ACTORS
 from tests.chaos.audit import ack_violations, integrity, temp_files
 from tests.chaos.procs import helper_processes, spawn
 from tests.harness import REPO, Instance, instance
-from tests.store.helpers import open_positions
+from tests.pg import pg_schema, pg_url
+from tests.store.helpers import integrity_ok, open_positions, table
 from tests.supervised import supervised
 from tests.trading.group import Committed, committed, configure_fast
 
@@ -78,11 +82,27 @@ def test_chaos_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1800)
 def test_chaos_long(tmp_path: Path) -> None:
-    """`make chaos`: five minutes, more senders, a kill every two seconds."""
-    report = _storm(tmp_path, seconds=300, senders=5, rate=40, kill_every_s=2.0, seed=29)
+    """`make chaos`: five minutes or more, more senders, a kill every two seconds, until at least
+    100 programs (34 of them the state writer) have been killed."""
+    report = _storm(tmp_path, seconds=300, senders=5, rate=40, kill_every_s=2.0, seed=29, min_kills=100)
     _print(report)
+    assert sum(report.kills.values()) >= 100 and report.kills.get("state_writer", 0) >= 33, report.kills
+    assert not report.violations, report.violations[:20]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_chaos_postgresql(tmp_path: Path) -> None:
+    """The storm with the positions store on PostgreSQL (a schema of its own, dropped after): the
+    store still equals what the committed fills add up to, after every kill of the writer."""
+    url = pg_url()
+    with pg_schema(url) as schema:
+        report = _storm(tmp_path, seconds=120, senders=3, rate=25, kill_every_s=2.5, seed=37,
+                        db=(url, schema))
+    _print(report)
+    assert report.kills.get("state_writer", 0) >= 10, report.kills
     assert not report.violations, report.violations[:20]
 
 
@@ -95,13 +115,18 @@ def _print(report: Report) -> None:
 
 
 def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_every_s: float,
-           seed: int) -> Report:
+           seed: int, min_kills: int = 0, db: tuple[str, str] | None = None) -> Report:
+    """Kill a program every `kill_every_s` for `seconds` (and on until `min_kills` kills); `db`:
+    (PostgreSQL URL, schema) for the positions store instead of SQLite in the instance."""
     if not V7_BIN.exists():
         pytest.skip(f"{V7_BIN} missing: supervisord.conf runs the repository's own .venv (make venv)")
     report = Report()
     rng = random.Random(seed)
     with instance(tmp_path) as inst:
         configure_fast(inst)  # fast paper trading; the journal is never compacted, so it can be audited
+        if db is not None:
+            # Top-level keys before the sections configure_fast wrote; [store] is not among them.
+            inst.write_config(f'db_url = "{db[0]}"\n' + inst.extra_toml + f'\n[store]\ndb_schema = "{db[1]}"\n')
         out = inst.home / "chaos"
         out.mkdir()
         stop_load, stop_watch = out / "stop-load", out / "stop-watch"
@@ -121,7 +146,7 @@ def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_ev
             kills: Counter[str] = Counter()
             others = [a for a in ACTORS if a != "state_writer"]
             deck: list[str] = []
-            while time.monotonic() - begun < seconds:
+            while time.monotonic() - begun < seconds or kills.total() < min_kills:
                 time.sleep(kill_every_s)
                 # Every third victim is the state writer; the others come from a shuffled deck
                 # of the other programs, so each of them is hit in turn, in a random order.
@@ -157,9 +182,12 @@ def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_ev
             if reads["reads"] < seconds * 10:
                 report.violations.append(f"the reader only managed {reads['reads']} reads")
             report.violations += _audit_positions(inst, records, ledgers, report)
-            verdict = integrity(inst.home / "logs" / "positions.db")
-            if verdict != "ok":
-                report.violations.append(f"integrity_check: {verdict}")
+            if db is None:
+                verdict = integrity(inst.home / "logs" / "positions.db")
+                if verdict != "ok":
+                    report.violations.append(f"integrity_check: {verdict}")
+            elif not integrity_ok(inst):  # reads every table of the schema
+                report.violations.append("the PostgreSQL store could not be read back")
             if leftovers := temp_files(inst.state_dir):
                 report.violations.append(f"temp files left in the state directory: {leftovers}")
             (out / "report.json").write_text(json.dumps(asdict(report), indent=1))
@@ -294,6 +322,10 @@ def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dic
     expected = _net_of_fills(fills)
     stored = {k: (p.side, p.qty) for k, p in open_positions(inst).items()}
     report.open_positions = len(stored)
+    # The view is served from the store; its table read directly must say the same.
+    rows = {(r.mode, r.account, r.symbol): (r.side, r.qty) for r in table(inst, OpenPositionRow)}
+    if rows != stored:
+        bad.append(f"open_position table {sorted(set(rows.items()) ^ set(stored.items()))[:5]} differs from the view")
     for key in sorted(set(expected) | set(stored)):
         want, have = expected.get(key), stored.get(key)
         if want is None or have is None or want[0] != have[0] or abs(want[1] - have[1]) > 1e-6 * max(want[1], 1):
