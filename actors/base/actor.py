@@ -35,6 +35,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, ClassVar
 
 import zmq
@@ -50,6 +51,7 @@ from config.settings import Settings
 log = logging.getLogger(__name__)
 
 _MAX_WAIT_S = 0.5  # the loop looks at its stop flag at least this often (a signal does not wake zmq.poll)
+_DURABLE_SLICE_S = 0.25  # a blocking durable publish looks at the hub's reachability this often
 
 
 class Timer:
@@ -176,8 +178,30 @@ class Actor:
         return self.sender.send(msg)
 
     def publish_durable(self, msg: Message, timeout: float | None = None) -> int:
-        """Block until the hub has journaled `msg`; returns its seq."""
-        return self.sender.send_and_wait(msg, timeout=timeout)
+        """Block until the hub has journaled `msg`; returns its seq.
+
+        Raises TimeoutError (the message stays queued and is delivered later) after `timeout`,
+        or sooner once the hub is seen out of reach: the sender lost its connection, or the
+        subscriber heard nothing for its silence limit. Waiting out the whole timeout on a cut
+        link would freeze this actor's loop (exchange streams, timers, heartbeats) for it.
+        """
+        timeout = self.settings.sender.ack_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        future = self.sender.submit(msg, wait_room_s=timeout)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return future.result(timeout=max(0.0, min(left, _DURABLE_SLICE_S)))
+            except FutureTimeout:
+                if left <= _DURABLE_SLICE_S:
+                    raise TimeoutError(f"no ACK for {msg.TYPE} within {timeout:.1f}s (still queued)") from None
+                if self._hub_seen and not self._hub_in_reach():
+                    raise TimeoutError(f"no ACK for {msg.TYPE}: the hub is out of reach (still queued)") from None
+
+    def _hub_in_reach(self) -> bool:
+        if not self.sender.connected:
+            return False
+        return self.subscriber is None or self.subscriber.hub_alive
 
     def reported_status(self) -> tuple[str, str]:
         """The status and detail heartbeats carry: the actor's own, or degraded while the hub is out of reach."""
@@ -196,7 +220,7 @@ class Actor:
     def _watch_hub(self) -> None:
         """Track whether the hub is in reach; report a loss once it lasts past the subscriber's silence limit."""
         now = time.monotonic()
-        reachable = self.subscriber.hub_alive if self.subscriber is not None else self.sender.connected
+        reachable = self._hub_in_reach()
         if reachable:
             if self.hub_unreachable_s > 0:
                 log.info("%s: hub reachable again after %.1fs", self.name, now - (self._hub_lost_at or now))

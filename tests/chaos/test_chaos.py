@@ -44,7 +44,14 @@ from bus.messages import OrderFilled
 from bus.subscriber import SnapshotError, request_status
 from cli.ops import supervisor_proxy
 from config.settings import ACTORS
-from tests.chaos.audit import ack_violations, integrity, temp_files
+from tests.chaos.audit import (
+    ack_violations,
+    integrity,
+    journal_violations,
+    net_of_fills,
+    subscriber_violations,
+    temp_files,
+)
 from tests.chaos.procs import helper_processes, spawn
 from tests.harness import REPO, Instance, instance
 from tests.pg import pg_schema, pg_url
@@ -238,19 +245,8 @@ def _wait_seq_settles(inst: Instance) -> None:
 
 
 def _audit_journal(records: list[Committed], report: Report) -> list[str]:
-    bad = []
-    seqs = [r.seq for r in records]
-    if seqs != list(range(1, len(records) + 1)):
-        missing = sorted(set(range(1, (max(seqs) if seqs else 0) + 1)) - set(seqs))
-        bad.append(f"journal seq not gap-free: {len(missing)} missing, e.g. {missing[:5]}")
-    seen: dict[tuple[str, int, int], int] = {}
-    for r in records:
-        ident = (r.env.src, r.env.inc, r.env.sseq)
-        if ident in seen:
-            bad.append(f"{ident} committed twice: seq {seen[ident]} and {r.seq}")
-        seen[ident] = r.seq
     report.journal_messages = len(records)
-    return bad
+    return journal_violations(records)
 
 
 def _audit_load(records: list[Committed], ledgers: list[dict[str, Any]], report: Report) -> list[str]:
@@ -265,61 +261,15 @@ def _audit_load(records: list[Committed], ledgers: list[dict[str, Any]], report:
 
 
 def _audit_subscriber(records: list[Committed], watch: dict[str, Any], report: Report) -> list[str]:
-    """Between snapshots the updates are seq+1 each time; snapshots never go back; each update is the journal's."""
-    bad = []
-    by_seq = {r.seq: r for r in records}
-    last = None
-    applied: set[int] = set()
-    for event in watch["history"]:
-        if event[0] == "S":
-            seq = event[1]
-            if last is not None and seq < last:
-                bad.append(f"subscriber snapshot went back: {seq} after {last}")
-            last = seq
-            report.subscriber_snapshots += 1
-            continue
-        _, seq, src, inc, sseq = event
-        if seq in applied:
-            bad.append(f"subscriber got seq {seq} twice")
-        applied.add(seq)
-        if last is None or seq != last + 1:
-            bad.append(f"subscriber applied seq {seq} after {last} (gap)")
-        last = seq
-        record = by_seq.get(seq)
-        if record is None or (record.env.src, record.env.inc, record.env.sseq) != (src, inc, sseq):
-            bad.append(f"subscriber's seq {seq} is {(src, inc, sseq)}, the journal's is "
-                       f"{None if record is None else (record.env.src, record.env.inc, record.env.sseq)}")
-    report.subscriber_updates = len(applied)
-    if records and (last or 0) < records[-1].seq:
-        bad.append(f"subscriber ended at seq {last}, the journal at {records[-1].seq}")
+    bad, report.subscriber_updates, report.subscriber_snapshots = subscriber_violations(records, watch)
     return bad
-
-
-def _net_of_fills(fills: list[OrderFilled]) -> dict[tuple[str, str, str], tuple[str, float]]:
-    """(mode, account, symbol) -> (side, qty): the store's position rules (flip, reduce-only) on qty alone."""
-    book: dict[tuple[str, str, str], float] = {}
-    seen: set[str] = set()
-    for f in fills:
-        if f.trade_id in seen:
-            continue
-        seen.add(f.trade_id)
-        key = (f.mode, f.account, f.symbol)
-        net = book.get(key, 0.0)
-        signed = f.qty if f.side == "BUY" else -f.qty
-        if f.reduce_only and (abs(net) < 1e-12 or (net > 0) == (signed > 0)):
-            continue  # an anomaly: nothing applied
-        total = net + signed
-        if f.reduce_only and abs(net) > 1e-12 and (total > 0) != (net > 0):
-            total = 0.0  # a reduce-only fill closes, never flips
-        book[key] = total
-    return {k: ("LONG" if n > 0 else "SHORT", abs(n)) for k, n in book.items() if abs(n) > 1e-9}
 
 
 def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dict[str, Any]],
                      report: Report) -> list[str]:
     bad = []
     fills = [r.msg for r in records if isinstance(r.msg, OrderFilled)]
-    expected = _net_of_fills(fills)
+    expected = net_of_fills(fills)
     stored = {k: (p.side, p.qty) for k, p in open_positions(inst).items()}
     report.open_positions = len(stored)
     # The view is served from the store; its table read directly must say the same.
@@ -335,11 +285,11 @@ def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dic
         mine = [OrderFilled(trade_id=f["trade_id"], order_id="x", intent_id="x", mode="SIM", account=ledger["account"],
                      symbol=f["symbol"], side=f["side"], qty=f["qty"], price=f["price"], liquidity="taker")
                 for f in ledger["fills"]]
-        for key, want in _net_of_fills(mine).items():
+        for key, want in net_of_fills(mine).items():
             if stored.get(key, (None, 0.0))[0] != want[0] or abs(stored[key][1] - want[1]) > 1e-6 * max(want[1], 1):
                 bad.append(f"{ledger['source']}: its ACKed fills add up to {want} in {key}, the store has "
                            f"{stored.get(key)}")
-        flat = {k for k in stored if k[1] == ledger["account"]} - set(_net_of_fills(mine))
+        flat = {k for k in stored if k[1] == ledger["account"]} - set(net_of_fills(mine))
         bad += [f"{ledger['source']}: store has {k} open, its ACKed fills net to flat" for k in flat]
     if not any(k[:2] == TRADING_SCOPE for k in {(f.mode, f.account) for f in fills}):
         bad.append("the trading group made no fills during the storm")
