@@ -72,7 +72,9 @@ ACT_PROGRAMS = ("exchange", "executor", "router", "exit_scanner", "sync")
 SUBSCRIBERS = ("executor", "router", "exit_scanner", "sync")  # the exchange gateway only sends
 PORTS = {"ingest": 7101, "updates": 7102, "snapshot": 7103}  # on the hub's address, in its namespace
 RELAY_PORT = 15432
-HEALTHY_OUTBOX = 20  # an outbox at or below this is drained (steady trading keeps a few in flight)
+# An outbox at or below this is drained: steady trading keeps a few dozen in flight on a busy
+# machine, a cut leaves hundreds to thousands.
+HEALTHY_OUTBOX = 100
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def test_multihost_short(tmp_path: Path) -> None:
 def test_multihost_long(tmp_path: Path) -> None:
     """`make chaos`: a 30 s cut, five flaps, a 15 s cut with the hub killed -9; default timings."""
     report = _run(tmp_path, Plan(partition_s=30, flaps=5, flap_down_s=3.0, flap_up_s=4.0, kill_cut_s=15.0,
-                                 fast=False, senders=3, rate=25, recovery_bound_s=30))
+                                 fast=False, senders=3, rate=25, recovery_bound_s=60))
     _print(report)
     assert not report.violations, report.violations[:20]
 
