@@ -370,10 +370,11 @@ def _run(tmp_path: Path, plan: Plan) -> Report:
 
 
 def _relay(tmp_path: Path, net: netns.TwoHosts, url: URL, ready: Path) -> subprocess.Popen:
-    log = (tmp_path / "relay.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "tests.multihost.relay", "--listen", f"{net.db_addr}:{RELAY_PORT}",
-                             "--to", f"{url.host}:{url.port or 5432}", "--ready-file", str(ready)],
-                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with (tmp_path / "relay.log").open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "tests.multihost.relay",
+                                 "--listen", f"{net.db_addr}:{RELAY_PORT}",
+                                 "--to", f"{url.host or '127.0.0.1'}:{url.port or 5432}", "--ready-file", str(ready)],
+                                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _fault(report: Report, name: str, watch: Watch, plan: Plan, logs: Callable[[], str], *,
