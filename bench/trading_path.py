@@ -234,7 +234,9 @@ def idle_group(root: Path, seconds: float) -> tuple[float, float]:
     """(CPU of all programs as % of one core, total RSS MiB) with no signals and no positions."""
     strategy = root / "idle_strategy.json"
     base = json.loads((Path(__file__).resolve().parent.parent / "config" / "strategy_config.json").read_text())
-    base["signal"]["entry_threshold"] = 1e6  # never a signal: the group idles
+    # The largest threshold allowed; the volatility factor is below 1 whenever ATR > 0, so the
+    # weighted score never reaches it: no signal, the group idles.
+    base["signal"]["entry_threshold"] = 1.0
     strategy.write_text(json.dumps(base))
     with instance(root / "idle", f'strategy_config = "{strategy}"\n') as inst:
         for name in ("state_writer", *PROGRAMS):
