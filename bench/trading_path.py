@@ -150,6 +150,7 @@ def exits_and_fills(root: Path, seconds: float) -> tuple[list[float], list[float
         exit_seq: dict[str, tuple[int, float]] = {}  # intent -> (hub seq, arrival)
         first_order: dict[str, float] = {}
         fills: dict[str, float] = {}  # trade id -> fill ts
+        entry_fills: dict[str, list[float]] = defaultdict(list)  # symbol -> entry fill ts
         committed_fills: dict[int, list[str]] = defaultdict(list)  # hub seq -> trade ids
         fill_lat: list[float] = []
         unjournaled = 0
@@ -166,6 +167,8 @@ def exits_and_fills(root: Path, seconds: float) -> tuple[list[float], list[float
                         marks[item.top.symbol].append((item.top.ts.timestamp(), item.top.mark))
                     elif isinstance(item, TradeExecuted):
                         fills[item.fill.trade_id] = item.fill.ts.timestamp()
+                        if not item.fill.client_order_id.startswith("ex-"):
+                            entry_fills[item.fill.symbol].append(item.fill.ts.timestamp())
                     elif isinstance(item, OrderChanged) and item.order.client_order_id.startswith("ex-"):
                         intent = item.order.client_order_id.rsplit(".", 1)[0]
                         first_order.setdefault(intent, item.order.created_at.timestamp())
@@ -185,18 +188,27 @@ def exits_and_fills(root: Path, seconds: float) -> tuple[list[float], list[float
                 elif isinstance(msg, OrderFilled):
                     committed_fills[item.seq].append(msg.trade_id)
         exit_lat: list[float] = []
-        for intent_id, req in exits.items():
+        seen_positions: set[str] = set()
+        for intent_id, req in sorted(exits.items(), key=lambda kv: kv[1].ts):
             placed = first_order.get(intent_id)
-            if placed is None or req.reason not in ("TP", "SL") or req.level is None:
+            # A second exit of one position is a retrigger (after retrigger_after_s), not a reaction.
+            retrigger = req.position_id in seen_positions
+            seen_positions.add(req.position_id)
+            if placed is None or retrigger or req.reason not in ("TP", "SL") or req.level is None:
                 continue
             long_position = req.side == "SELL"
-            crossing = [ts for ts, mark in marks[req.symbol] if ts <= placed and (
+            # A level crossed before the position existed, or while an earlier exit of the symbol
+            # was still working, is not this exit's: count from the later of the two.
+            opened = max((ts for ts in entry_fills[req.symbol] if ts <= placed), default=0.0)
+            opened = max([opened, *(e.ts.timestamp() for e in exits.values()
+                                    if e.symbol == req.symbol and e.ts < req.ts)])
+            crossing = [ts for ts, mark in marks[req.symbol] if opened <= ts <= placed and (
                 (req.reason == "SL" and (mark <= req.level if long_position else mark >= req.level))
                 or (req.reason == "TP" and (mark >= req.level if long_position else mark <= req.level)))]
             if not crossing:
                 continue
             # The first crossing tick of this episode: walk back from the latest one before the order.
-            ticks = [ts for ts, _m in marks[req.symbol] if ts <= placed]
+            ticks = [ts for ts, _m in marks[req.symbol] if opened <= ts <= placed]
             first = crossing[-1]
             for ts in reversed(ticks):
                 if ts in crossing:
