@@ -103,7 +103,8 @@ class _VenueCollector(Collector):
         connected = GaugeMetricFamily("v7_venue_stream_connected", "1 while a venue stream is connected.",
                                       labels=["stream"])
         connected.add_metric(["market"], 1 if status.market_connected else 0)
-        connected.add_metric(["user"], 1 if status.user_connected else 0)
+        if status.user_stream:  # DRY_RUN runs without keys and without a user stream: no series, no alert
+            connected.add_metric(["user"], 1 if status.user_connected else 0)
         yield connected
         for name, help_text, value in (
             ("v7_venue_user_stream_connects", "User-data stream (re)connects.", status.user_connects),
