@@ -169,15 +169,22 @@ def integrity_ok(inst: Instance) -> bool:
     return True
 
 
-def metric(inst: Instance, name: str, **labels: str) -> float:
+def metric(inst: Instance, name: str, default: float | None = None, **labels: str) -> float:
+    """The sum of the samples named `name` whose labels include `labels`. None exposed raises
+    KeyError (a renamed metric must not read as 0); pass `default=` where absence is legitimate."""
     port = inst.settings.metrics_port("state_writer")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    total = 0.0
+    total, found = 0.0, False
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
+                found = True
+    if not found:
+        if default is None:
+            raise KeyError(f"metric {name}{labels or ''} not exposed by the state writer")
+        return default
     return total
 
 
