@@ -66,8 +66,16 @@ class LiveInstance(Instance):
 
 
 def configure_live(inst: Instance, fake: BinanceFake, mode: str = "LIVE", extra_toml: str = "") -> None:
-    """Fast strategy and loops (tests/trading/group.py) on the venue at `fake` in `mode`."""
+    """Fast strategy and loops (tests/trading/group.py) on the venue at `fake` in `mode`; positions
+    live 4 s (the venue's bars are one second), so a round trip takes a few seconds."""
     configure_fast(inst)
+    path = inst.home / "strategy_config.json"
+    strategy = json.loads(path.read_text())
+    strategy["entry"].update({"ttl_s": 4, "intent_expiry_s": 3})
+    # The venue's walk trends less than the paper simulator: a lower bar makes the first signal
+    # come within a few bars (these tests are about the path of an order, not the strategy).
+    strategy["signal"]["entry_threshold"] = 0.12
+    path.write_text(json.dumps(strategy, indent=2))
     symbols = ", ".join(f'"{s}"' for s in SYMBOLS)
     inst.write_config(
         f'mode = "{mode}"\naccount = "{ACCOUNT}"\nsymbols = [{symbols}]\n' + inst.extra_toml
@@ -159,9 +167,10 @@ class Group:
             return None
 
 
-def new_instance(home: Path, creds: Creds) -> LiveInstance:
-    return LiveInstance(home=home, port_base=free_port_base(),
-                        secret_env={"V7_EXCHANGE_API_KEY": creds.api_key, "V7_EXCHANGE_API_SECRET": creds.secret})
+def new_instance(home: Path, creds: Creds | None) -> LiveInstance:
+    """An instance whose processes get `creds` as V7_EXCHANGE_API_KEY/SECRET (None: no keys at all)."""
+    keys = {} if creds is None else {"V7_EXCHANGE_API_KEY": creds.api_key, "V7_EXCHANGE_API_SECRET": creds.secret}
+    return LiveInstance(home=home, port_base=free_port_base(), secret_env=keys)
 
 
 @contextlib.contextmanager
@@ -171,7 +180,8 @@ def live_group(home: Path, mode: str = "LIVE", venue: VenueConfig | None = None,
     creds = new_creds()
     fake = BinanceFake(venue or venue_config(), keys={creds.api_key: creds.secret}).start()
     try:
-        inst = new_instance(home, creds)
+        # DRY_RUN reads market data only: the group gets no keys, so it could not place an order if it tried.
+        inst = new_instance(home, creds if mode == "LIVE" else None)
         configure_live(inst, fake, mode, extra_toml)
         checked = inst.run_cli("check-config")
         assert checked.returncode == 0, checked.stdout + checked.stderr

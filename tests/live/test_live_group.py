@@ -27,14 +27,17 @@ def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
         yield g
 
 
-def _closed_round_trip(g: Group) -> bool:
-    """At least one reduce-only order filled on the venue: a position opened and closed there."""
-    return any(o["reduceOnly"] and o["status"] == "FILLED" for o in g.venue_orders())
+def _round_trip_and_maker_fill(g: Group) -> bool:
+    """A reduce-only order filled on the venue (a position opened and closed there), and a maker
+    trade (its rebate, a negative commission, has reached the group)."""
+    return any(o["reduceOnly"] and o["status"] == "FILLED" for o in g.venue_orders()) \
+        and any(t["maker"] for t in g.venue_trades())
 
 
 def test_the_group_trades_on_the_venue_and_the_hub_commits_every_fill_once(group: Group) -> None:
     g = group
-    g.inst.wait_for(lambda: _closed_round_trip(g), 60, "a position opened and closed on the venue", interval=0.25)
+    g.inst.wait_for(lambda: _round_trip_and_maker_fill(g), 60, "a round trip and a maker fill on the venue",
+                    interval=0.25)
     # Every venue order of the group is one of its intents' child orders ("<intent_id>.<n>").
     intents = g.intents()
     orders = g.venue_orders()
@@ -54,9 +57,10 @@ def test_the_group_trades_on_the_venue_and_the_hub_commits_every_fill_once(group
         t = trades.get(f.trade_id) or next(x for x in g.venue_trades() if trade_key(x) == f.trade_id)
         assert (f.symbol, f.side, f.mode, f.account) == (t["symbol"], t["side"], "LIVE", "testnet-1")
         assert f.qty == pytest.approx(float(t["qty"])) and f.price == pytest.approx(float(t["price"]))
-        assert f.fee >= 0.0  # a maker rebate (negative commission on the venue) is recorded as no fee
         assert f.liquidity == ("maker" if t["maker"] else "taker")
-    assert any(f.liquidity == "maker" for f in fills), "no maker fill: the rebate path was not exercised"
+        # A maker rebate (negative commission) is recorded as no fee: fees in the store are costs.
+        assert f.fee == pytest.approx(max(0.0, float(t["commission"])))
+    assert any(float(trades[f.trade_id]["commission"]) < 0 for f in fills if f.trade_id in trades)
 
 
 def test_store_positions_and_state_files_agree_with_the_venue(group: Group) -> None:
