@@ -136,8 +136,18 @@ class Group:
             return {}
         return {p["name"]: p["statename"] for p in info}
 
+    def info(self, program: str) -> dict[str, Any] | None:
+        """supervisord's record of `program` (programs live in groups: ask by name across them)."""
+        try:
+            every = supervisor_proxy(self.inst.settings).supervisor.getAllProcessInfo()
+        except (OSError, xmlrpc.client.Error):
+            return None
+        return next((p for p in every if p["name"] == program), None)
+
     def pid(self, program: str) -> int:
-        return int(supervisor_proxy(self.inst.settings).supervisor.getProcessInfo(program)["pid"])
+        info = self.info(program)
+        assert info is not None and info["statename"] == "RUNNING", info
+        return int(info["pid"])
 
     def kill9(self, program: str) -> int:
         """SIGKILL one program (supervisord restarts it); returns the killed pid."""
@@ -147,11 +157,8 @@ class Group:
 
     def wait_restarted(self, program: str, old_pid: int, timeout: float = 30) -> None:
         def up() -> bool:
-            try:
-                info = supervisor_proxy(self.inst.settings).supervisor.getProcessInfo(program)
-            except (OSError, xmlrpc.client.Error):
-                return False
-            return info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid)
+            info = self.info(program)
+            return info is not None and info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid)
 
         self.inst.wait_for(up, timeout, f"{program} to run again after kill -9")
 
