@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import xmlrpc.client
 from collections.abc import Iterator
@@ -114,6 +115,15 @@ class Group:
 
     def fills(self) -> list[OrderFilled]:
         return [r.msg for r in of_type(committed(self.inst), "order_filled")]  # type: ignore[misc]
+
+    def applied_fills(self) -> dict[str, tuple[float, float]]:
+        """trade_id -> (qty, price) of every fill the positions store applied in the LIVE scope (its
+        fill_record table, unique by trade id), read from the database file without writing it."""
+        path = self.inst.home / "logs" / "positions.db"
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            rows = db.execute("SELECT trade_id, qty, price FROM fill_record WHERE mode = ? AND account = ?",
+                              (self.mode, ACCOUNT)).fetchall()
+        return {trade_id: (qty, price) for trade_id, qty, price in rows}
 
     def intents(self) -> dict[str, SubmitOrder | RequestExit]:
         """intent_id -> every committed order intent (entries, manual exits) and exit request."""

@@ -61,6 +61,8 @@ def test_the_group_trades_on_the_venue_and_the_hub_commits_every_fill_once(group
         # A maker rebate (negative commission) is recorded as no fee: fees in the store are costs.
         assert f.fee == pytest.approx(max(0.0, float(t["commission"])))
     assert any(float(trades[f.trade_id]["commission"]) < 0 for f in fills if f.trade_id in trades)
+    # The positions store applied each of them once (its fill table is unique by trade id).
+    g.inst.wait_for(lambda: set(trades) <= set(g.applied_fills()), 10, "the store to apply every venue trade")
 
 
 def test_store_positions_and_state_files_agree_with_the_venue(group: Group) -> None:
