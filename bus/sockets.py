@@ -5,7 +5,9 @@
 - ROUTER sockets that answer peers set ROUTER_MANDATORY, so an unroutable reply raises
   instead of vanishing, and MAXMSGSIZE, so a huge frame drops the connection rather than
   the process's memory;
-- TCP endpoints use CURVE when keys are configured (bus/security.py).
+- TCP endpoints use CURVE when keys are configured (bus/security.py), and ZMTP heartbeats
+  and a connect timeout, so a link that drops packets silently is noticed and re-joined
+  within seconds of its return rather than after the kernel's retransmission backoff.
 """
 
 from __future__ import annotations
@@ -25,15 +27,22 @@ def ensure_ipc_dir(endpoint: str) -> None:
         os.chmod(directory, 0o700)
 
 
-def _apply_common(sock: zmq.Socket, settings: Settings) -> None:
+def _apply_common(sock: zmq.Socket, endpoint: str, settings: Settings, *, client: bool) -> None:
     sock.setsockopt(zmq.LINGER, settings.bus.linger_ms)
+    bus = settings.bus
+    if endpoint.startswith("tcp://"):
+        if bus.tcp_heartbeat_s > 0:
+            sock.setsockopt(zmq.HEARTBEAT_IVL, int(bus.tcp_heartbeat_s * 1000))
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(bus.tcp_heartbeat_timeout_s * 1000))
+        if client:
+            sock.setsockopt(zmq.CONNECT_TIMEOUT, int(bus.tcp_connect_timeout_s * 1000))
 
 
 def bind(ctx: zmq.Context, kind: int, endpoint: str, settings: Settings) -> zmq.Socket:
     from bus.security import configure_server
 
     sock = ctx.socket(kind)
-    _apply_common(sock, settings)
+    _apply_common(sock, endpoint, settings, client=False)
     if kind == zmq.ROUTER:
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, settings.bus.max_frame_bytes * 4)
@@ -61,7 +70,7 @@ def client_socket(ctx: zmq.Context, kind: int, endpoint: str, settings: Settings
     from bus.security import configure_client
 
     sock = ctx.socket(kind)
-    _apply_common(sock, settings)
+    _apply_common(sock, endpoint, settings, client=True)
     if kind == zmq.DEALER:
         # Do not queue into a pipe whose peer is absent: the outbox owns retries.
         sock.setsockopt(zmq.IMMEDIATE, 1)

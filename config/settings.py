@@ -52,6 +52,17 @@ class BusSettings(Section):
     max_frame_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
     sndhwm: int = Field(default=100_000, ge=100)
     linger_ms: int = Field(default=1000, ge=0)
+    # TCP only (ipc peers die with a closed socket, which the kernel reports at once). A link
+    # that silently drops packets leaves a TCP connection open for minutes, and after it comes
+    # back the kernel's retransmission backoff can hold traffic another 20-60 s. ZMTP heartbeats
+    # find a dead connection within the timeout and let ZeroMQ open a fresh one; the connect
+    # timeout bounds each attempt, so one is made every few seconds while the link is down.
+    tcp_heartbeat_s: float = Field(
+        default=1.0, ge=0.0, le=60.0, description="ZMTP heartbeat on TCP connections (0: off).")
+    tcp_heartbeat_timeout_s: float = Field(
+        default=5.0, gt=0.0, le=600.0, description="A TCP connection silent this long is closed and reopened.")
+    tcp_connect_timeout_s: float = Field(
+        default=2.0, gt=0.0, le=60.0, description="One TCP connect attempt gives up after this, then retries.")
     # CURVE for TCP endpoints (required on any non-loopback TCP bind). Certificate files as
     # written by `v7 keys new` (zmq.auth format): NAME.key (public) and NAME.key_secret.
     curve_server_cert: Path | None = Field(default=None, description="Hub: its secret certificate.")

@@ -46,15 +46,17 @@ def supervisor_config(programs: tuple[str, ...] | None = None, extra: str = "") 
 
 
 @contextlib.contextmanager
-def supervised(inst: Instance, programs: tuple[str, ...] | None = None, extra: str = "") -> Iterator[subprocess.Popen]:
-    """supervisord running `programs` of the repository's group (all when None) in `inst`'s home."""
+def supervised(inst: Instance, programs: tuple[str, ...] | None = None, extra: str = "",
+               prefix: tuple[str, ...] = ()) -> Iterator[subprocess.Popen]:
+    """supervisord running `programs` of the repository's group (all when None) in `inst`'s home;
+    `prefix` runs it through another command (`ip netns exec NS`, which execs it: same pid)."""
     path = inst.home / "supervisord.conf"
     path.write_text(supervisor_config(programs, extra))
     (inst.home / "run").mkdir(mode=0o700, exist_ok=True)
     os.chmod(inst.home / "run", 0o700)
     (inst.home / "logs" / "supervisor").mkdir(parents=True, exist_ok=True)
     log = (inst.home / "logs" / "supervisord.out").open("wb")
-    proc = subprocess.Popen([SUPERVISORD, "-n", "-c", str(path)], env=inst.env, cwd=REPO, stdout=log,
+    proc = subprocess.Popen([*prefix, SUPERVISORD, "-n", "-c", str(path)], env=inst.env, cwd=REPO, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield proc

@@ -17,6 +17,12 @@ the loop goes on (supervisord restarts the process if it dies). SIGTERM/SIGINT e
 Gates every trading actor needs, in one place: `ready` (the first hub snapshot has been
 taken), `stream_ready` (the exchange streams are in sync), and `degrade(reason)` /
 `recover()`, which set the status heartbeats carry and log each change once.
+
+An actor that was once in touch with the hub and has lost it (subscriber silent past its
+limit, or, without a subscriber, no connection for as long) reports itself degraded ("hub
+unreachable for N s") in its heartbeats and in `v7_actor_hub_unreachable` /
+`v7_actor_degraded`, and goes back to its own status when the hub is back. Its heartbeats
+queue meanwhile, so the journal shows afterwards when each actor lost the hub.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, ClassVar
 
 import zmq
@@ -44,6 +51,7 @@ from config.settings import Settings
 log = logging.getLogger(__name__)
 
 _MAX_WAIT_S = 0.5  # the loop looks at its stop flag at least this often (a signal does not wake zmq.poll)
+_DURABLE_SLICE_S = 0.25  # a blocking durable publish looks at the hub's reachability this often
 
 
 class Timer:
@@ -88,6 +96,9 @@ class Actor:
         self._timer_ids = itertools.count()
         self._poller = zmq.Poller()
         self._polled: dict[str, zmq.Socket | None] = {"hub": None, "stream": None}
+        self._hub_seen = False  # in touch with the hub at least once (start-up is not an outage)
+        self._hub_lost_at: float | None = None  # monotonic time it was last seen reachable
+        self.hub_unreachable_s = 0.0  # > 0 while the hub is out of reach past the limit
 
     # --- to override ---------------------------------------------------------------------------
 
@@ -167,14 +178,63 @@ class Actor:
         return self.sender.send(msg)
 
     def publish_durable(self, msg: Message, timeout: float | None = None) -> int:
-        """Block until the hub has journaled `msg`; returns its seq."""
-        return self.sender.send_and_wait(msg, timeout=timeout)
+        """Block until the hub has journaled `msg`; returns its seq.
+
+        Raises TimeoutError (the message stays queued and is delivered later) after `timeout`,
+        or sooner once the hub is seen out of reach: the sender lost its connection, or the
+        subscriber heard nothing for its silence limit. Waiting out the whole timeout on a cut
+        link would freeze this actor's loop (exchange streams, timers, heartbeats) for it.
+        """
+        timeout = self.settings.sender.ack_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        future = self.sender.submit(msg, wait_room_s=timeout)
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return future.result(timeout=max(0.0, min(left, _DURABLE_SLICE_S)))
+            except FutureTimeout:
+                if left <= _DURABLE_SLICE_S:
+                    raise TimeoutError(f"no ACK for {msg.TYPE} within {timeout:.1f}s (still queued)") from None
+                if self._hub_seen and not self._hub_in_reach():
+                    raise TimeoutError(f"no ACK for {msg.TYPE}: the hub is out of reach (still queued)") from None
+
+    def _hub_in_reach(self) -> bool:
+        if not self.sender.connected:
+            return False
+        return self.subscriber is None or self.subscriber.hub_alive
+
+    def reported_status(self) -> tuple[str, str]:
+        """The status and detail heartbeats carry: the actor's own, or degraded while the hub is out of reach."""
+        if self.hub_unreachable_s > 0 and self.status == "running":
+            return "degraded", f"hub unreachable for {self.hub_unreachable_s:.0f}s"
+        return self.status, self.status_detail
 
     def heartbeat(self) -> None:
+        status, detail = self.reported_status()
+        self.metrics.degraded.set(1 if status == "degraded" else 0)
         self.publish(Heartbeat(
             actor=self.name, pid=os.getpid(), started_at=self.started_at, interval_s=self._heartbeat_s,
-            loops=self.loops, status=self.status, detail=self.status_detail[:2000],  # type: ignore[arg-type]
+            loops=self.loops, status=status, detail=detail[:2000],  # type: ignore[arg-type]
         ))
+
+    def _watch_hub(self) -> None:
+        """Track whether the hub is in reach; report a loss once it lasts past the subscriber's silence limit."""
+        now = time.monotonic()
+        reachable = self._hub_in_reach()
+        if reachable:
+            if self.hub_unreachable_s > 0:
+                log.info("%s: hub reachable again after %.1fs", self.name, now - (self._hub_lost_at or now))
+            self._hub_seen, self._hub_lost_at, self.hub_unreachable_s = True, now, 0.0
+        elif self._hub_seen:
+            lost_for = now - (self._hub_lost_at or now)
+            limit = self.subscriber.silent_after_s if self.subscriber is not None else 5 * self.settings.bus.heartbeat_s
+            if lost_for > limit:
+                if self.hub_unreachable_s == 0:
+                    log.warning("%s degraded: hub unreachable for %.1fs (%s)", self.name, lost_for,
+                                self.settings.ingest_endpoint)
+                self.hub_unreachable_s = lost_for
+        self.metrics.hub_unreachable.set(1 if self.hub_unreachable_s > 0 else 0)
+        self.metrics.degraded.set(1 if self.reported_status()[0] == "degraded" else 0)
 
     @property
     def _heartbeat_s(self) -> float:
@@ -258,6 +318,7 @@ class Actor:
             self.status = "running"
             self.heartbeat()
             self.every(self._heartbeat_s, self.heartbeat, "heartbeat")
+            self.every(self.settings.bus.heartbeat_s, self._watch_hub, "hub_watch", now=True)
             if self.subscriber is not None:
                 # The subscriber notices a silent hub (and rejoins) only when asked.
                 self.every(self.settings.bus.heartbeat_s, self._hub_events, "hub_check", now=True)

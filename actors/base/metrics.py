@@ -24,6 +24,11 @@ class ActorMetrics:
         self.up.labels(actor).set(0)
         self.hub_connected = Gauge("v7_actor_hub_synced", "1 while the actor's subscriber is in sync with the hub.",
                                    registry=registry)
+        self.hub_unreachable = Gauge(
+            "v7_actor_hub_unreachable", "1 while the hub has been out of reach (no updates, or no connection) "
+            "for longer than the subscriber's silence limit.", registry=registry)
+        self.degraded = Gauge("v7_actor_degraded", "1 while the actor's heartbeats report status degraded.",
+                              registry=registry)
 
     def watch_sender(self, registry: CollectorRegistry, sender: Sender) -> None:
         registry.register(_SenderCollector(sender))
@@ -42,6 +47,8 @@ class _SenderCollector(Collector):
         stats = self._sender.stats
         yield GaugeMetricFamily("v7_sender_outbox_depth", "Unacknowledged messages in this actor's outbox.",
                                 value=self._sender.outbox_depth)
+        yield GaugeMetricFamily("v7_sender_connected", "1 while the sender has a connection to the hub's ingest.",
+                                value=1 if self._sender.connected else 0)
         for name, help_text, value in (
             ("v7_sender_sent", "Frames sent to the hub (including resends).", stats.sent),
             ("v7_sender_acked", "Messages ACKed by the hub.", stats.acked),

@@ -4,14 +4,17 @@ engine (`v7_paper_*`, SIM and DRY_RUN) and the venue (`v7_venue_*`, DRY_RUN and 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exchange.binance_usdm.adapter import BinanceUsdmAdapter
 from exchange.paper.engine import PaperExchange
 from exchange.stream_server import StreamServer
+
+if TYPE_CHECKING:  # not imported at run time: it brings ccxt, which a SIM gateway never needs
+    from exchange.binance_usdm.adapter import BinanceUsdmAdapter
 
 
 class GatewayMetrics:

@@ -30,11 +30,13 @@ def helper_processes() -> Iterator[list[subprocess.Popen]]:
                 proc.wait(timeout=10)
 
 
-def spawn(inst: Instance, module: str, *args: str) -> subprocess.Popen:
+def spawn(inst: Instance, module: str, *args: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`python -m module args` with `inst`'s environment; `prefix` runs it through another command
+    (`ip netns exec NS`, which execs it, so the pid is the module's own)."""
     log = inst.log_path(module.rsplit(".", 1)[-1])
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
-        return subprocess.Popen([sys.executable, "-m", module, *args], env=inst.env, cwd=REPO, stdout=fh,
+        return subprocess.Popen([*prefix, sys.executable, "-m", module, *args], env=inst.env, cwd=REPO, stdout=fh,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -19,7 +19,9 @@ After the storm the trading programs are stopped, and the record is audited:
   for the load's accounts and the trading group's alike;
 - the SQLite store passes PRAGMA integrity_check, and no temp file is left behind.
 
-The short storm runs in `make test`; `make chaos` runs the long one. Each prints its counts.
+The short storm runs in `make test`; `make chaos` runs the long one (at least 100 kills, a
+third of them the state writer) and the same storm with the positions store on PostgreSQL
+(V7_TEST_PG_URL; skipped with the reason without it). Each prints its counts.
 """
 
 from __future__ import annotations
@@ -37,14 +39,23 @@ from typing import Any
 
 import pytest
 
+from actors.state_writer.store.tables import OpenPositionRow
 from bus.messages import OrderFilled
 from bus.subscriber import SnapshotError, request_status
 from cli.ops import supervisor_proxy
 from config.settings import ACTORS
-from tests.chaos.audit import ack_violations, integrity, temp_files
+from tests.chaos.audit import (
+    ack_violations,
+    integrity,
+    journal_violations,
+    net_of_fills,
+    subscriber_violations,
+    temp_files,
+)
 from tests.chaos.procs import helper_processes, spawn
 from tests.harness import REPO, Instance, instance
-from tests.store.helpers import open_positions
+from tests.pg import pg_schema, pg_url
+from tests.store.helpers import integrity_ok, open_positions, table
 from tests.supervised import supervised
 from tests.trading.group import Committed, committed, configure_fast
 
@@ -78,11 +89,27 @@ def test_chaos_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1800)
 def test_chaos_long(tmp_path: Path) -> None:
-    """`make chaos`: five minutes, more senders, a kill every two seconds."""
-    report = _storm(tmp_path, seconds=300, senders=5, rate=40, kill_every_s=2.0, seed=29)
+    """`make chaos`: five minutes or more, more senders, a kill every two seconds, until at least
+    100 programs (34 of them the state writer) have been killed."""
+    report = _storm(tmp_path, seconds=300, senders=5, rate=40, kill_every_s=2.0, seed=29, min_kills=100)
     _print(report)
+    assert sum(report.kills.values()) >= 100 and report.kills.get("state_writer", 0) >= 33, report.kills
+    assert not report.violations, report.violations[:20]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_chaos_postgresql(tmp_path: Path) -> None:
+    """The storm with the positions store on PostgreSQL (a schema of its own, dropped after): the
+    store still equals what the committed fills add up to, after every kill of the writer."""
+    url = pg_url()
+    with pg_schema(url) as schema:
+        report = _storm(tmp_path, seconds=120, senders=3, rate=25, kill_every_s=2.5, seed=37,
+                        db=(url, schema))
+    _print(report)
+    assert report.kills.get("state_writer", 0) >= 10, report.kills
     assert not report.violations, report.violations[:20]
 
 
@@ -95,13 +122,18 @@ def _print(report: Report) -> None:
 
 
 def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_every_s: float,
-           seed: int) -> Report:
+           seed: int, min_kills: int = 0, db: tuple[str, str] | None = None) -> Report:
+    """Kill a program every `kill_every_s` for `seconds` (and on until `min_kills` kills); `db`:
+    (PostgreSQL URL, schema) for the positions store instead of SQLite in the instance."""
     if not V7_BIN.exists():
         pytest.skip(f"{V7_BIN} missing: supervisord.conf runs the repository's own .venv (make venv)")
     report = Report()
     rng = random.Random(seed)
     with instance(tmp_path) as inst:
         configure_fast(inst)  # fast paper trading; the journal is never compacted, so it can be audited
+        if db is not None:
+            # Top-level keys before the sections configure_fast wrote; [store] is not among them.
+            inst.write_config(f'db_url = "{db[0]}"\n' + inst.extra_toml + f'\n[store]\ndb_schema = "{db[1]}"\n')
         out = inst.home / "chaos"
         out.mkdir()
         stop_load, stop_watch = out / "stop-load", out / "stop-watch"
@@ -121,7 +153,7 @@ def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_ev
             kills: Counter[str] = Counter()
             others = [a for a in ACTORS if a != "state_writer"]
             deck: list[str] = []
-            while time.monotonic() - begun < seconds:
+            while time.monotonic() - begun < seconds or kills.total() < min_kills:
                 time.sleep(kill_every_s)
                 # Every third victim is the state writer; the others come from a shuffled deck
                 # of the other programs, so each of them is hit in turn, in a random order.
@@ -157,9 +189,12 @@ def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_ev
             if reads["reads"] < seconds * 10:
                 report.violations.append(f"the reader only managed {reads['reads']} reads")
             report.violations += _audit_positions(inst, records, ledgers, report)
-            verdict = integrity(inst.home / "logs" / "positions.db")
-            if verdict != "ok":
-                report.violations.append(f"integrity_check: {verdict}")
+            if db is None:
+                verdict = integrity(inst.home / "logs" / "positions.db")
+                if verdict != "ok":
+                    report.violations.append(f"integrity_check: {verdict}")
+            elif not integrity_ok(inst):  # reads every table of the schema
+                report.violations.append("the PostgreSQL store could not be read back")
             if leftovers := temp_files(inst.state_dir):
                 report.violations.append(f"temp files left in the state directory: {leftovers}")
             (out / "report.json").write_text(json.dumps(asdict(report), indent=1))
@@ -210,19 +245,8 @@ def _wait_seq_settles(inst: Instance) -> None:
 
 
 def _audit_journal(records: list[Committed], report: Report) -> list[str]:
-    bad = []
-    seqs = [r.seq for r in records]
-    if seqs != list(range(1, len(records) + 1)):
-        missing = sorted(set(range(1, (max(seqs) if seqs else 0) + 1)) - set(seqs))
-        bad.append(f"journal seq not gap-free: {len(missing)} missing, e.g. {missing[:5]}")
-    seen: dict[tuple[str, int, int], int] = {}
-    for r in records:
-        ident = (r.env.src, r.env.inc, r.env.sseq)
-        if ident in seen:
-            bad.append(f"{ident} committed twice: seq {seen[ident]} and {r.seq}")
-        seen[ident] = r.seq
     report.journal_messages = len(records)
-    return bad
+    return journal_violations(records)
 
 
 def _audit_load(records: list[Committed], ledgers: list[dict[str, Any]], report: Report) -> list[str]:
@@ -237,63 +261,21 @@ def _audit_load(records: list[Committed], ledgers: list[dict[str, Any]], report:
 
 
 def _audit_subscriber(records: list[Committed], watch: dict[str, Any], report: Report) -> list[str]:
-    """Between snapshots the updates are seq+1 each time; snapshots never go back; each update is the journal's."""
-    bad = []
-    by_seq = {r.seq: r for r in records}
-    last = None
-    applied: set[int] = set()
-    for event in watch["history"]:
-        if event[0] == "S":
-            seq = event[1]
-            if last is not None and seq < last:
-                bad.append(f"subscriber snapshot went back: {seq} after {last}")
-            last = seq
-            report.subscriber_snapshots += 1
-            continue
-        _, seq, src, inc, sseq = event
-        if seq in applied:
-            bad.append(f"subscriber got seq {seq} twice")
-        applied.add(seq)
-        if last is None or seq != last + 1:
-            bad.append(f"subscriber applied seq {seq} after {last} (gap)")
-        last = seq
-        record = by_seq.get(seq)
-        if record is None or (record.env.src, record.env.inc, record.env.sseq) != (src, inc, sseq):
-            bad.append(f"subscriber's seq {seq} is {(src, inc, sseq)}, the journal's is "
-                       f"{None if record is None else (record.env.src, record.env.inc, record.env.sseq)}")
-    report.subscriber_updates = len(applied)
-    if records and (last or 0) < records[-1].seq:
-        bad.append(f"subscriber ended at seq {last}, the journal at {records[-1].seq}")
+    bad, report.subscriber_updates, report.subscriber_snapshots = subscriber_violations(records, watch)
     return bad
-
-
-def _net_of_fills(fills: list[OrderFilled]) -> dict[tuple[str, str, str], tuple[str, float]]:
-    """(mode, account, symbol) -> (side, qty): the store's position rules (flip, reduce-only) on qty alone."""
-    book: dict[tuple[str, str, str], float] = {}
-    seen: set[str] = set()
-    for f in fills:
-        if f.trade_id in seen:
-            continue
-        seen.add(f.trade_id)
-        key = (f.mode, f.account, f.symbol)
-        net = book.get(key, 0.0)
-        signed = f.qty if f.side == "BUY" else -f.qty
-        if f.reduce_only and (abs(net) < 1e-12 or (net > 0) == (signed > 0)):
-            continue  # an anomaly: nothing applied
-        total = net + signed
-        if f.reduce_only and abs(net) > 1e-12 and (total > 0) != (net > 0):
-            total = 0.0  # a reduce-only fill closes, never flips
-        book[key] = total
-    return {k: ("LONG" if n > 0 else "SHORT", abs(n)) for k, n in book.items() if abs(n) > 1e-9}
 
 
 def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dict[str, Any]],
                      report: Report) -> list[str]:
     bad = []
     fills = [r.msg for r in records if isinstance(r.msg, OrderFilled)]
-    expected = _net_of_fills(fills)
+    expected = net_of_fills(fills)
     stored = {k: (p.side, p.qty) for k, p in open_positions(inst).items()}
     report.open_positions = len(stored)
+    # The view is served from the store; its table read directly must say the same.
+    rows = {(r.mode, r.account, r.symbol): (r.side, r.qty) for r in table(inst, OpenPositionRow)}
+    if rows != stored:
+        bad.append(f"open_position table {sorted(set(rows.items()) ^ set(stored.items()))[:5]} differs from the view")
     for key in sorted(set(expected) | set(stored)):
         want, have = expected.get(key), stored.get(key)
         if want is None or have is None or want[0] != have[0] or abs(want[1] - have[1]) > 1e-6 * max(want[1], 1):
@@ -303,11 +285,11 @@ def _audit_positions(inst: Instance, records: list[Committed], ledgers: list[dic
         mine = [OrderFilled(trade_id=f["trade_id"], order_id="x", intent_id="x", mode="SIM", account=ledger["account"],
                      symbol=f["symbol"], side=f["side"], qty=f["qty"], price=f["price"], liquidity="taker")
                 for f in ledger["fills"]]
-        for key, want in _net_of_fills(mine).items():
+        for key, want in net_of_fills(mine).items():
             if stored.get(key, (None, 0.0))[0] != want[0] or abs(stored[key][1] - want[1]) > 1e-6 * max(want[1], 1):
                 bad.append(f"{ledger['source']}: its ACKed fills add up to {want} in {key}, the store has "
                            f"{stored.get(key)}")
-        flat = {k for k in stored if k[1] == ledger["account"]} - set(_net_of_fills(mine))
+        flat = {k for k in stored if k[1] == ledger["account"]} - set(net_of_fills(mine))
         bad += [f"{ledger['source']}: store has {k} open, its ACKed fills net to flat" for k in flat]
     if not any(k[:2] == TRADING_SCOPE for k in {(f.mode, f.account) for f in fills}):
         bad.append("the trading group made no fills during the storm")

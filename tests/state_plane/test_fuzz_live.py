@@ -9,7 +9,8 @@ the same code, or a commit/duplicate/out-of-order answer for a readable envelope
 
 After every batch a good message must be ACKed; at the end the writer's counters must add up
 to what was sent, by code, and its RSS must be close to where it started. `make test` sends
-a few thousand frames; `pytest -m slow` sends 100 000.
+a few thousand frames; `pytest -m slow` sends 1 000 000 to one writer process, which must never
+restart (same pid and epoch at the end as at the start).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bus import codec
 from bus.codec import BusError
 from bus.messages import MESSAGE_TYPES
 from bus.protocol import DEFAULT_MAX_FRAME_BYTES, ErrorCode
+from bus.subscriber import request_status
 from tests import SIM_SCOPE
 from tests.harness import Instance, instance
 from tests.state_plane.helpers import RawClient, envelope, kpis, ledger, position, positions, scrape
@@ -210,6 +212,7 @@ class Probe:
 
 
 def _fuzz_ingest(inst: Instance, pid: int, raw: RawClient, total: int, seed: int, batch: int = 50) -> None:
+    started = time.monotonic()
     maker = FrameMaker(seed)
     probe = Probe(inst)
     probe.check()  # warm: the probe stream exists before the RSS baseline
@@ -247,6 +250,10 @@ def _fuzz_ingest(inst: Instance, pid: int, raw: RawClient, total: int, seed: int
     assert sum(v for k, v in answered.items() if k.startswith("N:")) >= total // 3  # it was hostile
     # Memory: NACKed input leaves nothing behind (generous: the committed ones add dedup streams).
     assert rss_after < rss_before + 40 + total / 1000, (rss_before, rss_after)
+    seconds = time.monotonic() - started
+    print(f"\nlive fuzz: {total} frames in {seconds:.0f}s ({total / seconds:.0f} frames/s), "
+          f"{sum(v for k, v in answered.items() if k.startswith('N:'))} NACKed, {answered['A']} committed, "
+          f"writer RSS {rss_before:.0f} -> {rss_after:.0f} MiB")
 
 
 def test_random_frames_are_answered_as_the_codec_decides(hub: tuple[Instance, int], raw: RawClient) -> None:
@@ -255,9 +262,14 @@ def test_random_frames_are_answered_as_the_codec_decides(hub: tuple[Instance, in
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(7200)
 def test_random_frames_long(hub: tuple[Instance, int], raw: RawClient) -> None:
+    """`make chaos`: a million frames into one writer process, which never restarts."""
     inst, pid = hub
-    _fuzz_ingest(inst, pid, raw, total=100_000, seed=66, batch=200)
+    before = request_status(inst.settings, timeout_s=10)
+    _fuzz_ingest(inst, pid, raw, total=1_000_000, seed=66, batch=500)
+    after = request_status(inst.settings, timeout_s=10)
+    assert (after["pid"], after["epoch"]) == (before["pid"], before["epoch"]) == (pid, before["epoch"]), (before, after)
 
 
 def test_frames_over_the_limits(hub: tuple[Instance, int], raw: RawClient) -> None:
