@@ -139,13 +139,6 @@ class Group:
             return None
         return {p.symbol: p.qty if p.side == "LONG" else -p.qty for p in rows}
 
-    def states(self) -> dict[str, str]:
-        try:
-            info = supervisor_proxy(self.inst.settings).supervisor.getAllProcessInfo()
-        except (OSError, xmlrpc.client.Error):
-            return {}
-        return {p["name"]: p["statename"] for p in info}
-
     def info(self, program: str) -> dict[str, Any] | None:
         """supervisord's record of `program` (programs live in groups: ask by name across them)."""
         try:
