@@ -21,7 +21,7 @@ import signal
 import sqlite3
 import subprocess
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -64,6 +64,14 @@ class LiveInstance(Instance):
     @property
     def env(self) -> dict[str, str]:
         return {**super().env, **self.secret_env}
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+        """As Instance.wait_for; on a timeout the message ends with supervisord's program logs (the
+        programs are supervisord's children here, not this instance's)."""
+        try:
+            super().wait_for(predicate, timeout, what, interval)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}{_supervisor_logs(self)}") from None
 
 
 def configure_live(inst: Instance, fake: BinanceFake, mode: str = "LIVE", extra_toml: str = "") -> None:
