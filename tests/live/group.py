@@ -18,9 +18,10 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -64,10 +65,26 @@ class LiveInstance(Instance):
     def env(self) -> dict[str, str]:
         return {**super().env, **self.secret_env}
 
+    def wait_for(self, predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+        """As Instance.wait_for; on a timeout the message ends with supervisord's program logs (the
+        programs are supervisord's children here, not this instance's)."""
+        try:
+            super().wait_for(predicate, timeout, what, interval)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}{_supervisor_logs(self)}") from None
+
 
 def configure_live(inst: Instance, fake: BinanceFake, mode: str = "LIVE", extra_toml: str = "") -> None:
-    """Fast strategy and loops (tests/trading/group.py) on the venue at `fake` in `mode`."""
+    """Fast strategy and loops (tests/trading/group.py) on the venue at `fake` in `mode`; positions
+    live 4 s (the venue's bars are one second), so a round trip takes a few seconds."""
     configure_fast(inst)
+    path = inst.home / "strategy_config.json"
+    strategy = json.loads(path.read_text())
+    strategy["entry"].update({"ttl_s": 4, "intent_expiry_s": 3})
+    # The venue's walk trends less than the paper simulator: a lower bar makes the first signal
+    # come within a few bars (these tests are about the path of an order, not the strategy).
+    strategy["signal"]["entry_threshold"] = 0.12
+    path.write_text(json.dumps(strategy, indent=2))
     symbols = ", ".join(f'"{s}"' for s in SYMBOLS)
     inst.write_config(
         f'mode = "{mode}"\naccount = "{ACCOUNT}"\nsymbols = [{symbols}]\n' + inst.extra_toml
@@ -107,6 +124,15 @@ class Group:
     def fills(self) -> list[OrderFilled]:
         return [r.msg for r in of_type(committed(self.inst), "order_filled")]  # type: ignore[misc]
 
+    def applied_fills(self) -> dict[str, tuple[float, float]]:
+        """trade_id -> (qty, price) of every fill the positions store applied in the LIVE scope (its
+        fill_record table, unique by trade id), read from the database file without writing it."""
+        path = self.inst.home / "logs" / "positions.db"
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            rows = db.execute("SELECT trade_id, qty, price FROM fill_record WHERE mode = ? AND account = ?",
+                              (self.mode, ACCOUNT)).fetchall()
+        return {trade_id: (qty, price) for trade_id, qty, price in rows}
+
     def intents(self) -> dict[str, SubmitOrder | RequestExit]:
         """intent_id -> every committed order intent (entries, manual exits) and exit request."""
         records = committed(self.inst)
@@ -121,15 +147,18 @@ class Group:
             return None
         return {p.symbol: p.qty if p.side == "LONG" else -p.qty for p in rows}
 
-    def states(self) -> dict[str, str]:
+    def info(self, program: str) -> dict[str, Any] | None:
+        """supervisord's record of `program` (programs live in groups: ask by name across them)."""
         try:
-            info = supervisor_proxy(self.inst.settings).supervisor.getAllProcessInfo()
+            every = supervisor_proxy(self.inst.settings).supervisor.getAllProcessInfo()
         except (OSError, xmlrpc.client.Error):
-            return {}
-        return {p["name"]: p["statename"] for p in info}
+            return None
+        return next((p for p in every if p["name"] == program), None)
 
     def pid(self, program: str) -> int:
-        return int(supervisor_proxy(self.inst.settings).supervisor.getProcessInfo(program)["pid"])
+        info = self.info(program)
+        assert info is not None and info["statename"] == "RUNNING", info
+        return int(info["pid"])
 
     def kill9(self, program: str) -> int:
         """SIGKILL one program (supervisord restarts it); returns the killed pid."""
@@ -139,11 +168,8 @@ class Group:
 
     def wait_restarted(self, program: str, old_pid: int, timeout: float = 30) -> None:
         def up() -> bool:
-            try:
-                info = supervisor_proxy(self.inst.settings).supervisor.getProcessInfo(program)
-            except (OSError, xmlrpc.client.Error):
-                return False
-            return info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid)
+            info = self.info(program)
+            return info is not None and info["statename"] == "RUNNING" and info["pid"] not in (0, old_pid)
 
         self.inst.wait_for(up, timeout, f"{program} to run again after kill -9")
 
@@ -159,9 +185,10 @@ class Group:
             return None
 
 
-def new_instance(home: Path, creds: Creds) -> LiveInstance:
-    return LiveInstance(home=home, port_base=free_port_base(),
-                        secret_env={"V7_EXCHANGE_API_KEY": creds.api_key, "V7_EXCHANGE_API_SECRET": creds.secret})
+def new_instance(home: Path, creds: Creds | None) -> LiveInstance:
+    """An instance whose processes get `creds` as V7_EXCHANGE_API_KEY/SECRET (None: no keys at all)."""
+    keys = {} if creds is None else {"V7_EXCHANGE_API_KEY": creds.api_key, "V7_EXCHANGE_API_SECRET": creds.secret}
+    return LiveInstance(home=home, port_base=free_port_base(), secret_env=keys)
 
 
 @contextlib.contextmanager
@@ -171,7 +198,8 @@ def live_group(home: Path, mode: str = "LIVE", venue: VenueConfig | None = None,
     creds = new_creds()
     fake = BinanceFake(venue or venue_config(), keys={creds.api_key: creds.secret}).start()
     try:
-        inst = new_instance(home, creds)
+        # DRY_RUN reads market data only: the group gets no keys, so it could not place an order if it tried.
+        inst = new_instance(home, creds if mode == "LIVE" else None)
         configure_live(inst, fake, mode, extra_toml)
         checked = inst.run_cli("check-config")
         assert checked.returncode == 0, checked.stdout + checked.stderr
