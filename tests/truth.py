@@ -137,6 +137,8 @@ class Truth:
     closed: list[Trade] = field(default_factory=list)
     money: dict[tuple[date, Key], DayFigures] = field(default_factory=dict)
     fills: int = 0
+    # (ts, realized gross - fee) of every fill: what it moved the exchange wallet by.
+    wallet_moves: list[tuple[datetime, float]] = field(default_factory=list)
     # The end-of-day positions (and their marks) of each rolled-over day, as `roll` saw them.
     day_end: dict[date, dict[Key, float]] = field(default_factory=dict)
 
@@ -145,18 +147,26 @@ class Truth:
         """Replay. `rollovers`: (seq, day) pairs: day D ended (the writer's clock passed its end)
         after the record `seq` was committed and before the next one."""
         truth = cls()
+        for _seq, _env in truth.replay(journal_dir, rollovers):
+            pass
+        return truth
+
+    def replay(self, journal_dir: Path, rollovers: Iterable[tuple[int, date]] = ()
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Apply the journal record by record, yielding (seq, envelope) after each: a caller can
+        read what the truth was at any commit."""
         pending = sorted(rollovers)
         for seq, env in journal_records(journal_dir):
             while pending and pending[0][0] < seq:
-                truth.roll(pending.pop(0)[1])
+                self.roll(pending.pop(0)[1])
             msg = env.get("msg") or {}
             if msg.get("type") == "order_filled":
-                truth.fill(msg)
+                self.fill(msg)
             elif msg.get("type") == "positions_state":
-                truth.marks(msg)
+                self.marks(msg)
+            yield seq, env
         for _seq, day in pending:
-            truth.roll(day)
-        return truth
+            self.roll(day)
 
     def _day(self, day: date, key: Key) -> DayFigures:
         return self.money.setdefault((day, key), DayFigures())
@@ -168,6 +178,12 @@ class Truth:
         qty, price, fee = float(msg["qty"]), float(msg["price"]), float(msg.get("fee", 0.0))
         direction = 1 if msg["side"] == "BUY" else -1
         day = self._day(when.date(), key)
+        gross_before, fees_before = day.realized_gross, day.fees
+        self._apply(key, when, direction, qty, price, fee, bool(msg.get("reduce_only")), day)
+        self.wallet_moves.append((when, (day.realized_gross - gross_before) - (day.fees - fees_before)))
+
+    def _apply(self, key: Key, when: datetime, direction: int, qty: float, price: float, fee: float,
+               reduce_only: bool, day: DayFigures) -> None:
         trade = self.open.get(key)
         if trade is not None and trade.direction != direction:
             closed = min(qty, trade.qty)
@@ -193,7 +209,7 @@ class Truth:
             self.closed.append(trade)
             self._day(when.date(), key).closed_trades += 1
             del self.open[key]
-            if qty <= 0 or msg.get("reduce_only"):
+            if qty <= 0 or reduce_only:
                 return
             trade = None
         if trade is None:  # a position opened by a fill is marked at that fill's price
@@ -244,6 +260,71 @@ class Truth:
             row.unrealized += fig.unrealized
             row.closed_trades += fig.closed_trades
         return out
+
+
+# --- comparisons: each mismatch is collected in `errors`, so one run shows all of them ---------
+
+
+def same(what: str, actual: Any, expected: float, errors: list[str]) -> None:
+    if not close_enough(actual, expected):
+        errors.append(f"{what}: {actual!r} != truth {expected!r}")
+
+
+def check_pnl(what: str, pnl: Any, truth: dict[Key, DayFigures], totals: dict[tuple[str, str], DayFigures],
+               errors: list[str]) -> None:
+    seen: set[Key] = set()
+    for scope in pnl.scopes:
+        want = totals.get((scope.mode, scope.account), DayFigures())
+        for name in ("realized_gross", "fees", "realized_net", "unrealized", "total"):
+            same(f"{what} {scope.mode}/{scope.account} {name}", getattr(scope, name), getattr(want, name), errors)
+        if scope.closed_trades != want.closed_trades:
+            errors.append(f"{what} {scope.mode}/{scope.account} closed_trades {scope.closed_trades} != "
+                          f"{want.closed_trades}")
+        for symbol, row in scope.symbols.items():
+            key = (scope.mode, scope.account, symbol)
+            seen.add(key)
+            fig = truth.get(key, DayFigures())
+            for name in ("realized_gross", "fees", "realized_net", "unrealized", "total"):
+                same(f"{what} {symbol} {name}", getattr(row, name), getattr(fig, name), errors)
+    for key, fig in truth.items():
+        if key not in seen and (fig.fees or fig.realized_gross or fig.unrealized):
+            errors.append(f"{what}: {key} missing (truth {fig})")
+
+
+def check_position(what: str, p: Any, t: Trade, errors: list[str]) -> None:
+    if (p.side, p.symbol) != (t.side, t.key[2]):
+        errors.append(f"{what}: {p.side} {p.symbol} != truth {t.side} {t.key[2]}")
+    same(f"{what} qty", p.qty, t.qty, errors)
+    same(f"{what} entry_price", p.entry_price, t.entry, errors)
+    same(f"{what} mark_price", p.mark_price, t.mark, errors)
+    same(f"{what} trade_min_price", p.trade_min_price, t.low, errors)
+    same(f"{what} trade_max_price", p.trade_max_price, t.high, errors)
+    if hasattr(p, "unrealized_pnl"):  # a StoredPosition (view, CLI)
+        same(f"{what} unrealized_pnl", p.unrealized_pnl, t.unrealized(), errors)
+        same(f"{what} realized_gross", p.realized_gross, t.realized_gross, errors)
+        same(f"{what} fees", p.fees, t.fees, errors)
+    else:  # the database row names them with their schema-1 column names
+        same(f"{what} realized_pnl (gross)", p.realized_pnl, t.realized_gross, errors)
+        same(f"{what} fees", p.fees, t.fees, errors)
+
+
+def check_trade(what: str, r: Any, t: Trade, errors: list[str]) -> None:
+    mae, mfe = t.excursions()
+    row = hasattr(r, "gross_pnl")  # a trade_record row: schema-1 column names
+    gross = r.gross_pnl if row else r.realized_gross
+    net = r.realized_pnl if row else r.realized_net
+    for name, actual, expected in (
+        ("qty", r.qty, t.entered_qty), ("entry_price", r.entry_price, t.entered_notional / t.entered_qty),
+        ("exit_price", r.exit_price, t.exit_price), ("realized_gross", gross, t.realized_gross),
+        ("fees", r.fees, t.fees), ("realized_net", net, t.realized_gross - t.fees), ("mae", r.mae, mae),
+        ("mfe", r.mfe, mfe), ("trade_min_price", r.trade_min_price, t.low),
+        ("trade_max_price", r.trade_max_price, t.high),
+    ):
+        same(f"{what} {name}", actual, expected, errors)
+    if row:
+        avg = t.entered_notional / t.entered_qty
+        same(f"{what} mae_pct", r.mae_pct, mae / t.peak_qty / avg, errors)
+        same(f"{what} mfe_pct", r.mfe_pct, mfe / t.peak_qty / avg, errors)
 
 
 def drawdown(navs: Iterable[float]) -> tuple[float, float]:

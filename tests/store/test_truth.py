@@ -16,7 +16,6 @@ import signal
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,7 +24,7 @@ from actors.state_writer.store.tables import OpenPositionRow, PositionEventRow, 
 from bus.messages import ClosedTrade, Message, PnlToday, StoredPosition
 from tests.harness import Instance, instance
 from tests.store.helpers import Backend, Bus, bus, fill, marks, start_writer, table, views
-from tests.truth import DayFigures, Key, Trade, Truth, close_enough
+from tests.truth import Truth, check_pnl, check_position, check_trade, same
 
 
 @pytest.fixture
@@ -45,67 +44,6 @@ def _view_day(inst: Instance) -> str:
 
 def _send(b: Bus, *msgs: Message) -> int:
     return b.send(*msgs)
-
-
-def _same(what: str, actual: Any, expected: float, errors: list[str]) -> None:
-    if not close_enough(actual, expected):
-        errors.append(f"{what}: {actual!r} != truth {expected!r}")
-
-
-def _check_pnl(what: str, pnl: PnlToday, truth: dict[Key, DayFigures], totals: dict[tuple[str, str], DayFigures],
-               errors: list[str]) -> None:
-    seen: set[Key] = set()
-    for scope in pnl.scopes:
-        want = totals.get((scope.mode, scope.account), DayFigures())
-        for name in ("realized_gross", "fees", "realized_net", "unrealized", "total"):
-            _same(f"{what} {scope.mode}/{scope.account} {name}", getattr(scope, name), getattr(want, name), errors)
-        if scope.closed_trades != want.closed_trades:
-            errors.append(f"{what} {scope.mode}/{scope.account} closed_trades {scope.closed_trades} != "
-                          f"{want.closed_trades}")
-        for symbol, row in scope.symbols.items():
-            key = (scope.mode, scope.account, symbol)
-            seen.add(key)
-            fig = truth.get(key, DayFigures())
-            for name in ("realized_gross", "fees", "realized_net", "unrealized", "total"):
-                _same(f"{what} {symbol} {name}", getattr(row, name), getattr(fig, name), errors)
-    for key, fig in truth.items():
-        if key not in seen and (fig.fees or fig.realized_gross or fig.unrealized):
-            errors.append(f"{what}: {key} missing (truth {fig})")
-
-
-def _check_position(what: str, p: Any, t: Trade, errors: list[str]) -> None:
-    if (p.side, p.symbol) != (t.side, t.key[2]):
-        errors.append(f"{what}: {p.side} {p.symbol} != truth {t.side} {t.key[2]}")
-    _same(f"{what} qty", p.qty, t.qty, errors)
-    _same(f"{what} entry_price", p.entry_price, t.entry, errors)
-    _same(f"{what} mark_price", p.mark_price, t.mark, errors)
-    _same(f"{what} trade_min_price", p.trade_min_price, t.low, errors)
-    _same(f"{what} trade_max_price", p.trade_max_price, t.high, errors)
-    if isinstance(p, StoredPosition):
-        _same(f"{what} unrealized_pnl", p.unrealized_pnl, t.unrealized(), errors)
-        _same(f"{what} realized_gross", p.realized_gross, t.realized_gross, errors)
-        _same(f"{what} fees", p.fees, t.fees, errors)
-    else:  # the database row names them with their schema-1 column names
-        _same(f"{what} realized_pnl (gross)", p.realized_pnl, t.realized_gross, errors)
-        _same(f"{what} fees", p.fees, t.fees, errors)
-
-
-def _check_trade(what: str, r: Any, t: Trade, errors: list[str]) -> None:
-    mae, mfe = t.excursions()
-    gross = r.realized_gross if isinstance(r, ClosedTrade) else r.gross_pnl
-    net = r.realized_net if isinstance(r, ClosedTrade) else r.realized_pnl
-    for name, actual, expected in (
-        ("qty", r.qty, t.entered_qty), ("entry_price", r.entry_price, t.entered_notional / t.entered_qty),
-        ("exit_price", r.exit_price, t.exit_price), ("realized_gross", gross, t.realized_gross),
-        ("fees", r.fees, t.fees), ("realized_net", net, t.realized_gross - t.fees), ("mae", r.mae, mae),
-        ("mfe", r.mfe, mfe), ("trade_min_price", r.trade_min_price, t.low),
-        ("trade_max_price", r.trade_max_price, t.high),
-    ):
-        _same(f"{what} {name}", actual, expected, errors)
-    if not isinstance(r, ClosedTrade):
-        avg = t.entered_notional / t.entered_qty
-        _same(f"{what} mae_pct", r.mae_pct, mae / t.peak_qty / avg, errors)
-        _same(f"{what} mfe_pct", r.mfe_pct, mfe / t.peak_qty / avg, errors)
 
 
 def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,14 +96,14 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
     stored = {(p.mode, p.account, p.symbol): p for p in map(StoredPosition.model_validate, got["open_positions"])}
     assert stored.keys() == truth.open.keys()
     for key, t in truth.open.items():
-        _check_position(f"open_positions {key[2]}", stored[key], t, errors)
-    _check_pnl("pnl_today", PnlToday.model_validate(got["pnl_today"]), truth.day(today, today=True),
+        check_position(f"open_positions {key[2]}", stored[key], t, errors)
+    check_pnl("pnl_today", PnlToday.model_validate(got["pnl_today"]), truth.day(today, today=True),
                truth.totals(today, today=True), errors)
     closed_today = [t for t in truth.closed if t.exit_time is not None and t.exit_time.date() == today]
     trades_today = [ClosedTrade.model_validate(t) for t in got["trades_today"]]
     assert len(trades_today) == len(closed_today)
     for r, t in zip(sorted(trades_today, key=lambda r: r.exit_time), closed_today, strict=True):
-        _check_trade(f"trades_today {r.symbol}", r, t, errors)
+        check_trade(f"trades_today {r.symbol}", r, t, errors)
 
     # The CLI: today from the writer, the past day from the database.
     for args, d, is_today in ((("pnl", "--json"), today, True),
@@ -173,14 +111,14 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
         out = inst.run_cli(*args, check=True)
         doc = json.loads(out.stdout)
         listed_trades = doc.pop("trades", [])
-        _check_pnl(f"v7 {' '.join(args)}", PnlToday.model_validate(doc), truth.day(d, today=is_today),
+        check_pnl(f"v7 {' '.join(args)}", PnlToday.model_validate(doc), truth.day(d, today=is_today),
                    truth.totals(d, today=is_today), errors)
         if "--trades" in args:
             closed_day = [t for t in truth.closed if t.exit_time is not None and t.exit_time.date() == d]
             listed = sorted(map(ClosedTrade.model_validate, listed_trades), key=lambda r: r.exit_time)
             assert len(listed) == len(closed_day)
             for r, t in zip(listed, closed_day, strict=True):
-                _check_trade(f"v7 pnl --trades {r.symbol}", r, t, errors)
+                check_trade(f"v7 pnl --trades {r.symbol}", r, t, errors)
     # A clean stop writes every pending mark and extreme (docs/positions_store.md); from then on
     # the database, and the CLI reading it, must say exactly what the views said.
     inst.kill("state_writer", signal.SIGTERM)
@@ -188,22 +126,22 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
     rows = {(r.mode, r.account, r.symbol): r for r in table(inst, OpenPositionRow)}
     assert rows.keys() == truth.open.keys()
     for key, t in truth.open.items():
-        _check_position(f"open_position row {key[2]}", rows[key], t, errors)
+        check_position(f"open_position row {key[2]}", rows[key], t, errors)
     records = sorted(table(inst, TradeRecordRow), key=lambda r: r.closed_seq)
     assert len(records) == len(truth.closed)
     for r, t in zip(records, truth.closed, strict=True):
-        _check_trade(f"trade_record {r.symbol} {r.exit_time:%Y-%m-%d}", r, t, errors)
+        check_trade(f"trade_record {r.symbol} {r.exit_time:%Y-%m-%d}", r, t, errors)
     events = table(inst, PositionEventRow)
     for d in (day, today):
         for name, attr in (("realized_pnl", "realized_gross"), ("fee", "fees")):
             want = sum(getattr(f, attr) for f in truth.day(d, today=d == today).values())
             have = sum(getattr(e, name) or 0.0 for e in events if e.ts.astimezone(UTC).date() == d
                        and e.kind in {"open", "add", "reduce", "close"})
-            _same(f"position_event {name} on {d}", have, want, errors)
+            same(f"position_event {name} on {d}", have, want, errors)
 
     fallback = inst.run_cli("pnl", "--json", check=True)
-    _check_pnl("v7 pnl (database)", PnlToday.model_validate(json.loads(fallback.stdout)), truth.day(today, today=True),
+    check_pnl("v7 pnl (database)", PnlToday.model_validate(json.loads(fallback.stdout)), truth.day(today, today=True),
                truth.totals(today, today=True), errors)
     for p in map(StoredPosition.model_validate, json.loads(inst.run_cli("positions", "--json", check=True).stdout)):
-        _check_position(f"v7 positions (database) {p.symbol}", p, truth.open[(p.mode, p.account, p.symbol)], errors)
+        check_position(f"v7 positions (database) {p.symbol}", p, truth.open[(p.mode, p.account, p.symbol)], errors)
     assert not errors, "\n".join(errors)
