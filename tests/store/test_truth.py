@@ -11,7 +11,6 @@ rollover (late), and a SIGKILL of the writer with marks that only its journal ho
 
 from __future__ import annotations
 
-import json
 import signal
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +22,7 @@ from actors.state_writer.main import TEST_CLOCK_ENV
 from actors.state_writer.store.tables import OpenPositionRow, PositionEventRow, TradeRecordRow
 from bus.messages import ClosedTrade, Message, PnlToday, StoredPosition
 from tests.harness import Instance, instance
-from tests.store.helpers import Backend, Bus, bus, fill, marks, start_writer, table, views
+from tests.store.helpers import Backend, Bus, bus, cli_json, fill, marks, start_writer, table, views
 from tests.truth import Truth, check_pnl, check_position, check_trade, same
 
 
@@ -106,10 +105,8 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
         check_trade(f"trades_today {r.symbol}", r, t, errors)
 
     # The CLI: today from the writer, the past day from the database.
-    for args, d, is_today in ((("pnl", "--json"), today, True),
-                              (("pnl", "--day", day.isoformat(), "--json", "--trades"), day, False)):
-        out = inst.run_cli(*args, check=True)
-        doc = json.loads(out.stdout)
+    for args, d, is_today in ((("pnl",), today, True), (("pnl", "--day", day.isoformat(), "--trades"), day, False)):
+        doc = cli_json(inst, *args)
         listed_trades = doc.pop("trades", [])
         check_pnl(f"v7 {' '.join(args)}", PnlToday.model_validate(doc), truth.day(d, today=is_today),
                    truth.totals(d, today=is_today), errors)
@@ -139,9 +136,8 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
                        and e.kind in {"open", "add", "reduce", "close"})
             same(f"position_event {name} on {d}", have, want, errors)
 
-    fallback = inst.run_cli("pnl", "--json", check=True)
-    check_pnl("v7 pnl (database)", PnlToday.model_validate(json.loads(fallback.stdout)), truth.day(today, today=True),
-               truth.totals(today, today=True), errors)
-    for p in map(StoredPosition.model_validate, json.loads(inst.run_cli("positions", "--json", check=True).stdout)):
+    check_pnl("v7 pnl (database)", PnlToday.model_validate(cli_json(inst, "pnl")), truth.day(today, today=True),
+              truth.totals(today, today=True), errors)
+    for p in map(StoredPosition.model_validate, cli_json(inst, "positions")):
         check_position(f"v7 positions (database) {p.symbol}", p, truth.open[(p.mode, p.account, p.symbol)], errors)
     assert not errors, "\n".join(errors)
