@@ -14,8 +14,9 @@ docs/positions_store.md, not from the store's code:
   are every fill price and every mark while it is open; MAE/MFE are the excursions of those
   extremes from the average entry of all entries, times the largest size held;
 - a day's realized gross and fees are those of the fills stamped (`ts`) on that UTC day; a
-  trade counts on the day of its exit; the unrealized part of a day is the end-of-day
-  position at its last mark of the day (see `Truth.day`).
+  trade counts on the day of its exit; the unrealized part of a past day is its end-of-day
+  position (the fills stamped on or before it, whenever committed) at its last mark
+  (`Truth.replay`).
 
 Nothing here imports the store, the executor or the journal module: a bug there cannot hide
 itself by being shared.
@@ -139,7 +140,7 @@ class Truth:
     fills: int = 0
     # (ts, realized gross - fee) of every fill: what it moved the exchange wallet by.
     wallet_moves: list[tuple[datetime, float]] = field(default_factory=list)
-    # The end-of-day positions (and their marks) of each rolled-over day, as `roll` saw them.
+    # The end-of-day unrealized P&L of each rolled-over day, per (mode, account, symbol).
     day_end: dict[date, dict[Key, float]] = field(default_factory=dict)
 
     @classmethod
@@ -154,19 +155,27 @@ class Truth:
     def replay(self, journal_dir: Path, rollovers: Iterable[tuple[int, date]] = ()
                ) -> Iterator[tuple[int, dict[str, Any]]]:
         """Apply the journal record by record, yielding (seq, envelope) after each: a caller can
-        read what the truth was at any commit."""
-        pending = sorted(rollovers)
+        read what the truth was at any commit.
+
+        A day's end-of-day position is made of the fills stamped on or before that day, whenever
+        they were committed, valued at the last mark committed before the day rolled over: one
+        more replay per rolled-over day, fed only those fills and those marks."""
+        ends = [(seq, day, Truth()) for seq, day in rollovers]
         for seq, env in journal_records(journal_dir):
-            while pending and pending[0][0] < seq:
-                self.roll(pending.pop(0)[1])
             msg = env.get("msg") or {}
             if msg.get("type") == "order_filled":
                 self.fill(msg)
+                for _s, day, shadow in ends:
+                    if _time(msg["ts"]).date() <= day:
+                        shadow.fill(msg)
             elif msg.get("type") == "positions_state":
                 self.marks(msg)
+                for rolled_at, _d, shadow in ends:
+                    if seq <= rolled_at:
+                        shadow.marks(msg)
             yield seq, env
-        for _seq, day in pending:
-            self.roll(day)
+        for _s, day, shadow in ends:
+            self.day_end[day] = {key: t.unrealized() for key, t in shadow.open.items()}
 
     def _day(self, day: date, key: Key) -> DayFigures:
         return self.money.setdefault((day, key), DayFigures())
@@ -230,13 +239,6 @@ class Truth:
             if trade is not None and float(row["mark_price"]) > 0:
                 trade.mark = float(row["mark_price"])
                 trade.see(trade.mark)
-
-    def roll(self, day: date) -> None:
-        """Day `day` ended now: its end-of-day unrealized is each open position's, at its mark now,
-        except a position opened by a fill stamped after the day (it did not exist that day)."""
-        end = {key: t.unrealized() for key, t in self.open.items()
-               if t.entry_time is not None and t.entry_time.date() <= day}
-        self.day_end[day] = end
 
     def day(self, day: date, today: bool) -> dict[Key, DayFigures]:
         """Per (mode, account, symbol) figures of one UTC day. Today's unrealized is the open

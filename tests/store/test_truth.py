@@ -4,9 +4,10 @@ then every money figure the store shows (views, database rows, `v7 pnl`, `v7 pos
 compared with tests/truth.py's recomputation from the journal alone, to 1e-9 relative.
 
 The scenario: partial fills of one order, an add of another size, a partial close, a flip, fees
-on every fill, a position held across the day boundary, a fill stamped after midnight that the
-writer commits before its day ends (early) and one stamped before midnight committed after the
-rollover (late), and a SIGKILL of the writer with marks that only its journal holds.
+on every fill, a position held across the day boundary, fills stamped after midnight that the
+writer commits before its day ends (early: an add, and an open), a fill of the old day after
+an early one, one stamped before midnight committed after the rollover (late), and a SIGKILL of
+the writer with marks that only its journal holds.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
               marks(ETHUSDT=47.5, BTCUSDT=103.0),
               # Early: stamped after midnight, committed while the writer's day has not ended.
               fill("t8", "e3", "ETHUSDT", "SELL", 0.5, 47.0, fee=0.0235, ts=_at(today, 0, 0, 0, 200_000)),
+              # ... and one of the old day committed after it: it moves the old day's end position.
+              fill("t8b", "e4", "ETHUSDT", "BUY", 0.25, 47.4, fee=0.01, reduce_only=True,
+                   ts=_at(day, 23, 59, 58)),
               fill("t9", "s1", "SOLUSDT", "BUY", 2.0, 20.0, fee=0.02, ts=_at(today, 0, 0, 0, 300_000)))
         last_of_day = _send(b, marks(ETHUSDT=47.2, SOLUSDT=20.0))
     assert _view_day(inst) == day.isoformat(), "the writer's day ended before the test sent its last mark"
@@ -86,7 +90,7 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
               marks(ETHUSDT=46.5, SOLUSDT=20.5))
 
     truth = Truth.from_journal(inst.settings.journal_path, rollovers=[(last_of_day, day)])
-    assert truth.fills == 11 and len(truth.closed) == 2 and set(truth.open) == {
+    assert truth.fills == 12 and len(truth.closed) == 2 and set(truth.open) == {
         ("SIM", "paper", "ETHUSDT"), ("SIM", "paper", "SOLUSDT")}
     errors: list[str] = []
 
