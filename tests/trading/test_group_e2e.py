@@ -315,11 +315,14 @@ def test_every_figure_equals_the_journal_truth(group: Instance) -> None:
     # of some commit before its own document, so its figures must equal one of these.
     at_seq: dict[int, dict[Key, DayFigures]] = {}
     docs: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    book_at: dict[int, dict[str, tuple[str, float, float]]] = {0: {}}  # open positions after each fill
     for seq, env in truth.replay(journal):
         kind = env["msg"]["type"]
         if kind in ("order_filled", "positions_state"):
             at_seq[seq] = truth.day(today, today=True)
-        if kind in ("kpis_v7", "nav_state", "risk_snapshot", "positions_state"):
+        if kind == "order_filled":
+            book_at[seq] = {k[2]: (t.side, t.qty, t.entry) for k, t in truth.open.items() if k[:2] == ("SIM", "paper")}
+        if kind in ("kpis_v7", "nav_state", "risk_snapshot", "positions_state", "positions_ledger"):
             docs[kind].append((seq, env["msg"]))
     assert truth.fills > 5 and truth.closed, "the run traded too little to check anything"
     if any(t.entry_time is not None and t.entry_time.date() != today for t in [*truth.closed, *truth.open.values()]):
@@ -392,6 +395,11 @@ def test_every_figure_equals_the_journal_truth(group: Instance) -> None:
         if risk is not None and scope is not None and abs(scope.realized_gross) > 1e-9:
             same("risk_snapshot fee_pnl_ratio", risk.fee_pnl_ratio, scope.fees / abs(scope.realized_gross), errors)
             same("kpis_v7 fee_pnl_ratio", kpi.risk.fee_pnl_ratio, scope.fees / abs(scope.realized_gross), errors)
+    for seq, doc in docs["positions_ledger"][-20:]:  # the executor's book: the store's at an earlier commit
+        entries = {e.symbol: (e.side, e.qty, e.entry_price) for e in PositionsLedger.model_validate(doc).entries}
+        if not any(_book_matches(entries, book) for s, book in sorted(book_at.items(), reverse=True) if s < seq):
+            errors.append(f"positions_ledger (seq {seq}) equals the truth's open positions at no earlier fill: "
+                          f"{entries}")
     kpi_file = Kpis.model_validate(json.loads((group.state_dir / "kpis_v7.json").read_text()))
     assert kpi_file == Kpis.model_validate(kpi_docs[-1][1]), "kpis_v7.json is not the last committed kpis_v7"
     net = [t.realized_gross - t.fees for t in truth.closed]
@@ -419,6 +427,12 @@ def test_every_figure_equals_the_journal_truth(group: Instance) -> None:
     for p in map(StoredPosition.model_validate, cli_json(group, "positions")):
         check_position(f"v7 positions {p.symbol}", p, truth.open[(p.mode, p.account, p.symbol)], errors)
     assert not errors, "\n".join(errors)
+
+
+def _book_matches(entries: dict[str, tuple[str, float, float]], book: dict[str, tuple[str, float, float]]) -> bool:
+    return entries.keys() == book.keys() and all(
+        entries[s][0] == book[s][0] and close_enough(entries[s][1], book[s][1])
+        and close_enough(entries[s][2], book[s][2]) for s in entries)
 
 
 def _pnl_matches(symbols: dict[str, Any], figs: dict[Key, DayFigures]) -> bool:
