@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
@@ -167,6 +171,28 @@ def integrity_ok(inst: Instance) -> bool:
     for cls in Base.__subclasses__():
         table(inst, cls)
     return True
+
+
+def cli_json(inst: Instance, *args: str) -> Any:
+    """`v7 ARGS --json` run in this process (the real command, without a Python start-up per
+    call: these run often enough in the truth tests to matter), its stdout parsed."""
+    from cli.main import main as v7_main
+
+    keep = {k: v for k, v in os.environ.items() if k.startswith("V7_")}
+    for name in keep:
+        if not name.startswith("V7_TEST"):
+            del os.environ[name]
+    os.environ["V7_HOME"] = str(inst.home)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = v7_main([*args, "--json"])
+    finally:
+        for name in [k for k in os.environ if k.startswith("V7_")]:
+            del os.environ[name]
+        os.environ.update(keep)
+    assert code == 0, f"v7 {' '.join(args)} exited {code}"
+    return json.loads(out.getvalue())
 
 
 def metric(inst: Instance, name: str, default: float | None = None, **labels: str) -> float:
