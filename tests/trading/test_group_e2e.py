@@ -354,6 +354,13 @@ def test_every_figure_equals_the_journal_truth(group: Instance) -> None:
         same(f"nav_state peak_nav at {nav.updated_at}", nav.peak_nav, peak, errors)
         same(f"nav_state dd_pct at {nav.updated_at}", nav.dd_pct, min(1.0, max(0.0, (peak - nav.nav_total) / peak)),
              errors)
+    # The hub's NAV history (the dashboard's chart) copies nav_state samples: nav, peak, drawdown.
+    samples = {(n.nav_total, n.peak_nav, n.dd_pct) for n in navs}
+    history = views(group, "nav_history")["nav_history"]
+    assert history
+    for point in history:
+        if (point["nav"], point["peak"], point["dd_pct"]) not in samples:
+            errors.append(f"nav_history {point} is no committed nav_state sample")
     moves = sorted(truth.wallet_moves, key=lambda m: m[0])
     wallets = [STARTING_BALANCE + sum(v for _t, v in moves[:n]) for n in range(len(moves) + 1)]
     last_nav = navs[-1]
