@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.subscriber import SnapshotError, request_snapshot, request_status
-from config.settings import ACTORS, Settings, load_settings
+from config.settings import ACTORS, ConfigError, Settings, load_settings
 
 
 def supervisor_proxy(settings: Settings) -> Any:
@@ -29,10 +29,27 @@ def supervisor_states(settings: Settings) -> dict[str, str]:
 
 
 def check_config(settings: Settings) -> list[str]:
-    """Every configuration file an actor reads, validated now; returns a summary line per file."""
+    """Every configuration file an actor reads, validated now; returns a summary line per file.
+
+    LIVE also loads the API keys the gateway will load (key file or environment), so a missing
+    variable or a key file others can read stops `make run` here, naming it, rather than leaving
+    the gateway restarting under supervisord. The venue itself is not contacted: the account
+    checks (position mode, permissions, ...) run in the gateway at start-up."""
     from config.validation import validate_all
 
-    return validate_all(settings)
+    lines = validate_all(settings)
+    if settings.mode == "LIVE":
+        from actors.exchange.venue import credentials
+        from exchange.binance_usdm.credentials import CredentialsError
+
+        where = f"exchange.key_file ({settings.exchange.key_file})" if settings.exchange.key_file else \
+            "environment (V7_EXCHANGE_API_KEY, V7_EXCHANGE_API_SECRET)"
+        try:
+            credentials(settings)
+        except CredentialsError as exc:
+            raise ConfigError(f"invalid configuration: LIVE API keys from {where}: {exc}") from None
+        lines.append(f"ok   LIVE on {settings.exchange.network}: API keys from {where}")
+    return lines
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -333,11 +333,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
+# Variables with the V7_ prefix that are not settings: the instance's paths and the venue's API
+# keys. The keys are read by the exchange gateway alone (exchange/binance_usdm/credentials.py) and
+# must never enter Settings, which is logged and dumped freely.
+NOT_SETTINGS = frozenset({"V7_HOME", "V7_CONFIG", "V7_EXCHANGE_API_KEY", "V7_EXCHANGE_API_SECRET"})
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     """`V7_WRITER__TICK_MS=50` -> {"writer": {"tick_ms": "50"}} (pydantic coerces the string)."""
     out: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith("V7_") or name in {"V7_HOME", "V7_CONFIG"} or name.startswith("V7_TEST"):
+        if not name.startswith("V7_") or name in NOT_SETTINGS or name.startswith("V7_TEST"):
             continue
         parts = name[3:].lower().split("__")
         node = out

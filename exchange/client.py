@@ -138,7 +138,11 @@ class RpcExchange(ExchangeAdapter):
 
 
 def connect_exchange(settings: Settings) -> ExchangeAdapter:
-    """The adapter the trading actors use for `settings.exchange.adapter`."""
-    if settings.exchange.adapter == "paper":
+    """The exchange as the trading actors and the CLI see it: always the gateway's RPC.
+
+    Whatever `settings.exchange.adapter` names (the paper engine or a venue), only the gateway
+    hosts it: one process holds the venue's keys, rate-limit counters and streams, so every other
+    process goes through the gateway rather than opening a venue connection of its own."""
+    if settings.exchange.adapter in ("paper", "binance_usdm"):
         return RpcExchange(settings)
     raise ExchangeError("unknown_adapter", settings.exchange.adapter)

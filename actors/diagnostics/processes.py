@@ -32,6 +32,9 @@ class _Seen:
     interval_s: float
     status: str
     pid: int | None
+    # The heartbeat's own account of its status: a degraded gateway says why (venue ban, stream
+    # down), and that reason must reach runtime_diagnostics and the dashboard, not only its log.
+    detail: str = ""
 
 
 class ProcessWatch:
@@ -58,7 +61,7 @@ class ProcessWatch:
                 self.observe(hb)
 
     def observe(self, hb: Heartbeat) -> None:
-        self._seen[hb.actor] = _Seen(hb.ts, hb.interval_s, hb.status, hb.pid)
+        self._seen[hb.actor] = _Seen(hb.ts, hb.interval_s, hb.status, hb.pid, hb.detail[:512])
 
     def observe_hub(self, last_seen: datetime | None, silent_after_s: float) -> None:
         """The state writer heartbeats on the updates socket, not as a message; track it the same way."""
@@ -96,5 +99,5 @@ class ProcessWatch:
         return ActorLiveness(
             last_heartbeat_ts=seen.ts, age_s=age, threshold_s=threshold, stale=bool(reasons),
             status=seen.status, pid=seen.pid, supervisor_state=sup, crash_loop=crash_loop,
-            reason="; ".join(reasons)[:256],
+            reason="; ".join(reasons)[:256], detail=seen.detail,
         )

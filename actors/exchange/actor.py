@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import zmq
 
 from actors.base import Actor
+from actors.exchange.market_clock import market_clock_wait
 from actors.exchange.metrics import GatewayMetrics
 from actors.exchange.server import RpcServer
 from actors.exchange.venue import Hosted, host
@@ -98,7 +100,7 @@ class ExchangeGateway(Actor):
         hosted = self.hosted
         if hosted.engine is not None:
             hosted.engine.attach(self.streams)
-            self.every(self.loop_s, self._tick, "market_clock", now=True)
+            self.at(time.monotonic(), self._market_clock, "market_clock")
         if hosted.venue is not None:
             sink = VenueFeed(hosted, self.lock) if hosted.engine is not None else LockedSink(self.streams, self.lock)
             hosted.venue.attach(sink)
@@ -117,11 +119,20 @@ class ExchangeGateway(Actor):
         self.gateway_metrics.requests.labels(op, outcome).inc()
         self.gateway_metrics.request_seconds.observe(seconds)
 
-    def _tick(self) -> None:
-        assert self.streams is not None and self.hosted.engine is not None
-        with self.lock:
-            self.hosted.engine.tick()
-        self.streams.serve_subscriptions()
+    def _market_clock(self) -> None:
+        """Step the paper market, then sleep until its next step is due (see market_clock)."""
+        engine = self.hosted.engine
+        assert self.streams is not None and engine is not None
+        stepped = False
+        try:
+            with self.lock:
+                engine.tick()
+            self.streams.serve_subscriptions()
+            stepped = True
+        finally:  # a failed step (logged by the loop) must not stop the clock, nor spin it
+            due = engine.next_step_at() if stepped else None
+            wait = market_clock_wait(due, time.time(), self.settings.paper.tick_s, self.loop_s)
+            self.at(time.monotonic() + wait, self._market_clock, "market_clock")
 
     def _watch_venue(self) -> None:
         """Venue health into status and metrics; a user-stream reconnect starts a new epoch."""

@@ -4,14 +4,17 @@ engine (`v7_paper_*`, SIM and DRY_RUN) and the venue (`v7_venue_*`, DRY_RUN and 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from exchange.binance_usdm.adapter import BinanceUsdmAdapter
 from exchange.paper.engine import PaperExchange
 from exchange.stream_server import StreamServer
+
+if TYPE_CHECKING:  # not imported at run time: it brings ccxt, which a SIM gateway never needs
+    from exchange.binance_usdm.adapter import BinanceUsdmAdapter
 
 
 class GatewayMetrics:
@@ -100,7 +103,8 @@ class _VenueCollector(Collector):
         connected = GaugeMetricFamily("v7_venue_stream_connected", "1 while a venue stream is connected.",
                                       labels=["stream"])
         connected.add_metric(["market"], 1 if status.market_connected else 0)
-        connected.add_metric(["user"], 1 if status.user_connected else 0)
+        if status.user_stream:  # DRY_RUN runs without keys and without a user stream: no series, no alert
+            connected.add_metric(["user"], 1 if status.user_connected else 0)
         yield connected
         for name, help_text, value in (
             ("v7_venue_user_stream_connects", "User-data stream (re)connects.", status.user_connects),

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from config.settings import Settings
 from exchange.adapter import ExchangeAdapter
-from exchange.binance_usdm.adapter import BinanceUsdmAdapter
 from exchange.binance_usdm.config import BinanceSettings
 from exchange.binance_usdm.credentials import ApiCredentials
 from exchange.paper.engine import PaperExchange
 from exchange.paper.store import PaperStore
 from exchange.paper.venue_market import VenueMarket
+
+if TYPE_CHECKING:  # the adapter (and ccxt with it) is imported only by a gateway that uses it
+    from exchange.binance_usdm.adapter import BinanceUsdmAdapter
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,8 @@ def host(settings: Settings) -> Hosted:
         engine = PaperExchange(settings.paper, settings.symbols,
                                PaperStore(settings.var_path / "paper_exchange" / "exchange.db"))
         return Hosted(engine, engine=engine)
+    from exchange.binance_usdm.adapter import BinanceUsdmAdapter
+
     if settings.mode == "DRY_RUN":
         venue = BinanceUsdmAdapter(venue_settings(settings), settings.symbols, credentials=None)
         instruments = venue.instruments()

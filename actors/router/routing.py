@@ -401,7 +401,9 @@ class RouteEngine:
             self._advance(job)
 
     def _after_terminal(self, job: Job, order: Order) -> bool:
-        if order.status == "CANCELED" and order.reason == "reduce_only_no_position":
+        # The paper engine cancels a reduce-only order whose position is gone; Binance expires it
+        # (status EXPIRED). Either way the position is closed: placing again would only be refused.
+        if order.status in ("CANCELED", "EXPIRED") and order.reason == "reduce_only_no_position":
             self._finish(job, "FILLED" if job.filled > 0 else "CANCELED", "position already closed")
             return False
         return True

@@ -372,6 +372,8 @@ class ActorLiveness(Model):
     supervisor_state: str | None = Field(default=None, max_length=32, description="None = unknown.")
     crash_loop: bool = False
     reason: str = Field(default="", max_length=256, description="Why it is flagged; empty when healthy.")
+    detail: str = Field(default="", max_length=512,
+                        description="What the last heartbeat said with its status (why it is degraded).")
 
 
 class SupervisorStatus(Model):

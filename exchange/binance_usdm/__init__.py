@@ -10,12 +10,36 @@
   `memory`: the push half.
 """
 
-from exchange.binance_usdm.adapter import BinanceUsdmAdapter, StreamStatus
-from exchange.binance_usdm.checks import AccountReport
-from exchange.binance_usdm.config import NETWORKS, BinanceSettings, Network
-from exchange.binance_usdm.credentials import ApiCredentials, CredentialsError
-from exchange.binance_usdm.errors import AccountNotReady, AccountProblem, OrderThrottled, VenueThrottled
-from exchange.binance_usdm.ratelimit import RateLimitStatus
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Imported on first use: the adapter pulls in ccxt (~55 MiB of RSS), which a SIM group's
+# gateway and every other program never need.
+_HOME = {
+    "BinanceUsdmAdapter": "adapter", "StreamStatus": "adapter", "AccountReport": "checks",
+    "NETWORKS": "config", "BinanceSettings": "config", "Network": "config",
+    "ApiCredentials": "credentials", "CredentialsError": "credentials",
+    "AccountNotReady": "errors", "AccountProblem": "errors", "OrderThrottled": "errors",
+    "VenueThrottled": "errors", "RateLimitStatus": "ratelimit",
+}
+
+if TYPE_CHECKING:
+    from exchange.binance_usdm.adapter import BinanceUsdmAdapter, StreamStatus
+    from exchange.binance_usdm.checks import AccountReport
+    from exchange.binance_usdm.config import NETWORKS, BinanceSettings, Network
+    from exchange.binance_usdm.credentials import ApiCredentials, CredentialsError
+    from exchange.binance_usdm.errors import AccountNotReady, AccountProblem, OrderThrottled, VenueThrottled
+    from exchange.binance_usdm.ratelimit import RateLimitStatus
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "NETWORKS",

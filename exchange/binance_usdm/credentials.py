@@ -49,7 +49,7 @@ class ApiCredentials(BaseModel):
         env = os.environ if environ is None else environ
         missing = [name for name in (KEY_ENV, SECRET_ENV) if not env.get(name, "").strip()]
         if missing:
-            raise CredentialsError(f"set {' and '.join(missing)} (or use a key file)")
+            raise CredentialsError(f"set {' and '.join(missing)} (or set exchange.key_file in runtime.toml)")
         return cls(api_key=SecretStr(env[KEY_ENV].strip()), secret=SecretStr(env[SECRET_ENV].strip()))
 
     @classmethod

@@ -174,6 +174,10 @@ class PaperExchange(ExchangeAdapter):
     def attach(self, sink: StreamSink) -> None:
         self.sink = sink
 
+    def next_step_at(self) -> float | None:
+        """Wall time the simulated market's next step is due; None when venue data drives it."""
+        return self.market.next_step_at()
+
     def tick(self, now: float | None = None) -> int:
         """Advance the market to `now` and match resting orders at every step; returns fills made."""
         now = self.clock() if now is None else now

@@ -96,6 +96,10 @@ class MarketSimulator:
 
     # --- stepping ------------------------------------------------------------------------------
 
+    def next_step_at(self) -> float:
+        """Wall time of the next step on the simulation grid (the driver wakes then)."""
+        return self.last_step_ts + self.paper.tick_s
+
     def advance(self, now: float, catch_up_limit: int | None = MAX_CATCHUP_STEPS) -> Iterator[float]:
         """Run every step due by `now`, yielding each step's timestamp after it is applied."""
         tick = self.paper.tick_s

@@ -57,6 +57,10 @@ class VenueMarket:
 
     # --- what the paper engine asks ----------------------------------------------------------------
 
+    def next_step_at(self) -> None:
+        """No grid: a step follows whatever the venue sent."""
+        return None
+
     def advance(self, now: float) -> Iterator[float]:
         """One step when the venue sent anything since the last one."""
         if self._fresh:

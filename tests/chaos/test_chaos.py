@@ -83,7 +83,7 @@ class Report:
 
 
 def test_chaos_short(tmp_path: Path) -> None:
-    report = _storm(tmp_path, seconds=40, senders=3, rate=25, kill_every_s=3.0, seed=11)
+    report = _storm(tmp_path, seconds=25, senders=3, rate=25, kill_every_s=2.0, seed=11)
     _print(report)
     assert not report.violations, report.violations[:20]
 

@@ -267,7 +267,7 @@ function renderExit(view) {
 }
 
 function actorLabel(a) {
-  if (!a.stale) return "alive";
+  if (!a.stale) return a.status === "degraded" ? "degraded" : "alive";
   if (a.crash_loop) return "crash loop";
   if (a.supervisor_state && a.supervisor_state !== "RUNNING") return a.supervisor_state.toLowerCase();
   if (a.last_heartbeat_ts === null) return "never seen";
@@ -292,8 +292,9 @@ function renderLiveness(view) {
   fillBody($("liveness-actors"), panel.actors.map((a) => el("tr",
     { "data-actor": a.name, "data-stale": String(a.stale), title: a.reason || "" },
     el("td", {}, a.name),
-    el("td", {}, el("span", { class: "pill " + (a.stale ? "bad" : "ok") }, actorLabel(a)),
-      a.stale && a.reason ? el("div", { class: "reason" }, a.reason) : ""),
+    el("td", {}, el("span", { class: "pill " + (a.stale || a.status === "degraded" ? "bad" : "ok") }, actorLabel(a)),
+      a.stale && a.reason ? el("div", { class: "reason" }, a.reason) : "",
+      a.status === "degraded" && a.detail ? el("div", { class: "reason", "data-detail": "" }, a.detail) : ""),
     el("td", { class: "num" }, a.age_s === null ? "never" : dur(a.age_s) + " ago"),
     el("td", { class: a.crash_loop ? "neg" : "" }, a.supervisor_state || "unknown"))));
   const sup = panel.supervisor;
