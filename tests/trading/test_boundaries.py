@@ -16,7 +16,8 @@ import pytest
 from actors.diagnostics.liveness import KINDS, compute_liveness
 from actors.executor.risk import RiskInputs, evaluate_entry
 from actors.executor.strategy import FactorModel
-from actors.sync.nav_guard import PeakTracker, anomaly_reason, dd_state_for, is_nav_anomalous
+from actors.sync.nav_guard import ANOMALIES_KEPT, PeakTracker, anomaly_reason, dd_state_for, is_nav_anomalous
+from bus.messages import NavState
 from config.loader import load_json_config
 from config.risk import NavAnomalyConfig, RiskLimits
 from config.strategy import StrategyConfig
@@ -73,6 +74,25 @@ def test_peak_tracker_at_the_boundaries() -> None:
     assert first.update(1e6, TS) is None and first.peak == 1e6 and first.anomaly_count == 0
     tracker.reset(10.0)
     assert tracker.peak == 10.0 and tracker.anomaly_count == 1
+
+
+def test_a_peak_below_one_dollar_is_still_a_baseline() -> None:
+    assert anomaly_reason(0.5, 1.6, NAV_CFG) == "multiplier"  # 3.2x a positive peak, however small
+    tracker = PeakTracker(NAV_CFG, peak=0.5)
+    assert tracker.drawdown(0.25) == pytest.approx(0.5)
+
+
+def test_anomalies_kept_are_bounded_and_all_counted() -> None:
+    tracker = PeakTracker(NAV_CFG, peak=1_000.0)
+    for i in range(ANOMALIES_KEPT + 5):
+        assert tracker.update(1e6 + i, TS) is not None
+    assert tracker.anomaly_count == ANOMALIES_KEPT + 5
+    assert len(tracker.anomalies) == ANOMALIES_KEPT and tracker.anomalies[0].nav == 1e6 + 5
+    restored = PeakTracker(NAV_CFG)
+    restored.restore(NavState.model_construct(peak_nav=1_000.0, anomalies=list(tracker.anomalies),
+                                              anomaly_count=tracker.anomaly_count))
+    assert (restored.peak, restored.anomaly_count) == (1_000.0, ANOMALIES_KEPT + 5)
+    assert list(restored.anomalies) == list(tracker.anomalies)
 
 
 @pytest.mark.parametrize(("dd", "state"), [
