@@ -8,12 +8,13 @@ shipped numbers moves the boundaries with them.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from actors.diagnostics.liveness import KINDS, compute_liveness
+from actors.diagnostics.liveness import KINDS, UNPARSEABLE, compute_liveness, liveness_stamps, parse_ts
 from actors.executor.risk import RiskInputs, evaluate_entry
 from actors.executor.strategy import FactorModel
 from actors.sync.nav_guard import ANOMALIES_KEPT, PeakTracker, anomaly_reason, dd_state_for, is_nav_anomalous
@@ -252,3 +253,39 @@ def test_atr_regime_boundaries(ratio: float, regime: str) -> None:
 ])
 def test_conviction_at_the_entry_threshold(score: float, conviction: float) -> None:
     assert FactorModel(SIGNAL).conviction(score) == pytest.approx(conviction)
+
+
+def test_liveness_reports_enabled_and_small_ages_exactly() -> None:
+    now = TS
+    stamps = {k: now - timedelta(seconds=0.5) for k in KINDS}
+    live = compute_liveness(LIVE, stamps, now)  # type: ignore[arg-type]
+    assert live.enabled is True
+    assert live.details == {k: pytest.approx(0.5) for k in KINDS}
+
+
+def test_a_skewed_kind_does_not_hide_the_kinds_after_it() -> None:
+    now = TS
+    stamps: dict[str, object] = {k: None for k in KINDS}
+    stamps["signals"] = now + timedelta(hours=1)  # the first kind, far in the future
+    live = compute_liveness(LIVE, stamps, now)  # type: ignore[arg-type]
+    assert all(live.missing[k] for k in KINDS if k != "signals")
+    assert live.idle_orders and live.idle_exits and live.idle_router and live.idle_signals
+
+
+def test_liveness_stamps_name_each_kind() -> None:
+    veto = SimpleNamespace(last_signal_ts="s", last_order_ts="o")
+    exits = SimpleNamespace(last_exit_trigger_ts="e", last_router_event_ts="r")
+    assert liveness_stamps(veto, exits) == {"signals": "s", "orders": "o", "exits": "e", "router": "r"}  # type: ignore[arg-type]
+
+
+def test_parse_ts_keeps_the_instant() -> None:
+    plus2 = timezone(timedelta(hours=2))
+    aware = datetime(2025, 1, 1, 12, tzinfo=plus2)
+    assert parse_ts(aware) == aware and parse_ts(aware).utcoffset() == timedelta(hours=2)  # type: ignore[union-attr]
+    assert parse_ts(datetime(2025, 1, 1, 12)) == datetime(2025, 1, 1, 12, tzinfo=UTC)
+    assert parse_ts(datetime(2025, 1, 1, 12)).tzinfo is UTC  # type: ignore[union-attr]
+    assert parse_ts("2025-01-01T12:00:00+02:00") == aware
+    assert parse_ts("2025-01-01T12:00:00").tzinfo is UTC  # type: ignore[union-attr]
+    assert parse_ts("2025-01-01T12:00:00Z") == datetime(2025, 1, 1, 12, tzinfo=UTC)
+    assert parse_ts("") is None and parse_ts(None) is None
+    assert parse_ts("yesterday") is UNPARSEABLE and parse_ts(12) is UNPARSEABLE  # type: ignore[arg-type]
