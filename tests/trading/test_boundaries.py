@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from actors.diagnostics.liveness import KINDS, UNPARSEABLE, compute_liveness, liveness_stamps, parse_ts
-from actors.executor.risk import RiskInputs, evaluate_entry
+from actors.executor.risk import RiskInputs, evaluate_entry, horizon_scale, var_cvar
 from actors.executor.strategy import FactorModel
 from actors.sync.nav_guard import ANOMALIES_KEPT, PeakTracker, anomaly_reason, dd_state_for, is_nav_anomalous
 from bus.messages import NavState
@@ -289,3 +289,49 @@ def test_parse_ts_keeps_the_instant() -> None:
     assert parse_ts("2025-01-01T12:00:00Z") == datetime(2025, 1, 1, 12, tzinfo=UTC)
     assert parse_ts("") is None and parse_ts(None) is None
     assert parse_ts("yesterday") is UNPARSEABLE and parse_ts(12) is UNPARSEABLE  # type: ignore[arg-type]
+
+
+def test_veto_details_name_the_numbers() -> None:
+    """The detail is what an operator reads in EntryVetoed; pin it."""
+    assert evaluate_entry(LIMITS, _inputs(dd_state="DEFENSIVE")).detail == "drawdown state DEFENSIVE"
+    assert evaluate_entry(LIMITS, _inputs(nav=None)).detail == "no NAV sample yet"
+    assert evaluate_entry(LIMITS, _inputs(nav_sources_ok=False)).detail == \
+        "last NAV reading was anomalous (sources not ok)"
+    assert evaluate_entry(LIMITS, _inputs(nav_age_s=20.0)).detail == "NAV is 20.0s old (limit 15s)"
+    assert evaluate_entry(LIMITS, _inputs(open_positions=2)).detail == "2 open or pending (cap 2)"
+    over = evaluate_entry(LIMITS, _inputs(symbol_exposure=3_500.0))
+    assert over.detail == "room 0.00 under the BTCUSDT cap"  # a negative room reads as none left
+    assert evaluate_entry(LIMITS, _inputs(portfolio_exposure=6_500.0)).detail == "room 0.00 under the portfolio cap"
+    small = evaluate_entry(LIMITS, _inputs(target_fraction=0.0005, lot_size=0.0001))
+    assert small.detail == "5.00 below minimum 10"
+
+
+def test_which_cap_is_named_when_rooms_tie() -> None:
+    # Symbol and portfolio room both 5 (below the minimum), target 2500: the symbol cap is named.
+    tie = _inputs(symbol_exposure=2_995.0, portfolio_exposure=5_995.0)
+    assert evaluate_entry(LIMITS, tie).reason == "symbol_exposure_cap"
+    # Room exactly equal to a target below the minimum: the cap is not what stops it.
+    assert evaluate_entry(LIMITS, _inputs(target_fraction=0.0005, symbol_exposure=2_995.0)).reason == "min_notional"
+    assert evaluate_entry(LIMITS, _inputs(target_fraction=0.0005, portfolio_exposure=5_995.0)).reason == \
+        "min_notional"
+
+
+def test_horizon_scale_ignores_repeated_times() -> None:
+    assert horizon_scale([0.0, 0.0, 0.0, 10.0], 1000.0) == pytest.approx(10.0)
+    assert horizon_scale([5.0, 5.0], 100.0) == 1.0
+
+
+def test_var_cvar_tail_and_sample_boundaries() -> None:
+    navs = [100.0, 90.0, 90.0, 90.0, 90.0]  # returns: -10%, 0, 0, 0
+    assert var_cvar(navs, 0.95, 4) == (pytest.approx(0.1), pytest.approx(0.1))  # exactly min_samples returns
+    assert var_cvar(navs, 0.95, 5) == (None, None)
+    # 40 returns at 95%: the worst two make the tail; VaR is the second worst, CVaR their mean.
+    rets = [-0.2, -0.1] + [0.01] * 38
+    navs = [100.0]
+    for r in rets:
+        navs.append(navs[-1] * (1 + r))
+    var, cvar = var_cvar(navs, 0.95, 10)
+    assert var == pytest.approx(0.1) and cvar == pytest.approx(0.15)
+    # A NAV of 0.5 is a NAV: its return counts (only non-positive ones are skipped).
+    assert var_cvar([0.5, 0.25, 0.25], 0.95, 2) == (pytest.approx(0.5), pytest.approx(0.5))
+    assert var_cvar([0.0, 1.0, 1.0], 0.95, 2) == (None, None)
