@@ -16,7 +16,7 @@ PYTEST_BASETEMP := /tmp/v7-pytest-$(shell id -u)-$(shell printf '%s' "$(CURDIR)"
 LOCK := requirements/lock.txt
 LOCK_ARGS ?=
 
-.PHONY: run stop status restart test chaos bench bench-long lint schemas clean venv lock
+.PHONY: run stop status restart test chaos bench bench-long lint schemas clean venv lock mutation
 
 venv: $(STAMP)
 
@@ -79,6 +79,12 @@ bench: $(STAMP)
 ## The scale benchmark with the 1M-message journal and RSS runs (tens of minutes).
 bench-long: $(STAMP)
 	$(BIN)/python -m bench.scale --long
+
+## Mutation testing of the critical modules (mutmut, one module at a time; docs/testing.md).
+## MUTATION_ARGS: module names, --show (diffs of survivors), --jobs N.
+MUTATION_ARGS ?=
+mutation: $(STAMP)
+	$(BIN)/python -m tools.mutation $(MUTATION_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

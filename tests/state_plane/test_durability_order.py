@@ -213,3 +213,19 @@ def request_status_after_restart(inst: Any) -> int:
     inst.start("state_writer")
     inst.wait_hub()
     return int(request_status(inst.settings)["seq"])
+
+
+def test_atomic_write_continues_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))  # a slow pipe-like fd
+    target = tmp_path / "doc.json"
+    atomic_write(target, b"0123456789")
+    assert target.read_bytes() == b"0123456789"
+
+
+def test_atomic_write_failure_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "doc.json"
+    target.mkdir()  # os.replace of a file onto a directory fails
+    with pytest.raises(IsADirectoryError):
+        atomic_write(target, b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["doc.json"] and target.is_dir()

@@ -8,6 +8,7 @@ import time
 
 import zmq
 
+from bus.protocol import HUB_TOPIC
 from bus.subscriber import request_status
 from tests.harness import Instance
 from tests.state_plane.helpers import RawClient, envelope, position, positions
@@ -18,17 +19,25 @@ def _seq(inst: Instance) -> int:
 
 
 def _updates(inst: Instance) -> zmq.Socket:
+    """A SUB on positions_state that is known to be subscribed: the hub heartbeats when a
+    subscription arrives, so the first $hub frame proves the hub has it (no sleep to guess)."""
     sub = zmq.Context.instance().socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, HUB_TOPIC)
     sub.setsockopt(zmq.SUBSCRIBE, b"positions_state")
     sub.connect(inst.settings.updates_endpoint)
+    assert sub.poll(10_000), "no hub heartbeat after subscribing"
+    assert sub.recv_multipart()[0] == HUB_TOPIC
+    sub.setsockopt(zmq.UNSUBSCRIBE, HUB_TOPIC)
     return sub
 
 
 def _drain(sub: zmq.Socket, wait_s: float) -> list[int]:
     seqs = []
     while sub.poll(int(wait_s * 1000)):
-        seqs.append(int.from_bytes(sub.recv_multipart()[1], "big"))
+        topic, seq, *_ = sub.recv_multipart()
+        if topic != HUB_TOPIC:  # a heartbeat queued before the unsubscribe took effect
+            seqs.append(int.from_bytes(seq, "big"))
         wait_s = 0.3
     return seqs
 
@@ -36,7 +45,6 @@ def _drain(sub: zmq.Socket, wait_s: float) -> list[int]:
 def test_resend_of_an_acked_message_changes_nothing(hub: Instance) -> None:
     raw = RawClient(hub)
     sub = _updates(hub)
-    time.sleep(0.3)  # let the subscription reach the hub before the first publish
     frame = envelope(positions(position(realized=7.0)).to_wire(), stream="resender", inc=42, sseq=1)
     try:
         first = raw.ask(frame)

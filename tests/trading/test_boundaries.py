@@ -8,15 +8,17 @@ shipped numbers moves the boundaries with them.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from actors.diagnostics.liveness import KINDS, compute_liveness
-from actors.executor.risk import RiskInputs, evaluate_entry
+from actors.diagnostics.liveness import KINDS, UNPARSEABLE, compute_liveness, liveness_stamps, parse_ts
+from actors.executor.risk import RiskInputs, evaluate_entry, horizon_scale, var_cvar
 from actors.executor.strategy import FactorModel
-from actors.sync.nav_guard import PeakTracker, anomaly_reason, dd_state_for, is_nav_anomalous
+from actors.sync.nav_guard import ANOMALIES_KEPT, PeakTracker, anomaly_reason, dd_state_for, is_nav_anomalous
+from bus.messages import NavState
 from config.loader import load_json_config
 from config.risk import NavAnomalyConfig, RiskLimits
 from config.strategy import StrategyConfig
@@ -73,6 +75,25 @@ def test_peak_tracker_at_the_boundaries() -> None:
     assert first.update(1e6, TS) is None and first.peak == 1e6 and first.anomaly_count == 0
     tracker.reset(10.0)
     assert tracker.peak == 10.0 and tracker.anomaly_count == 1
+
+
+def test_a_peak_below_one_dollar_is_still_a_baseline() -> None:
+    assert anomaly_reason(0.5, 1.6, NAV_CFG) == "multiplier"  # 3.2x a positive peak, however small
+    tracker = PeakTracker(NAV_CFG, peak=0.5)
+    assert tracker.drawdown(0.25) == pytest.approx(0.5)
+
+
+def test_anomalies_kept_are_bounded_and_all_counted() -> None:
+    tracker = PeakTracker(NAV_CFG, peak=1_000.0)
+    for i in range(ANOMALIES_KEPT + 5):
+        assert tracker.update(1e6 + i, TS) is not None
+    assert tracker.anomaly_count == ANOMALIES_KEPT + 5
+    assert len(tracker.anomalies) == ANOMALIES_KEPT and tracker.anomalies[0].nav == 1e6 + 5
+    restored = PeakTracker(NAV_CFG)
+    restored.restore(NavState.model_construct(peak_nav=1_000.0, anomalies=list(tracker.anomalies),
+                                              anomaly_count=tracker.anomaly_count))
+    assert (restored.peak, restored.anomaly_count) == (1_000.0, ANOMALIES_KEPT + 5)
+    assert list(restored.anomalies) == list(tracker.anomalies)
 
 
 @pytest.mark.parametrize(("dd", "state"), [
@@ -232,3 +253,85 @@ def test_atr_regime_boundaries(ratio: float, regime: str) -> None:
 ])
 def test_conviction_at_the_entry_threshold(score: float, conviction: float) -> None:
     assert FactorModel(SIGNAL).conviction(score) == pytest.approx(conviction)
+
+
+def test_liveness_reports_enabled_and_small_ages_exactly() -> None:
+    now = TS
+    stamps = {k: now - timedelta(seconds=0.5) for k in KINDS}
+    live = compute_liveness(LIVE, stamps, now)  # type: ignore[arg-type]
+    assert live.enabled is True
+    assert live.details == {k: pytest.approx(0.5) for k in KINDS}
+
+
+def test_a_skewed_kind_does_not_hide_the_kinds_after_it() -> None:
+    now = TS
+    stamps: dict[str, object] = {k: None for k in KINDS}
+    stamps["signals"] = now + timedelta(hours=1)  # the first kind, far in the future
+    live = compute_liveness(LIVE, stamps, now)  # type: ignore[arg-type]
+    assert all(live.missing[k] for k in KINDS if k != "signals")
+    assert live.idle_orders and live.idle_exits and live.idle_router and live.idle_signals
+
+
+def test_liveness_stamps_name_each_kind() -> None:
+    veto = SimpleNamespace(last_signal_ts="s", last_order_ts="o")
+    exits = SimpleNamespace(last_exit_trigger_ts="e", last_router_event_ts="r")
+    assert liveness_stamps(veto, exits) == {"signals": "s", "orders": "o", "exits": "e", "router": "r"}  # type: ignore[arg-type]
+
+
+def test_parse_ts_keeps_the_instant() -> None:
+    plus2 = timezone(timedelta(hours=2))
+    aware = datetime(2025, 1, 1, 12, tzinfo=plus2)
+    assert parse_ts(aware) == aware and parse_ts(aware).utcoffset() == timedelta(hours=2)  # type: ignore[union-attr]
+    assert parse_ts(datetime(2025, 1, 1, 12)) == datetime(2025, 1, 1, 12, tzinfo=UTC)
+    assert parse_ts(datetime(2025, 1, 1, 12)).tzinfo is UTC  # type: ignore[union-attr]
+    assert parse_ts("2025-01-01T12:00:00+02:00") == aware
+    assert parse_ts("2025-01-01T12:00:00").tzinfo is UTC  # type: ignore[union-attr]
+    assert parse_ts("2025-01-01T12:00:00Z") == datetime(2025, 1, 1, 12, tzinfo=UTC)
+    assert parse_ts("") is None and parse_ts(None) is None
+    assert parse_ts("yesterday") is UNPARSEABLE and parse_ts(12) is UNPARSEABLE  # type: ignore[arg-type]
+
+
+def test_veto_details_name_the_numbers() -> None:
+    """The detail is what an operator reads in EntryVetoed; pin it."""
+    assert evaluate_entry(LIMITS, _inputs(dd_state="DEFENSIVE")).detail == "drawdown state DEFENSIVE"
+    assert evaluate_entry(LIMITS, _inputs(nav=None)).detail == "no NAV sample yet"
+    assert evaluate_entry(LIMITS, _inputs(nav_sources_ok=False)).detail == \
+        "last NAV reading was anomalous (sources not ok)"
+    assert evaluate_entry(LIMITS, _inputs(nav_age_s=20.0)).detail == "NAV is 20.0s old (limit 15s)"
+    assert evaluate_entry(LIMITS, _inputs(open_positions=2)).detail == "2 open or pending (cap 2)"
+    over = evaluate_entry(LIMITS, _inputs(symbol_exposure=3_500.0))
+    assert over.detail == "room 0.00 under the BTCUSDT cap"  # a negative room reads as none left
+    assert evaluate_entry(LIMITS, _inputs(portfolio_exposure=6_500.0)).detail == "room 0.00 under the portfolio cap"
+    small = evaluate_entry(LIMITS, _inputs(target_fraction=0.0005, lot_size=0.0001))
+    assert small.detail == "5.00 below minimum 10"
+
+
+def test_which_cap_is_named_when_rooms_tie() -> None:
+    # Symbol and portfolio room both 5 (below the minimum), target 2500: the symbol cap is named.
+    tie = _inputs(symbol_exposure=2_995.0, portfolio_exposure=5_995.0)
+    assert evaluate_entry(LIMITS, tie).reason == "symbol_exposure_cap"
+    # Room exactly equal to a target below the minimum: the cap is not what stops it.
+    assert evaluate_entry(LIMITS, _inputs(target_fraction=0.0005, symbol_exposure=2_995.0)).reason == "min_notional"
+    assert evaluate_entry(LIMITS, _inputs(target_fraction=0.0005, portfolio_exposure=5_995.0)).reason == \
+        "min_notional"
+
+
+def test_horizon_scale_ignores_repeated_times() -> None:
+    assert horizon_scale([0.0, 0.0, 0.0, 10.0], 1000.0) == pytest.approx(10.0)
+    assert horizon_scale([5.0, 5.0], 100.0) == 1.0
+
+
+def test_var_cvar_tail_and_sample_boundaries() -> None:
+    navs = [100.0, 90.0, 90.0, 90.0, 90.0]  # returns: -10%, 0, 0, 0
+    assert var_cvar(navs, 0.95, 4) == (pytest.approx(0.1), pytest.approx(0.1))  # exactly min_samples returns
+    assert var_cvar(navs, 0.95, 5) == (None, None)
+    # 40 returns at 95%: the worst two make the tail; VaR is the second worst, CVaR their mean.
+    rets = [-0.2, -0.1] + [0.01] * 38
+    navs = [100.0]
+    for r in rets:
+        navs.append(navs[-1] * (1 + r))
+    var, cvar = var_cvar(navs, 0.95, 10)
+    assert var == pytest.approx(0.1) and cvar == pytest.approx(0.15)
+    # A NAV of 0.5 is a NAV: its return counts (only non-positive ones are skipped).
+    assert var_cvar([0.5, 0.25, 0.25], 0.95, 2) == (pytest.approx(0.5), pytest.approx(0.5))
+    assert var_cvar([0.0, 1.0, 1.0], 0.95, 2) == (None, None)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from actors.state_writer.store.positions import EntryInfo, Position
 from actors.state_writer.store.positions import apply_fill as store_apply_fill
+from domain.positions import FLAT_EPS, is_flat
 from domain.positions import apply_fill as kernel_apply_fill
 from exchange.adapter import OrderRequest
 
@@ -188,3 +189,14 @@ def test_paper_exchange_cash_flows_are_conserved(open_exchange, seed: int) -> No
     balance = ex.fetch_balance()
     assert balance.wallet_balance == pytest.approx(start + cash - fees, abs=1e-6)
     assert balance.fees_paid == pytest.approx(fees, abs=1e-9)
+
+
+@pytest.mark.parametrize(("remaining", "reference", "flat"), [
+    (FLAT_EPS * 1000.0, 1000.0, True),  # exactly the tolerance of the size it came from
+    (FLAT_EPS * 1000.0 * 1.5, 1000.0, False),
+    (5e-12, 1e-3, False),  # tolerance is relative: 5e-12 of a 0.001 position is 5e-9 of it
+    (0.0, 0.0, True),
+    (1e-300, 0.0, False),  # a zero reference has a tiny positive floor, not 1.0
+])
+def test_flat_tolerance_is_relative(remaining: float, reference: float, flat: bool) -> None:
+    assert is_flat(remaining, reference) is flat
