@@ -62,10 +62,13 @@ status:
 
 restart: stop run
 
-## The whole suite (chaos soak excluded; see `make chaos`).
+## The whole suite (chaos soak excluded; see `make chaos`). Two workers by default: most tests
+## wait on real processes rather than compute. A test file stays on one worker (module fixtures,
+## e.g. one LIVE group, are shared by its tests); `make test PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -m "not slow" --basetemp=$(PYTEST_BASETEMP) tests
+	$(BIN)/pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile --basetemp=$(PYTEST_BASETEMP) tests
 
 chaos: $(STAMP)
 	$(BIN)/pytest -q -m slow --basetemp=$(PYTEST_BASETEMP)-chaos tests

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from actors.state_writer.lock import LOCK_NAME
 from bus.codec import BusError
 from bus.messages import CLI, ActiveScope, ClosedTrade, PnlToday, StoredPosition, SwitchScope
 from bus.sender import Sender
@@ -25,10 +27,36 @@ SOURCE_NOTE = "(state writer not answering: read from the database)"
 
 def fetch_views(settings: Settings, keys: list[str], timeout_s: float = 3.0) -> dict[str, Any] | None:
     """The store's views from the state writer, or None if it does not answer."""
+    if _writer_not_running(settings):
+        return None
     try:
         return request_snapshot(settings, keys=keys, timeout_s=timeout_s).state
     except SnapshotError:
         return None
+
+
+def _writer_not_running(settings: Settings) -> bool:
+    """True when this host's state writer is known to be stopped, so that a reader does not wait
+    `timeout_s` for an answer that cannot come: with ipc endpoints the writer runs here, and its
+    directory lock names its pid while it runs (emptied on a clean stop). Anything unclear
+    (a TCP hub elsewhere, an unreadable lock) is False: then the snapshot request decides."""
+    if not settings.snapshot_endpoint.startswith("ipc://"):
+        return False
+    try:
+        holder = (settings.state_path / LOCK_NAME).read_text().strip()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if not holder:
+        return True
+    try:
+        os.kill(int(holder), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):
+        return False
+    return False
 
 
 def send_to_writer(settings: Settings, msg: Any, timeout_s: float = 15.0) -> int:

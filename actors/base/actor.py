@@ -181,9 +181,11 @@ class Actor:
         """Block until the hub has journaled `msg`; returns its seq.
 
         Raises TimeoutError (the message stays queued and is delivered later) after `timeout`,
-        or sooner once the hub is seen out of reach: the sender lost its connection, or the
-        subscriber heard nothing for its silence limit. Waiting out the whole timeout on a cut
-        link would freeze this actor's loop (exchange streams, timers, heartbeats) for it.
+        or sooner once the hub is out of reach: the sender has no connection (its I/O thread
+        sees a dead TCP peer within `bus.tcp_heartbeat_timeout_s`), or the actor already
+        reports the hub unreachable. Waiting out the whole timeout on a cut link would freeze
+        this actor's loop (exchange streams, timers, heartbeats) for it. The subscriber is not
+        asked here: nobody polls it while the loop waits, so it would call any wait a silence.
         """
         timeout = self.settings.sender.ack_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + timeout
@@ -195,7 +197,7 @@ class Actor:
             except FutureTimeout:
                 if left <= _DURABLE_SLICE_S:
                     raise TimeoutError(f"no ACK for {msg.TYPE} within {timeout:.1f}s (still queued)") from None
-                if self._hub_seen and not self._hub_in_reach():
+                if self._hub_seen and (not self.sender.connected or self.hub_unreachable_s > 0):
                     raise TimeoutError(f"no ACK for {msg.TYPE}: the hub is out of reach (still queued)") from None
 
     def _hub_in_reach(self) -> bool:

@@ -73,10 +73,6 @@ PENDING_GRACE_S = 30.0  # an entry past its routing deadline by this much is no 
 STORE_VIEWS = ("open_positions", "active_scope", "reconciliation", "pnl_today", "trades_today")
 
 
-def _round(value: float | None, digits: int = 10) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 def new_intent_id(prefix: str) -> str:
     # Short enough that "<intent_id>.<n>" is a valid exchange client order id (36 chars).
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
@@ -406,16 +402,16 @@ class Executor(Actor):
         scope = self.store.pnl_scope()
         fee_pnl_ratio = None
         if scope is not None and abs(scope.realized_gross) > 1e-9:
-            fee_pnl_ratio = round(scope.fees / abs(scope.realized_gross), 6)
+            fee_pnl_ratio = scope.fees / abs(scope.realized_gross)
         dd_state = nav.dd_state if nav else "NORMAL"
         self.publish(PositionsState(scope=self.scope, updated_at=now, positions=rows, stale_symbols=self.stale_rows))
         self.publish(self.book.ledger(now, self.scope))
         self.publish(RiskSnapshot(
-            scope=self.scope, updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=_round(var),
-            cvar_nav_pct=_round(cvar),
+            scope=self.scope, updated_at=now, dd_state=dd_state, atr_regime=regime, var_nav_pct=var,
+            cvar_nav_pct=cvar,
             fee_pnl_ratio=fee_pnl_ratio, caps=RiskCaps(**self.limits.caps.model_dump()),
-            exposure_nav_pct={s: round(v, 10) for s, v in exposure.items()},
-            portfolio_exposure_nav_pct=round(gross, 10), vetoes=dict(self.veto_counts),
+            exposure_nav_pct=exposure,
+            portfolio_exposure_nav_pct=gross, vetoes=dict(self.veto_counts),
         ))
         self.publish(FactorDiagnostics(
             scope=self.scope, updated_at=now, weights=self.model.weights,
@@ -423,8 +419,8 @@ class Executor(Actor):
                         for s, v in self.views.items()},
         ))
         if nav is not None and latest is not None:
-            self.publish(build_kpis(self.scope, now, nav, rows, symbols, scope, self.store.pnl_scopes(), _round(var),
-                                    _round(cvar), regime, fee_pnl_ratio, self._router_doc(), self.performance,
+            self.publish(build_kpis(self.scope, now, nav, rows, symbols, scope, self.store.pnl_scopes(), var,
+                                    cvar, regime, fee_pnl_ratio, self._router_doc(), self.performance,
                                     latest_ok=latest.sources_ok))
             self.m.nav.set(nav.nav_total)
             self.m.drawdown.set(nav.dd_pct)

@@ -57,8 +57,8 @@ def build_kpis(
         exposure = row.notional if row else 0.0
         per_symbol[symbol] = SymbolKpis(
             pnl=pnl,
-            pnl_pct=round(pnl / nav_total, 10) if nav_total > 0 else 0.0,
-            exposure_nav_pct=round(exposure / nav_total, 10) if nav_total > 0 else 0.0,
+            pnl_pct=pnl / nav_total if nav_total > 0 else 0.0,
+            exposure_nav_pct=exposure / nav_total if nav_total > 0 else 0.0,
         )
     return Kpis(
         scope=doc_scope,

@@ -69,7 +69,8 @@ def evaluate_entry(limits: RiskLimits, x: RiskInputs) -> RiskDecision:
     notional = min(target, room_symbol, room_portfolio)
     qty = math.floor(max(0.0, notional) / x.price / x.lot_size + 1e-9) * x.lot_size
     qty = round(qty, 12)
-    if qty * x.price < caps.min_notional:
+    # qty 0 is never an order, even with min_notional 0 (no room left must refuse, not approve 0).
+    if qty <= 0.0 or qty * x.price < caps.min_notional:
         if room_symbol < target and room_symbol <= room_portfolio:
             return RiskDecision("symbol_exposure_cap", f"room {max(0.0, room_symbol):.2f} under the {x.symbol} cap")
         if room_portfolio < target:

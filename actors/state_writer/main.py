@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
 import zmq
 from prometheus_client import CollectorRegistry
@@ -29,9 +33,28 @@ EXIT_CORRUPT = 5
 EXIT_STORE = 7
 
 
+# Tests start the writer's store clock at a chosen instant (it then runs at the wall clock's rate)
+# so that a real writer process can be taken across a UTC midnight without waiting for one.
+TEST_CLOCK_ENV = "V7_TEST_STORE_CLOCK"
+
+
+def store_clock(environ: Mapping[str, str] | None = None) -> Callable[[], datetime] | None:
+    """The store's clock from `V7_TEST_STORE_CLOCK` (an ISO time with offset), None when unset."""
+    value = (os.environ if environ is None else environ).get(TEST_CLOCK_ENV)
+    if not value:
+        return None
+    start = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if start.tzinfo is None:
+        raise ValueError(f"{TEST_CLOCK_ENV}={value!r}: the time needs an offset (e.g. Z)")
+    began = time.monotonic()
+    log.warning("store clock starts at %s (%s is set: a test clock)", start.isoformat(), TEST_CLOCK_ENV)
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
 def build_hooks(settings: Settings, registry: CollectorRegistry | None = None) -> list[CommitHook]:
     """Components applied inside the commit path, before any ACK."""
-    return [PositionStore(settings, registry)]
+    clock = store_clock()
+    return [PositionStore(settings, registry) if clock is None else PositionStore(settings, registry, clock=clock)]
 
 
 def run(settings: Settings) -> int:

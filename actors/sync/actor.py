@@ -105,9 +105,11 @@ class Sync(Actor):
         dd_pct = self.tracker.drawdown(nav)
         dd_state = dd_state_for(dd_pct, self.limits.drawdown)
         self.publish(NavState(
-            scope=self.scope, updated_at=now, nav_total=round(nav, 8), aum=round(nav, 8),
+            # Exact floats, never rounded: every reader derives from these (KPIs, drawdown
+            # state, the truth test) and must get the same number the definition gives.
+            scope=self.scope, updated_at=now, nav_total=nav, aum=nav,
             wallet_balance=balance.wallet_balance,
-            unrealized_pnl=balance.unrealized_pnl, peak_nav=round(self.tracker.peak, 8), dd_pct=round(dd_pct, 10),
+            unrealized_pnl=balance.unrealized_pnl, peak_nav=self.tracker.peak, dd_pct=dd_pct,
             dd_state=dd_state, sources_ok=anomaly is None, anomalies=list(self.tracker.anomalies),
             anomaly_count=self.tracker.anomaly_count, peak_reset=self.peak_reset,
         ))

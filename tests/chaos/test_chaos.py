@@ -83,7 +83,7 @@ class Report:
 
 
 def test_chaos_short(tmp_path: Path) -> None:
-    report = _storm(tmp_path, seconds=40, senders=3, rate=25, kill_every_s=3.0, seed=11)
+    report = _storm(tmp_path, seconds=25, senders=3, rate=25, kill_every_s=2.0, seed=11)
     _print(report)
     assert not report.violations, report.violations[:20]
 
@@ -106,7 +106,7 @@ def test_chaos_postgresql(tmp_path: Path) -> None:
     store still equals what the committed fills add up to, after every kill of the writer."""
     url = pg_url()
     with pg_schema(url) as schema:
-        report = _storm(tmp_path, seconds=120, senders=3, rate=25, kill_every_s=2.5, seed=37,
+        report = _storm(tmp_path, seconds=120, senders=3, rate=25, kill_every_s=2.5, seed=37, min_kills=30,
                         db=(url, schema))
     _print(report)
     assert report.kills.get("state_writer", 0) >= 10, report.kills

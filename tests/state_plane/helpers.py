@@ -119,5 +119,16 @@ def scrape(inst: Instance, actor: str = "state_writer") -> dict[tuple[str, tuple
     return out
 
 
-def metric(inst: Instance, name: str, **labels: str) -> float:
-    return scrape(inst).get((name, tuple(sorted(labels.items()))), 0.0)
+_ABSENT = object()
+
+
+def metric(inst: Instance, name: str, default: float | object = _ABSENT, **labels: str) -> float:
+    """One sample's value. A sample that is not exposed raises KeyError (a renamed metric must not
+    read as 0); pass `default=` where absence is legitimate (a labelled counter never incremented)."""
+    samples = scrape(inst)
+    key = (name, tuple(sorted(labels.items())))
+    if key in samples:
+        return samples[key]
+    if default is _ABSENT:
+        raise KeyError(f"metric {name}{labels or ''} not exposed by the state writer")
+    return float(default)  # type: ignore[arg-type]

@@ -137,8 +137,10 @@ def test_state_files_schema_spec(shared_hub: Instance) -> None:
         "kpis_v7.json": ["updated_at", "portfolio", "per_symbol"],
     }
     for name, keys in required.items():
+        # Every listed file must be there (the hub writes them all at start): a test that only
+        # checked files that happened to exist would assert nothing on a hub that wrote none.
         path = shared_hub.state_dir / name
-        if path.exists():
-            data = json.loads(path.read_text())
-            assert all(k in data for k in keys), name
-            assert path.stat().st_mode & 0o777 == 0o644
+        shared_hub.wait_for(path.exists, 10, f"{name} written by the hub")
+        data = json.loads(path.read_text())
+        assert all(k in data for k in keys), name
+        assert path.stat().st_mode & 0o777 == 0o644

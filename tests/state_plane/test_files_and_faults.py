@@ -21,7 +21,8 @@ def test_file_writes_are_bounded_by_ticks_not_messages(tmp_path: Path) -> None:
         inst.wait_hub()
         with Sender(inst.settings, "executor") as sender:
             sender.send_and_wait(positions(position()), timeout=10)
-            inst.wait_for(lambda: metric(inst, "v7_writer_file_write_seconds_count", file="positions_state") >= 1,
+            inst.wait_for(lambda: metric(inst, "v7_writer_file_write_seconds_count", default=0.0,
+                                          file="positions_state") >= 1,
                           10, "the first write")
             writes_before = metric(inst, "v7_writer_file_write_seconds_count", file="positions_state")
             started = time.monotonic()

@@ -58,7 +58,7 @@ def _still_serving(inst: Instance, raw: RawClient, pid: int, src: str) -> None:
 
 def test_deeply_nested_version_is_nacked_not_a_crash(shared_hub: Instance, raw: RawClient) -> None:
     pid = request_status(shared_hub.settings)["pid"]
-    before = metric(shared_hub, "v7_writer_nacks_total", type="unknown", code="malformed")
+    before = metric(shared_hub, "v7_writer_nacks_total", default=0.0, type="unknown", code="malformed")
     assert len(NESTED_V) == 1068
     reply = raw.ask(NESTED_V)
     assert reply[:3] == ["N", 1, "malformed"], reply

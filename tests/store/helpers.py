@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import os
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
@@ -169,15 +173,44 @@ def integrity_ok(inst: Instance) -> bool:
     return True
 
 
-def metric(inst: Instance, name: str, **labels: str) -> float:
+def cli_json(inst: Instance, *args: str) -> Any:
+    """`v7 ARGS --json` run in this process (the real command, without a Python start-up per
+    call: these run often enough in the truth tests to matter), its stdout parsed."""
+    from cli.main import main as v7_main
+
+    keep = {k: v for k, v in os.environ.items() if k.startswith("V7_")}
+    for name in keep:
+        if not name.startswith("V7_TEST"):
+            del os.environ[name]
+    os.environ["V7_HOME"] = str(inst.home)
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            code = v7_main([*args, "--json"])
+    finally:
+        for name in [k for k in os.environ if k.startswith("V7_")]:
+            del os.environ[name]
+        os.environ.update(keep)
+    assert code == 0, f"v7 {' '.join(args)} exited {code}"
+    return json.loads(out.getvalue())
+
+
+def metric(inst: Instance, name: str, default: float | None = None, **labels: str) -> float:
+    """The sum of the samples named `name` whose labels include `labels`. None exposed raises
+    KeyError (a renamed metric must not read as 0); pass `default=` where absence is legitimate."""
     port = inst.settings.metrics_port("state_writer")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    total = 0.0
+    total, found = 0.0, False
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
+                found = True
+    if not found:
+        if default is None:
+            raise KeyError(f"metric {name}{labels or ''} not exposed by the state writer")
+        return default
     return total
 
 

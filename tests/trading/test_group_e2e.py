@@ -13,22 +13,29 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from actors.state_writer.store.reader import StoreReader
+from actors.state_writer.store.tables import OpenPositionRow, TradeRecordRow
 from bus.messages import (
+    ClosedTrade,
     ExitScanCompleted,
     Kpis,
     NavState,
     OrderFilled,
+    PnlToday,
     PositionsLedger,
     PositionsState,
     RequestExit,
+    RiskSnapshot,
+    StoredPosition,
     SubmitOrder,
 )
 from exchange.client import RpcExchange
 from tests.harness import Instance, instance
+from tests.store.helpers import cli_json, table, views
 from tests.trading.group import (
     STARTING_BALANCE,
     TRADING_ACTORS,
@@ -38,6 +45,7 @@ from tests.trading.group import (
     of_type,
     start_group,
 )
+from tests.truth import DayFigures, Key, Truth, check_pnl, check_position, check_trade, close_enough, same
 
 SEVEN_FILES = ("positions_state", "positions_ledger", "kpis_v7", "nav_state", "risk_snapshot", "router_state",
                "factor_diagnostics")
@@ -140,6 +148,9 @@ def test_closed_trade_pnl_matches_fills_and_fees(group: Instance) -> None:
 
 
 def test_kpi_nav_is_the_nav_state_nav(group: Instance) -> None:
+    # The file before the journal: whatever the file says was committed before the journal is read
+    # (read the other way round, a KPI document committed in between names a NAV the read missed).
+    kpi_file = json.loads((group.state_dir / "kpis_v7.json").read_text())
     records = committed(group)
     navs: list[NavState] = []
     kpis = 0
@@ -157,9 +168,7 @@ def test_kpi_nav_is_the_nav_state_nav(group: Instance) -> None:
             for block in ("nav", "risk", "router", "performance"):
                 assert block in msg.to_document()
     assert kpis > 10
-    kpi_file = json.loads((group.state_dir / "kpis_v7.json").read_text())
-    assert kpi_file["portfolio"]["nav"] in {n.nav_total for n in navs} | {
-        json.loads((group.state_dir / "nav_state.json").read_text())["nav_total"]}
+    assert kpi_file["portfolio"]["nav"] in {n.nav_total for n in navs}
     assert kpi_file["router"]["maker_fill_share"] is not None
 
 
@@ -294,6 +303,153 @@ def test_state_writer_restart_loses_nothing(group: Instance) -> None:
     assert exchange_fills and exchange_fills <= journal_fills
     intents = {r.msg.intent_id for r in records if isinstance(r.msg, SubmitOrder | RequestExit)}
     assert {r.msg.intent_id for r in of_type(records, "order_updated")} <= intents | {"none"}
+
+
+def test_every_figure_equals_the_journal_truth(group: Instance) -> None:
+    """After the run (a writer SIGKILL included): tests/truth.py recomputes P&L, fees, MAE/MFE,
+    NAV and drawdown from the journal alone, and every file, view, row and CLI answer showing
+    them agrees to 1e-9 relative."""
+    today = datetime.now(UTC).date()
+    journal = group.settings.journal_path
+    truth = Truth()
+    # Today's P&L as the truth had it after each commit: the executor copies the store's view
+    # of some commit before its own document, so its figures must equal one of these.
+    at_seq: dict[int, dict[Key, DayFigures]] = {}
+    docs: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    book_at: dict[int, dict[str, tuple[str, float, float]]] = {0: {}}  # open positions after each fill
+    for seq, env in truth.replay(journal):
+        kind = env["msg"]["type"]
+        if kind in ("order_filled", "positions_state"):
+            at_seq[seq] = truth.day(today, today=True)
+        if kind == "order_filled":
+            book_at[seq] = {k[2]: (t.side, t.qty, t.entry) for k, t in truth.open.items() if k[:2] == ("SIM", "paper")}
+        if kind in ("kpis_v7", "nav_state", "risk_snapshot", "positions_state", "positions_ledger"):
+            docs[kind].append((seq, env["msg"]))
+    assert truth.fills > 5 and truth.closed, "the run traded too little to check anything"
+    if any(t.entry_time is not None and t.entry_time.date() != today for t in [*truth.closed, *truth.open.values()]):
+        pytest.skip("the run crossed a UTC midnight: day figures are checked by tests/store/test_truth.py")
+    errors: list[str] = []
+
+    # The store's views, from the running writer.
+    got = views(group, "open_positions", "pnl_today", "trades_today")
+    stored = {(p.mode, p.account, p.symbol): p for p in map(StoredPosition.model_validate, got["open_positions"])}
+    assert stored.keys() == truth.open.keys()
+    for key, t in truth.open.items():
+        check_position(f"open_positions {key[2]}", stored[key], t, errors)
+    check_pnl("pnl_today", PnlToday.model_validate(got["pnl_today"]), truth.day(today, today=True),
+              truth.totals(today, today=True), errors)
+    listed = sorted(map(ClosedTrade.model_validate, got["trades_today"]), key=lambda r: r.closed_seq)
+    assert len(listed) == len(truth.closed)
+    for r, t in zip(listed, truth.closed, strict=True):
+        check_trade(f"trades_today {r.symbol} {r.position_id}", r, t, errors)
+
+    # kpis_v7, risk_snapshot and nav_state: every committed one, the files being the last.
+    navs = [NavState.model_validate(m) for _s, m in docs["nav_state"]]
+    accepted = [n.nav_total for n in navs if n.sources_ok]
+    assert accepted
+    peak = 0.0
+    for nav in navs:  # the peak is the highest NAV the anomaly guard accepted (a fresh instance: no reset)
+        if nav.sources_ok:
+            peak = max(peak, nav.nav_total)
+        same(f"nav_state peak_nav at {nav.updated_at}", nav.peak_nav, peak, errors)
+        same(f"nav_state dd_pct at {nav.updated_at}", nav.dd_pct, min(1.0, max(0.0, (peak - nav.nav_total) / peak)),
+             errors)
+    # The hub's NAV history (the dashboard's chart) copies nav_state samples: nav, peak, drawdown.
+    samples = {(n.nav_total, n.peak_nav, n.dd_pct) for n in navs}
+    history = views(group, "nav_history")["nav_history"]
+    assert history
+    for point in history:
+        if (point["nav"], point["peak"], point["dd_pct"]) not in samples:
+            errors.append(f"nav_history {point} is no committed nav_state sample")
+    moves = sorted(truth.wallet_moves, key=lambda m: m[0])
+    wallets = [STARTING_BALANCE + sum(v for _t, v in moves[:n]) for n in range(len(moves) + 1)]
+    last_nav = navs[-1]
+    if not any(close_enough(last_nav.wallet_balance, w) for w in wallets):
+        errors.append(f"nav_state wallet_balance {last_nav.wallet_balance} is no prefix of the fills' "
+                      f"realized - fees (last {wallets[-1]})")
+    risks = {m["updated_at"]: RiskSnapshot.model_validate(m) for _s, m in docs["risk_snapshot"]}
+    rows_at = {m["updated_at"]: PositionsState.model_validate(m) for _s, m in docs["positions_state"]}
+    kpi_docs = docs["kpis_v7"][-20:]
+    assert kpi_docs
+    for seq, doc in kpi_docs:
+        kpi = Kpis.model_validate(doc)
+        if not any(n.nav_total == kpi.portfolio.nav and n.dd_pct == kpi.portfolio.dd_pct for n in navs):
+            errors.append(f"kpis_v7 nav {kpi.portfolio.nav} / dd_pct {kpi.portfolio.dd_pct} is no nav_state's")
+        rows = {(s.mode, s.account): s for s in kpi.pnl_today}
+        scope = rows.get(("SIM", "paper"))
+        # Newest first: the executor's copy is usually only a few commits old.
+        candidates = (figs for s, figs in sorted(at_seq.items(), reverse=True) if s < seq)
+        if scope is not None and not any(_pnl_matches(scope.symbols, figs) for figs in candidates):
+            errors.append(f"kpis_v7 (seq {seq}) pnl_today equals the truth at no earlier commit: {scope.symbols}")
+        for symbol, k in kpi.per_symbol.items():
+            pnl = scope.symbols[symbol].total if scope is not None and symbol in scope.symbols else 0.0
+            if k.pnl != pnl:
+                errors.append(f"kpis_v7 per_symbol {symbol} pnl {k.pnl} != its pnl_today total {pnl}")
+            same(f"kpis_v7 {symbol} pnl_pct", k.pnl_pct, pnl / kpi.portfolio.nav, errors)
+        risk = risks.get(doc["updated_at"])
+        surface = rows_at.get(doc["updated_at"])  # the positions rows of the same executor loop
+        if surface is not None:
+            gross = 0.0
+            for row in surface.positions:
+                exposure = row.notional / kpi.portfolio.nav
+                gross += exposure
+                same(f"kpis_v7 {row.symbol} exposure_nav_pct", kpi.per_symbol[row.symbol].exposure_nav_pct,
+                     exposure, errors)
+                if risk is not None:
+                    same(f"risk_snapshot {row.symbol} exposure_nav_pct", risk.exposure_nav_pct.get(row.symbol),
+                         exposure, errors)
+            if risk is not None:
+                same("risk_snapshot portfolio_exposure_nav_pct", risk.portfolio_exposure_nav_pct, gross, errors)
+        if risk is not None and scope is not None and abs(scope.realized_gross) > 1e-9:
+            same("risk_snapshot fee_pnl_ratio", risk.fee_pnl_ratio, scope.fees / abs(scope.realized_gross), errors)
+            same("kpis_v7 fee_pnl_ratio", kpi.risk.fee_pnl_ratio, scope.fees / abs(scope.realized_gross), errors)
+    for seq, doc in docs["positions_ledger"][-20:]:  # the executor's book: the store's at an earlier commit
+        entries = {e.symbol: (e.side, e.qty, e.entry_price) for e in PositionsLedger.model_validate(doc).entries}
+        if not any(_book_matches(entries, book) for s, book in sorted(book_at.items(), reverse=True) if s < seq):
+            errors.append(f"positions_ledger (seq {seq}) equals the truth's open positions at no earlier fill: "
+                          f"{entries}")
+    kpi_file = Kpis.model_validate(json.loads((group.state_dir / "kpis_v7.json").read_text()))
+    assert kpi_file == Kpis.model_validate(kpi_docs[-1][1]), "kpis_v7.json is not the last committed kpis_v7"
+    net = [t.realized_gross - t.fees for t in truth.closed]
+    if kpi_file.performance.expectancy is not None:  # the executor's own view of today's trades (may lag)
+        assert any(close_enough(kpi_file.performance.expectancy, sum(net[:n]) / n) for n in range(1, len(net) + 1))
+    positions = PositionsState.model_validate(json.loads((group.state_dir / "positions_state.json").read_text()))
+    for row in positions.positions:
+        direction = 1 if row.side == "LONG" else -1
+        same(f"positions_state {row.symbol} unrealized_pnl", row.unrealized_pnl,
+             (row.mark_price - row.entry_price) * row.qty * direction, errors)
+        same(f"positions_state {row.symbol} notional", row.notional, row.qty * row.mark_price, errors)
+
+    # The database and the CLI reading it, after a clean stop wrote every pending mark.
+    assert group.kill("state_writer", signal.SIGTERM, wait=30) == 0
+    records = sorted(table(group, TradeRecordRow), key=lambda r: r.closed_seq)
+    assert len(records) == len(truth.closed)
+    for r, t in zip(records, truth.closed, strict=True):
+        check_trade(f"trade_record {r.symbol} {r.position_id}", r, t, errors)
+    rows_db = {(r.mode, r.account, r.symbol): r for r in table(group, OpenPositionRow)}
+    assert rows_db.keys() == truth.open.keys()
+    for key, t in truth.open.items():
+        check_position(f"open_position row {key[2]}", rows_db[key], t, errors)
+    check_pnl("v7 pnl (database)", PnlToday.model_validate(cli_json(group, "pnl")), truth.day(today, today=True),
+              truth.totals(today, today=True), errors)
+    for p in map(StoredPosition.model_validate, cli_json(group, "positions")):
+        check_position(f"v7 positions {p.symbol}", p, truth.open[(p.mode, p.account, p.symbol)], errors)
+    assert not errors, "\n".join(errors)
+
+
+def _book_matches(entries: dict[str, tuple[str, float, float]], book: dict[str, tuple[str, float, float]]) -> bool:
+    return entries.keys() == book.keys() and all(
+        entries[s][0] == book[s][0] and close_enough(entries[s][1], book[s][1])
+        and close_enough(entries[s][2], book[s][2]) for s in entries)
+
+
+def _pnl_matches(symbols: dict[str, Any], figs: dict[Key, DayFigures]) -> bool:
+    want = {key[2]: f for key, f in figs.items() if key[:2] == ("SIM", "paper")}
+    if set(symbols) - set(want) or any(f.fees or f.realized_gross or f.unrealized
+                                       for s, f in want.items() if s not in symbols):
+        return False
+    return all(close_enough(row.realized_gross, want[s].realized_gross) and close_enough(row.fees, want[s].fees)
+               and close_enough(row.unrealized, want[s].unrealized) for s, row in symbols.items())
 
 
 def _exchange_fill_ids(inst: Instance) -> set[str]:

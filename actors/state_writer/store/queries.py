@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,8 @@ from actors.state_writer.store.unit import trade_from_row
 from bus.messages import ClosedTrade, LegacyImportRecord
 
 DAY_END_MARK = "day_end_mark"  # position_event kind: a position's last mark of a UTC day
+# position_event kind: a position as of its day's end, before fills stamped after it (day_end.py)
+DAY_END_BASIS = "day_end_basis"
 TRADES_KEPT = 1000  # the `trades_today` view lists at most this many (the newest) of the day's trades
 
 
@@ -83,6 +86,15 @@ def day_end_marks(session: Session, day: date) -> dict[Key, float]:
     for mode, account, symbol, detail in session.execute(q):
         out[(mode, account, symbol)] = float(json.loads(detail or "{}").get("unrealized", 0.0))
     return out
+
+
+def day_end_records(session: Session, kind: str, day: date) -> list[tuple[PositionEventRow, dict[str, Any]]]:
+    """The `kind` records stamped at the end of `day`, oldest first (a later one replaces an
+    earlier one of the same position)."""
+    start, end = day_bounds(day)
+    q = (select(PositionEventRow).where(PositionEventRow.kind == kind, PositionEventRow.ts >= start,
+                                        PositionEventRow.ts < end).order_by(PositionEventRow.id))
+    return [(row, json.loads(row.detail or "{}")) for row in session.scalars(q)]
 
 
 def last_day_ended(session: Session) -> date | None:

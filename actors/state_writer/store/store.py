@@ -45,7 +45,14 @@ from sqlalchemy.orm import Session
 from actors.state_writer.hooks import Committed
 from actors.state_writer.store import fills, marks, queries, reconciliation, scopes
 from actors.state_writer.store.bounds import FillBounds
-from actors.state_writer.store.day_end import DayEndMark, day_end_marks, write_day_end_marks
+from actors.state_writer.store.day_end import (
+    DayEndMark,
+    day_end_marks,
+    flat_mark,
+    mark_of,
+    with_basis,
+    write_day_end_marks,
+)
 from actors.state_writer.store.legacy_import import on_legacy_import
 from actors.state_writer.store.lock import StoreLock
 from actors.state_writer.store.metrics import StoreMetrics
@@ -59,7 +66,7 @@ from actors.state_writer.store.tables import (
     ReconciliationIssueRow,
     StoreMeta,
 )
-from actors.state_writer.store.unit import Issue, Unit, position_from_row
+from actors.state_writer.store.unit import FILL_SEEN, Issue, Unit, position_from_row
 from actors.state_writer.store.views import (
     ACTIVE_SCOPE,
     LEGACY_IMPORTS,
@@ -129,6 +136,11 @@ class PositionStore:
         self._failed: BaseException | None = None
         self._day_marks: list[DayEndMark] = []  # recorded at a day's end, not yet in the database
         self._day_marks_retry = 0.0
+        # The stamp rule of day_end.py: positions of the current day before early fills, and the
+        # end-of-day positions of the day that ended last (which late fills move).
+        self._basis: dict[tuple[str, str, str], DayEndMark] = {}
+        self._ended_day: date | None = None
+        self._ended: dict[tuple[str, str, str], DayEndMark] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -202,6 +214,7 @@ class PositionStore:
             for mode, account, seq in s.execute(checked):
                 st.last_report_seq[f"{mode}/{account}"] = seq
             self.views.load(s, self._open_day(s, last_active))
+            self._load_day_ends(s, self.views.day)
         self._db_seq = applied
         self._durable_from = self._seen_seq = min(applied, replay_from)
         self._checkpoint_mono = time.monotonic()
@@ -220,6 +233,15 @@ class PositionStore:
         if ended is not None and ended >= day:
             day = ended + timedelta(days=1)
         return min(day, today)
+
+    def _load_day_ends(self, s: Session, day: date) -> None:
+        """The early-fill bases of `day` and the end-of-day positions of the day before it."""
+        self._basis = {m.key: m for m in (_record(row, detail) for row, detail in
+                                          queries.day_end_records(s, queries.DAY_END_BASIS, day))}
+        before = day - timedelta(days=1)
+        ended = {m.key: m for m in (_record(row, detail) for row, detail in
+                                    queries.day_end_records(s, queries.DAY_END_MARK, before))}
+        self._ended_day, self._ended = before, ended
 
     def close(self) -> None:
         """Write whatever extremes are pending (unless a commit failed), then let go of the database."""
@@ -323,6 +345,7 @@ class PositionStore:
             case RequestExit() | OrderUpdated() as m:
                 fills.track_inflight(st, m)
             case OrderFilled() as m if fresh:
+                self._stamp_rule(unit, c.seq, m)
                 fills.on_fill(st, unit, c.seq, m)
                 views.touch(*_FILL_VIEWS)
             case PositionsLedger() as m if fresh:
@@ -388,8 +411,34 @@ class PositionStore:
             finally:
                 unit.close()
 
+    def _stamp_rule(self, unit: Unit, seq: int, f: OrderFilled) -> None:
+        """Keep the end-of-day positions to the fills stamped on their day (day_end.py), before
+        the fill is applied. Only fills near a day boundary get here past the first test; a
+        resent one changes nothing, here as in `fills.on_fill`."""
+        key, day, today = (f.mode, f.account, f.symbol), utc_day(f.ts), self.views.day
+        early = day > today and key not in self._basis
+        moves_basis = day == today and key in self._basis
+        late = day == self._ended_day
+        if not (early or moves_basis or late) or unit.read(
+                FILL_SEEN, k_mode=f.mode, k_account=f.account, k_symbol=f.symbol, k_trade_id=f.trade_id):
+            return
+        if early:  # the position as it is, before the first fill stamped after its day
+            basis = mark_of(today, seq, key, self.state.positions.get(key))
+        elif moves_basis:  # a fill of the day, committed after an early one
+            basis = self._basis[key].after(f, seq)
+        else:  # late: the ended day's end-of-day position moves
+            moved = self._ended.get(key, flat_mark(day, seq, key)).after(f, seq)
+            self._ended[key] = moved
+            write_day_end_marks(unit, [moved])
+            return
+        self._basis[key] = basis
+        write_day_end_marks(unit, [basis], queries.DAY_END_BASIS)
+
     def _record_day_end(self, day: date) -> None:
-        marks = day_end_marks(day, self._seen_seq, self.state.positions)
+        marks = with_basis(day_end_marks(day, self._seen_seq, self.state.positions), self._basis,
+                           self.state.positions)
+        self._basis = {}
+        self._ended_day, self._ended = day, {m.key: m for m in marks}
         self._day_marks += marks
         log.info("UTC day %s ended: P&L day rolled over, %d end-of-day marks recorded", day, len(marks))
 
@@ -410,3 +459,11 @@ class PositionStore:
         if self._engine is None or self._failed is not None:
             return {}  # memory may hold half a batch; after reopen, what differs is published
         return self.views.changed()
+
+
+def _record(row: Any, detail: dict[str, Any]) -> DayEndMark:
+    """A `day_end_mark` / `day_end_basis` position event read back."""
+    return DayEndMark(day=date.fromisoformat(detail["day"]), seq=row.seq, mode=row.mode, account=row.account,
+                      symbol=row.symbol, position_id=row.position_id or "", side=row.side or "",
+                      qty=row.qty_after or 0.0, entry_price=float(detail.get("entry_price", 0.0)),
+                      mark_price=row.price, unrealized=float(detail.get("unrealized", 0.0)))
