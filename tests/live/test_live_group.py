@@ -41,8 +41,8 @@ def test_the_group_trades_on_the_venue_and_the_hub_commits_every_fill_once(group
     g.inst.wait_for(lambda: _round_trip_and_maker_fill(g), 60, "a round trip and a maker fill on the venue",
                     interval=0.25)
     # Every venue order of the group is one of its intents' child orders ("<intent_id>.<n>").
-    intents = g.intents()
     orders = g.venue_orders()
+    intents = g.intents()  # read after the orders: an intent is committed before its orders are placed
     assert orders and all(o["clientOrderId"].rsplit(".", 1)[0] in intents for o in orders), orders
     # Every venue trade is committed by the hub exactly once (the user-data stream and any REST
     # read-back may both show it), with the venue's quantity, price and side.
