@@ -88,6 +88,16 @@ def test_chaos_short(tmp_path: Path) -> None:
     assert not report.violations, report.violations[:20]
 
 
+def test_chaos_short_postgresql(tmp_path: Path) -> None:
+    """The short storm with the group's store on PostgreSQL (`make test` where a server answers)."""
+    url = pg_url()
+    with pg_schema(url) as schema:
+        report = _storm(tmp_path, seconds=20, senders=3, rate=25, kill_every_s=2.0, seed=13, db=(url, schema))
+    _print(report)
+    assert report.kills.get("state_writer", 0) >= 1, report.kills
+    assert not report.violations, report.violations[:20]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_chaos_long(tmp_path: Path) -> None:
