@@ -41,7 +41,8 @@ MODULES: dict[str, Module] = {
         "tests/state_plane/test_journal.py")),
     "atomic_file": Module("actors/base/atomic_file.py", ("tests/state_plane/test_durability_order.py",)),
     # The codec properties (test_codec_properties.py, ~20 s a run) would cost hours over every decoder mutant.
-    "codec": Module("bus/codec.py", ("tests/state_plane/test_codec.py", "tests/state_plane/test_message_bounds.py")),
+    "codec": Module("bus/codec.py", ("tests/state_plane/test_codec.py", "tests/state_plane/test_message_bounds.py",
+                                  "tests/state_plane/test_codec_refusals.py")),
     "nav_guard": Module("actors/sync/nav_guard.py", ("tests/trading/test_nav_guard.py",
                                                      "tests/trading/test_boundaries.py")),
     "positions": Module("domain/positions.py", ("tests/trading/test_position_arithmetic.py",
