@@ -438,3 +438,37 @@ def test_peek_sseq_default_limit() -> None:
 
     assert codec.peek_sseq(sized(DEFAULT_MAX_FRAME_BYTES)) == 3
     assert codec.peek_sseq(sized(DEFAULT_MAX_FRAME_BYTES + 1)) is None
+
+
+# ---- validators that raise something pydantic does not translate --------------------------
+
+class _Raises:
+    """A stand-in message model whose validator raises `exc` (registered for the test only)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.__pydantic_validator__ = self
+        self._exc = exc
+
+    def validate_python(self, obj):
+        raise self._exc
+
+
+def test_validator_overflow_is_invalid_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(codec.REGISTRY, "fake", {2: _Raises(OverflowError("o" * 300))})
+    err = _refused(codec.decode_message, {"type": "fake", "v": 2})
+    _check(err, ErrorCode.INVALID_FIELD, f"fake: validation failed (OverflowError: {'o' * 200})", None)
+    monkeypatch.setitem(codec.REGISTRY, "fake", {2: _Raises(TypeError("short"))})
+    err = _refused(codec.decode_envelope, _frame(msg={"type": "fake", "v": 2}))
+    _check(err, ErrorCode.INVALID_FIELD, "fake: validation failed (TypeError: short)", None)
+
+
+def test_validator_recursion_is_invalid_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(codec.REGISTRY, "fake", {2: _Raises(RecursionError("deep"))})
+    err = _refused(codec.decode_message, {"type": "fake", "v": 2})
+    _check(err, ErrorCode.INVALID_FIELD, "fake: nested too deeply", None)
+
+
+def test_supported_versions_listed_sorted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(codec.REGISTRY, "fake", {3: _Raises(TypeError()), 1: _Raises(TypeError())})
+    err = _refused(codec.decode_message, {"type": "fake", "v": 2})
+    _check(err, ErrorCode.UNSUPPORTED_VERSION, "fake v=2 not supported (supported: 1,3)", "v")
