@@ -38,7 +38,7 @@ class Module:
 MODULES: dict[str, Module] = {
     "journal": Module("actors/state_writer/journal.py", (
         "tests/state_plane/test_durability_order.py", "tests/state_plane/test_journal_unit.py",
-        "tests/state_plane/test_journal.py")),
+        "tests/state_plane/test_journal.py", "tests/state_plane/test_journal_survivors.py")),
     "atomic_file": Module("actors/base/atomic_file.py", ("tests/state_plane/test_durability_order.py",)),
     # The codec properties (test_codec_properties.py, ~20 s a run) would cost hours over every decoder mutant.
     "codec": Module("bus/codec.py", ("tests/state_plane/test_codec.py", "tests/state_plane/test_message_bounds.py",
