@@ -324,3 +324,52 @@ def test_compact_boundaries(tmp_path: Path) -> None:
     assert j.compact(snapshot_seq=3) == 2
     assert [int(p.stem) for p in j.segments()] == [4]
     assert j.compact(snapshot_seq=100) == 0
+
+
+def test_valid_record_after_checks_every_occurrence_in_order() -> None:
+    one, three = encode_record(1, b"pp"), encode_record(3, b"pp")
+    bad = b"\xff" * 20
+    fake = b"\x00" * 8 + SEQ.pack(3) + b"zz"
+    tail = b"\x00" * 8 + SEQ.pack(3)
+    # the real record sits between two look-alikes: the last occurrence alone is not enough
+    assert _valid_record_after(one + bad + three + tail, len(one), 1) == len(one + bad)
+    assert _valid_record_after(one + bad + fake + three + tail, len(one), 1) == len(one + bad + fake)
+
+
+def test_damaged_first_record_of_a_segment_is_damage(tmp_path: Path) -> None:
+    d = tmp_path / "j"
+    data = bytearray(_recs(5, 6))
+    data[HEADER.size] ^= 0xFF          # payload of seq 5, the segment's first record
+    _write(d, 5, bytes(data))
+    with pytest.raises(JournalCorrupt, match="valid record follows at offset"):
+        list(Journal(d).replay())
+
+
+def test_new_segment_mode(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.open_for_append()
+    j.rotate()
+    j.close()
+    for segment in j.segments():
+        assert segment.stat().st_mode & 0o777 == 0o644 & ~_umask()
+
+
+def test_append_opens_the_journal_itself(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j")
+    j.append([(1, b"a")])
+    fd = j._fd
+    j.append([(2, b"b")])
+    assert j._fd == fd                  # not reopened
+    j.close()
+    assert j._fd is None
+    with pytest.raises(OSError):
+        os.fstat(fd)                    # closed
+    assert [r.seq for r in Journal(tmp_path / "j").replay()] == [1, 2]
+
+
+def test_records_skips_a_covered_segment_before_the_last(tmp_path: Path) -> None:
+    d = tmp_path / "j"
+    _write(d, 1, b"garbage that would stop the reader")
+    _write(d, 3, _recs(3, 4))
+    assert [r.seq for r in Journal(d).records(after_seq=2)] == [3, 4]
+    assert list(Journal(d).records(after_seq=1)) == []
