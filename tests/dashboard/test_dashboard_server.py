@@ -128,7 +128,7 @@ def test_store_views_reach_the_page_as_the_hub_publishes_them(dash: Instance) ->
 
 
 def _snapshot_requests(inst: Instance) -> float:
-    from tests.store.helpers import metric
+    from tests.support.metrics import metric
 
     return metric(inst, "v7_writer_snapshot_requests_total")
 

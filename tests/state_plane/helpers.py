@@ -1,4 +1,4 @@
-"""Helpers for state-plane tests: a raw protocol client, metric scraping, message factories.
+"""Helpers for state-plane tests: a raw protocol client, message factories.
 
 `RawClient` speaks the ingest protocol byte by byte (it is a second, independent client of the
 wire format, the way a client in another language would be), so tests can send frames our
@@ -8,13 +8,11 @@ own Sender never would: garbage, wrong frame counts, out-of-order sseqs, exact r
 from __future__ import annotations
 
 import time
-import urllib.request
 import zlib
 from typing import Any
 
 import msgpack
 import zmq
-from prometheus_client.parser import text_string_to_metric_families
 
 from bus.messages import (
     REGISTRY,
@@ -105,30 +103,3 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close(0)
-
-
-def scrape(inst: Instance, actor: str = "state_writer") -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of the actor's metrics endpoint: (name, sorted labels) -> value."""
-    url = f"http://127.0.0.1:{inst.settings.metrics_port(actor)}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-_ABSENT = object()
-
-
-def metric(inst: Instance, name: str, default: float | object = _ABSENT, **labels: str) -> float:
-    """One sample's value. A sample that is not exposed raises KeyError (a renamed metric must not
-    read as 0); pass `default=` where absence is legitimate (a labelled counter never incremented)."""
-    samples = scrape(inst)
-    key = (name, tuple(sorted(labels.items())))
-    if key in samples:
-        return samples[key]
-    if default is _ABSENT:
-        raise KeyError(f"metric {name}{labels or ''} not exposed by the state writer")
-    return float(default)  # type: ignore[arg-type]

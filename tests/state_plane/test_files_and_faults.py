@@ -12,7 +12,8 @@ import pytest
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import metric, position, positions
+from tests.state_plane.helpers import position, positions
+from tests.support.metrics import metric
 
 
 def test_file_writes_are_bounded_by_ticks_not_messages(tmp_path: Path) -> None:

@@ -37,8 +37,9 @@ from bus.protocol import DEFAULT_MAX_FRAME_BYTES, ErrorCode
 from bus.subscriber import request_status
 from tests import SIM_SCOPE
 from tests.harness import Instance, instance
-from tests.state_plane.helpers import RawClient, envelope, kpis, ledger, position, positions, scrape
+from tests.state_plane.helpers import RawClient, envelope, kpis, ledger, position, positions
 from tests.state_plane.strategies import paths, replace_at, wire_message
+from tests.support.metrics import scrape
 
 HARD_CAP = 4 * DEFAULT_MAX_FRAME_BYTES
 HOSTILE: list[Any] = [float("nan"), float("inf"), float("-inf"), -1, -1e308, 0, (1 << 64) - 1, -(1 << 63), True,

@@ -18,7 +18,8 @@ from bus import codec
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import metric, position, positions
+from tests.state_plane.helpers import position, positions
+from tests.support.metrics import metric
 
 
 def _journal(path: Path, count: int, segment_bytes: int = 64 << 20) -> Journal:

@@ -7,14 +7,12 @@ import io
 import json
 import os
 import sqlite3
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -193,25 +191,6 @@ def cli_json(inst: Instance, *args: str) -> Any:
         os.environ.update(keep)
     assert code == 0, f"v7 {' '.join(args)} exited {code}"
     return json.loads(out.getvalue())
-
-
-def metric(inst: Instance, name: str, default: float | None = None, **labels: str) -> float:
-    """The sum of the samples named `name` whose labels include `labels`. None exposed raises
-    KeyError (a renamed metric must not read as 0); pass `default=` where absence is legitimate."""
-    port = inst.settings.metrics_port("state_writer")
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    total, found = 0.0, False
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-                found = True
-    if not found:
-        if default is None:
-            raise KeyError(f"metric {name}{labels or ''} not exposed by the state writer")
-        return default
-    return total
 
 
 def same_position(a: StoredPosition, b: StoredPosition) -> bool:

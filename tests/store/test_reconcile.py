@@ -17,12 +17,12 @@ from tests.store.helpers import (
     fill,
     intent,
     marks,
-    metric,
     open_positions,
     start_writer,
 )
 from tests.store.helpers import table as rows
 from tests.store.helpers import views as get_views
+from tests.support.metrics import metric
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 

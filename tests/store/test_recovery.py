@@ -25,11 +25,11 @@ from tests.store.helpers import (
     intent,
     ledger,
     marks,
-    metric,
     open_positions,
     start_writer,
     table,
 )
+from tests.support.metrics import metric
 
 
 def _snapshot_at_least(inst: Instance, seq: int) -> bool:
