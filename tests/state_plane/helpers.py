@@ -16,43 +16,8 @@ import zmq
 
 from bus.messages import (
     REGISTRY,
-    Kpis,
-    LedgerEntry,
-    LedgerMetadata,
-    PortfolioKpis,
-    PositionRow,
-    PositionsLedger,
-    PositionsState,
-    SymbolKpis,
-    TpSlLevels,
 )
-from tests import SIM_SCOPE
 from tests.harness import Instance
-
-
-def position(symbol: str = "BTCUSDT", qty: float = 0.01, entry: float = 42000.0, mark: float = 43000.0,
-             realized: float = 0.0) -> PositionRow:
-    side = "LONG" if qty > 0 else "FLAT"
-    return PositionRow(symbol=symbol, side=side, qty=qty, entry_price=entry, mark_price=mark,
-                       notional=abs(qty * mark), realized_pnl=realized, unrealized_pnl=(mark - entry) * qty)
-
-
-def positions(*rows: PositionRow) -> PositionsState:
-    return PositionsState(scope=SIM_SCOPE, positions=list(rows))
-
-
-def ledger(n: int = 1) -> PositionsLedger:
-    entries = [LedgerEntry(symbol=s, side="LONG", position_id=f"p{i}", qty=0.1, entry_price=100.0 + i, tp=120.0,
-                           sl=90.0) for i, s in enumerate(["BTCUSDT", "ETHUSDT", "SOLUSDT"][:n])]
-    return PositionsLedger(scope=SIM_SCOPE, entries=entries,
-                           tp_sl_levels={e.symbol: TpSlLevels(tp=e.tp, sl=e.sl) for e in entries},
-                           metadata=LedgerMetadata(entry_count=len(entries)))
-
-
-def kpis() -> Kpis:
-    return Kpis(scope=SIM_SCOPE,
-        portfolio=PortfolioKpis(nav=4093.43, dd_pct=0.0326, var_nav_pct=0.0056, cvar_nav_pct=0.007),
-                       per_symbol={"BTCUSDT": SymbolKpis(pnl=12.34, pnl_pct=0.0123, exposure_nav_pct=0.1)})
 
 
 def producer_of(msg: dict[str, Any]) -> str:

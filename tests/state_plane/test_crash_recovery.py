@@ -22,7 +22,7 @@ from bus.messages import STATE_DOCUMENTS
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import ledger, position, positions
+from tests.support.messages import position, positions, sample_ledger
 
 WINDOW = 64  # durable messages in flight per sender
 
@@ -56,7 +56,7 @@ def _stream(sender: Sender, ident: int, count: int, out: dict[float, Future[int]
     inflight: list[Future[int]] = []
     for i in range(count):
         marker = ident * 1_000_000 + i
-        msg = ledger(1) if i % 10 == 9 else positions(position(realized=float(marker)))
+        msg = sample_ledger(1) if i % 10 == 9 else positions(position(realized=float(marker)))
         future = sender.submit(msg)
         if i % 10 != 9:
             out[float(marker)] = future

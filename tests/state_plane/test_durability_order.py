@@ -27,7 +27,8 @@ from actors.state_writer.snapshot import list_snapshots
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import RawClient, envelope, position, positions
+from tests.state_plane.helpers import RawClient, envelope
+from tests.support.messages import position, positions
 
 HOLD_TIMEOUT = 10.0
 

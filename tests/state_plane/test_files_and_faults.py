@@ -12,7 +12,7 @@ import pytest
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import position, positions
+from tests.support.messages import position, positions
 from tests.support.metrics import metric
 
 

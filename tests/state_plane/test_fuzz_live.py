@@ -37,8 +37,9 @@ from bus.protocol import DEFAULT_MAX_FRAME_BYTES, ErrorCode
 from bus.subscriber import request_status
 from tests import SIM_SCOPE
 from tests.harness import Instance, instance
-from tests.state_plane.helpers import RawClient, envelope, kpis, ledger, position, positions
+from tests.state_plane.helpers import RawClient, envelope
 from tests.state_plane.strategies import paths, replace_at, wire_message
+from tests.support.messages import kpis, position, positions, sample_ledger
 from tests.support.metrics import scrape
 
 HARD_CAP = 4 * DEFAULT_MAX_FRAME_BYTES
@@ -55,7 +56,7 @@ def _rss_mib(pid: int) -> float:
 
 
 def _base_messages() -> list[dict[str, Any]]:
-    return [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)).to_wire(), ledger(2).to_wire(),
+    return [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)).to_wire(), sample_ledger(2).to_wire(),
             kpis().to_wire(),
             {"type": "heartbeat", "v": 2, "actor": "executor", "pid": 1, "started_at": "2025-01-01T00:00:00Z",
              "interval_s": 1.0},

@@ -11,7 +11,8 @@ import zmq
 from bus.protocol import HUB_TOPIC
 from bus.subscriber import request_status
 from tests.harness import Instance
-from tests.state_plane.helpers import RawClient, envelope, position, positions
+from tests.state_plane.helpers import RawClient, envelope
+from tests.support.messages import position, positions
 
 
 def _seq(inst: Instance) -> int:

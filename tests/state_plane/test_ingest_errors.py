@@ -9,7 +9,8 @@ import pytest
 
 from bus.protocol import ErrorCode
 from tests.harness import Instance
-from tests.state_plane.helpers import RawClient, envelope, position, positions
+from tests.state_plane.helpers import RawClient, envelope
+from tests.support.messages import position, positions
 from tests.support.metrics import metric
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bus.messages import Heartbeat, utc_now
 from bus.sender import Sender
 from tests.harness import instance
-from tests.state_plane.helpers import position, positions
+from tests.support.messages import position, positions
 
 MESSAGES = 6000
 

@@ -15,7 +15,7 @@ from bus.protocol import pack_seq
 from bus.sender import Sender
 from bus.subscriber import Subscriber, Update, ViewChanged
 from tests.harness import Instance, instance
-from tests.state_plane.helpers import position, positions
+from tests.support.messages import position, positions
 
 FAST_HEARTBEAT = "[bus]\nheartbeat_s = 0.2\n"
 

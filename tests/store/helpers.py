@@ -19,16 +19,8 @@ from sqlalchemy.orm import Session
 from actors.state_writer.store.schema import make_engine
 from actors.state_writer.store.tables import Base
 from bus.messages import (
-    LedgerEntry,
-    LedgerMetadata,
     Message,
-    OrderFilled,
-    PositionRow,
-    PositionsLedger,
-    PositionsState,
-    Scope,
     StoredPosition,
-    SubmitOrder,
 )
 from bus.subscriber import request_snapshot
 from tests.harness import Instance
@@ -71,39 +63,6 @@ def start_writer(inst: Instance) -> None:
             return False
 
     inst.wait_for(up, 30, "the state writer to serve")
-
-
-# --- messages ----------------------------------------------------------------------------------------
-
-
-def intent(intent_id: str, symbol: str, side: str, qty: float, **kw: Any) -> SubmitOrder:
-    kw.setdefault("mode", "SIM")
-    kw.setdefault("account", "paper")
-    return SubmitOrder(intent_id=intent_id, symbol=symbol, side=side, qty=qty, **kw)
-
-
-def fill(trade_id: str, intent_id: str, symbol: str, side: str, qty: float, price: float, **kw: Any) -> OrderFilled:
-    kw.setdefault("liquidity", "taker")
-    kw.setdefault("mode", "SIM")
-    kw.setdefault("account", "paper")
-    return OrderFilled(trade_id=trade_id, order_id=f"o-{trade_id}", intent_id=intent_id, symbol=symbol, side=side,
-                qty=qty, price=price, **kw)
-
-
-def marks(mode: str = "SIM", account: str = "paper", **prices: float) -> PositionsState:
-    return PositionsState(scope=scope_of(mode, account), positions=[
-        PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=p, mark_price=p, notional=p, unrealized_pnl=0.0)
-        for s, p in prices.items()])
-
-
-def ledger(*entries: dict[str, Any], mode: str = "SIM", account: str = "paper") -> PositionsLedger:
-    rows = [LedgerEntry(**{"side": "LONG", "qty": 1.0, "entry_price": 1.0, **e}) for e in entries]
-    return PositionsLedger(scope=scope_of(mode, account), entries=rows,
-                           metadata=LedgerMetadata(entry_count=len(rows)))
-
-
-def scope_of(mode: str, account: str) -> Scope:
-    return Scope(mode=mode, network="paper" if mode != "LIVE" else "testnet", account=account)  # type: ignore[arg-type]
 
 
 class Bus(Producers):

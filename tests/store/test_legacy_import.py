@@ -11,8 +11,9 @@ import pytest
 from actors.state_writer.store.legacy_file import LegacyFileError, parse_legacy
 from actors.state_writer.store.tables import LegacyImportRow, PositionEventRow
 from tests.harness import Instance
-from tests.store.helpers import Backend, bus, fill, intent, open_positions, start_writer
+from tests.store.helpers import Backend, bus, open_positions, start_writer
 from tests.store.helpers import table as rows
+from tests.support.messages import fill, intent
 
 # Seed 000 writes `updated_at`; seed 001 writes `updated_ts`. Rows as `_collect_positions_rows` made them.
 SEED_000 = {

@@ -10,18 +10,10 @@ import pytest
 from actors.state_writer.store.tables import PositionEventRow, ReconciliationIssueRow, TradeRecordRow
 from bus.messages import ExchangePositionsReported, OrderUpdated, ReconciliationView, ReportedPosition
 from tests.harness import Instance
-from tests.store.helpers import (
-    Backend,
-    bus,
-    configure,
-    fill,
-    intent,
-    marks,
-    open_positions,
-    start_writer,
-)
+from tests.store.helpers import Backend, bus, configure, open_positions, start_writer
 from tests.store.helpers import table as rows
 from tests.store.helpers import views as get_views
+from tests.support.messages import fill, intent, marks
 from tests.support.metrics import metric
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

@@ -16,19 +16,8 @@ from bus import codec
 from bus.sockets import connect
 from bus.subscriber import SnapshotError, request_status
 from tests.harness import Instance
-from tests.store.helpers import (
-    Backend,
-    bus,
-    configure,
-    fill,
-    integrity_ok,
-    intent,
-    ledger,
-    marks,
-    open_positions,
-    start_writer,
-    table,
-)
+from tests.store.helpers import Backend, bus, configure, integrity_ok, open_positions, start_writer, table
+from tests.support.messages import fill, intent, ledger, marks
 from tests.support.metrics import metric
 
 

@@ -8,9 +8,10 @@ import signal
 from actors.state_writer.store.tables import PositionEventRow, TradeRecordRow
 from bus.messages import SwitchScope
 from tests.harness import Instance
-from tests.store.helpers import Backend, bus, fill, integrity_ok, intent, ledger, marks, open_positions, start_writer
+from tests.store.helpers import Backend, bus, integrity_ok, open_positions, start_writer
 from tests.store.helpers import table as rows
 from tests.store.helpers import views as get_views
+from tests.support.messages import fill, intent, ledger, marks
 
 SIM = ("SIM", "paper")
 LIVE1 = ("LIVE", "acct-1")

@@ -23,7 +23,8 @@ from actors.state_writer.main import TEST_CLOCK_ENV
 from actors.state_writer.store.tables import OpenPositionRow, PositionEventRow, TradeRecordRow
 from bus.messages import ClosedTrade, Message, PnlToday, StoredPosition
 from tests.harness import Instance, instance
-from tests.store.helpers import Backend, Bus, bus, cli_json, fill, marks, start_writer, table, views
+from tests.store.helpers import Backend, Bus, bus, cli_json, start_writer, table, views
+from tests.support.messages import fill, marks
 from tests.truth import Truth, check_pnl, check_position, check_trade, same
 
 

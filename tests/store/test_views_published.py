@@ -25,7 +25,8 @@ from bus.messages import ImportLegacyPositions, LegacyPosition
 from bus.protocol import unpack_seq
 from bus.subscriber import Subscriber, Update, ViewChanged, request_snapshot
 from tests.harness import Instance
-from tests.store.helpers import Backend, bus, fill, intent, marks, start_writer
+from tests.store.helpers import Backend, bus, start_writer
+from tests.support.messages import fill, intent, marks
 
 
 def raw_updates(inst: Instance) -> zmq.Socket:
