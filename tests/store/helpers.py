@@ -48,23 +48,6 @@ def configure(inst: Instance, backend: Backend, **sections: dict[str, Any]) -> N
     inst.write_config(backend.toml(**sections))
 
 
-def start_writer(inst: Instance) -> None:
-    from bus.subscriber import SnapshotError
-
-    proc = inst.start("state_writer")
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"state writer exited {proc.returncode}:\n{inst.logs('state_writer')[-3000:]}")
-        try:
-            request_snapshot(inst.settings, keys=[], timeout_s=0.5)
-            return True
-        except SnapshotError:
-            return False
-
-    inst.wait_for(up, 30, "the state writer to serve")
-
-
 class Bus(Producers):
     """A test group: sends durable messages, each as its own producer, and waits for every ACK."""
 
