@@ -60,8 +60,7 @@ def wait_view(inst: Instance, predicate, what: str, timeout: float = 30) -> dict
 @pytest.fixture
 def dash(tmp_path: Path) -> Iterator[Instance]:
     with fast_instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         inst.start("dashboard")
         wait_view(inst, lambda v: v["hub"]["connected"], "the dashboard in sync with the hub")
         yield inst

@@ -315,8 +315,7 @@ def test_completed_message_over_the_limit_is_refused(tmp_path: Path) -> None:
     (Every map is bounded now, so at the default 1 MiB limit no message completes past it; a hub
     with a 64 KiB limit shows the rule.)"""
     with instance(tmp_path, "[bus]\nmax_frame_bytes = 65536\n") as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         client = RawClient(inst)
         try:
             actors = {f"a{i}": {} for i in range(1000)}

@@ -48,8 +48,7 @@ def test_sigterm_drains_writes_files_snapshots_and_releases_the_lock(hub: Instan
     assert (hub.state_dir / ".writer.lock").read_text() == ""
     assert not list(hub.state_dir.glob(".*.tmp.*"))
     # The lock is free: a new writer starts at once, replays nothing, and the seq continues.
-    hub.start("state_writer")
-    hub.wait_hub()
+    hub.start_writer()
     assert request_status(hub.settings)["seq"] == last
     assert "replayed 0" in hub.logs("state_writer")
     with Sender(hub.settings, "executor") as sender:
