@@ -132,10 +132,13 @@ class Instance:
         logs = "\n".join(f"--- {n} ---\n{self.logs(n)[-3000:]}" for n in self.procs)
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
 
-    def wait_hub(self, timeout: float = 20) -> None:
+    def wait_hub(self, timeout: float = 20, proc: subprocess.Popen | None = None) -> None:
+        """Until the hub answers snapshot requests; with `proc` (the writer), fail at once if it exits."""
         from bus.subscriber import SnapshotError, request_snapshot
 
         def up() -> bool:
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"state writer exited {proc.returncode}:\n{self.logs('state_writer')[-3000:]}")
             try:
                 request_snapshot(self.settings, keys=[], timeout_s=0.5)
                 return True
@@ -143,6 +146,12 @@ class Instance:
                 return False
 
         self.wait_for(up, timeout, "the hub to answer snapshots")
+
+    def start_writer(self, *args: str, timeout: float = 30) -> subprocess.Popen:
+        """The one way to start the state writer: start it and wait until it serves snapshots."""
+        proc = self.start("state_writer", *args)
+        self.wait_hub(timeout, proc=proc)
+        return proc
 
 
 @contextlib.contextmanager

@@ -27,7 +27,8 @@ from tests.chaos.fs import FsUnavailable, ext4_loop, fill_up, tmpfs
 from tests.chaos.reader import ReaderThread
 from tests.harness import Instance, instance
 from tests.producers import Producers
-from tests.state_plane.helpers import metric, position, positions
+from tests.support.messages import position, positions
+from tests.support.metrics import metric
 
 DISK_BYTES = 8 << 20
 ACCOUNT = "diskfault"

@@ -41,8 +41,7 @@ def rows(page: Page, selector: str) -> int:
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Instance]:
     with fast_instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         inst.start("diagnostics")
         inst.start("dashboard")
         wait_diagnostics(inst, lambda b: "diagnostics" in b["actors"] and "dashboard" in b["actors"],

@@ -60,8 +60,7 @@ def wait_view(inst: Instance, predicate, what: str, timeout: float = 30) -> dict
 @pytest.fixture
 def dash(tmp_path: Path) -> Iterator[Instance]:
     with fast_instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         inst.start("dashboard")
         wait_view(inst, lambda v: v["hub"]["connected"], "the dashboard in sync with the hub")
         yield inst
@@ -128,7 +127,7 @@ def test_store_views_reach_the_page_as_the_hub_publishes_them(dash: Instance) ->
 
 
 def _snapshot_requests(inst: Instance) -> float:
-    from tests.store.helpers import metric
+    from tests.support.metrics import metric
 
     return metric(inst, "v7_writer_snapshot_requests_total")
 

@@ -15,8 +15,7 @@ from tests.producers import Producers
 @pytest.fixture
 def diag(tmp_path: Path) -> Iterator[Instance]:
     with fast_instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         inst.start("diagnostics")
         # Telemetry sent before diagnostics subscribes is not in any snapshot: wait until it is in sync.
         wait_diagnostics(inst, lambda b: "diagnostics" in b["actors"], "diagnostics in sync and publishing")

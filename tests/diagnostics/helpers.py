@@ -1,10 +1,9 @@
-"""Helpers for diagnostics tests: a fast-heartbeat instance, reading runtime_diagnostics, scraping metrics."""
+"""Helpers for diagnostics tests: a fast-heartbeat instance, reading runtime_diagnostics."""
 
 from __future__ import annotations
 
 import json
 import signal
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +58,6 @@ def wait_diagnostics(inst: Instance, predicate, what: str, timeout: float = 30) 
 
     inst.wait_for(check, timeout, what, interval=0.2)
     return found
-
-
-def scrape(inst: Instance, actor: str) -> str:
-    url = f"http://127.0.0.1:{inst.settings.metrics_port(actor)}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return resp.read().decode()
 
 
 def stop_actors_first(inst: Instance) -> None:

@@ -7,9 +7,10 @@ import signal
 import time
 
 from bus.messages import EntryVetoed, ExitScanCompleted, RouterActed, SignalGenerated, SubmitOrder
-from tests.diagnostics.helpers import ROUTER_IDLE_S, read_diagnostics, scrape, wait_diagnostics
+from tests.diagnostics.helpers import ROUTER_IDLE_S, read_diagnostics, wait_diagnostics
 from tests.harness import Instance
 from tests.producers import Producers
+from tests.support.metrics import metrics_text
 
 SEED_EXIT_KEYS = {"last_exit_scan_ts", "last_exit_trigger_ts", "last_router_event_ts", "open_positions_count",
                   "tp_sl_registered_count", "tp_sl_missing_count", "underwater_without_tp_sl_count",
@@ -60,7 +61,7 @@ def test_runtime_diagnostics_shape_router_activity_and_coverage(diag: Instance, 
     block = wait_diagnostics(diag, lambda b: b["liveness"]["idle_router"], "idle_router after router silence",
                              timeout=ROUTER_IDLE_S + 20)
     assert block["liveness"]["details"]["router"] > ROUTER_IDLE_S
-    metrics = scrape(diag, "diagnostics")
+    metrics = metrics_text(diag, "diagnostics")
     assert 'v7_diag_idle{kind="router"} 1.0' in metrics
     assert "v7_diag_tp_sl_coverage_ratio 0.666" in metrics
     assert "v7_diag_ledger_registry_mismatch 1.0" in metrics
@@ -108,7 +109,7 @@ def test_stopped_actor_is_flagged_within_the_configured_time_and_cleared_after_s
         assert block["actors"]["dashboard"]["age_s"] > threshold
         # the threshold plus one diagnostics loop and one state-writer tick, with room for a busy machine
         assert flagged_after < threshold + 10, flagged_after
-        assert 'v7_diag_actor_stale{actor="dashboard"} 1.0' in scrape(diag, "diagnostics")
+        assert 'v7_diag_actor_stale{actor="dashboard"} 1.0' in metrics_text(diag, "diagnostics")
     finally:
         proc.send_signal(signal.SIGCONT)
     wait_diagnostics(diag, lambda b: b["actors"]["dashboard"]["stale"] is False, "dashboard cleared after SIGCONT")

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from cli.ops import supervisor_proxy, supervisor_states
-from tests.diagnostics.helpers import fast_instance, scrape, wait_diagnostics
+from tests.diagnostics.helpers import fast_instance, wait_diagnostics
 from tests.harness import Instance
 from tests.supervised import supervised
+from tests.support.metrics import metrics_text
 
 CRASHY = """
 [program:crashy]
@@ -50,7 +51,7 @@ def test_supervised_states_and_crash_loops_are_reported(group: Instance) -> None
     assert block["actors"]["dashboard"]["supervisor_state"] == "RUNNING"
     assert block["actors"]["crashy"]["supervisor_state"] in ("BACKOFF", "FATAL")
     assert block["actors"]["crashy"]["stale"] is True
-    metrics = scrape(group, "diagnostics")
+    metrics = metrics_text(group, "diagnostics")
     assert 'v7_diag_actor_crash_loop{actor="crashy"} 1.0' in metrics
     assert 'v7_diag_actor_crash_loop{actor="dashboard"} 0.0' in metrics
     assert "v7_diag_supervisor_reachable 1.0" in metrics

@@ -24,6 +24,7 @@ import pytest
 from cli.ops import supervisor_proxy
 from tests.live.group import Group, live_group, trade_key
 from tests.supervised import supervised
+from tests.support.metrics import metric
 
 # Generous waits: these run beside other suites on shared cores, and a LIVE gateway's restart
 # includes the venue account check.
@@ -37,17 +38,11 @@ def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
 
 
 def _metric(g: Group, actor: str, name: str) -> float | None:
-    settings = g.inst.settings
-    url = f"http://{settings.metrics_host}:{settings.metrics_port(actor)}/metrics"
+    """None while the actor does not answer or does not expose `name` yet."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            text = resp.read().decode()
+        return metric(g.inst, name, default=None, at=actor)
     except OSError:
         return None
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def _lost_orders(g: Group) -> list[dict[str, Any]]:

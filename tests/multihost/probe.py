@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
+from tests.support.metrics import fetch, parse
 
 WATCHED = ("v7_actor_hub_unreachable", "v7_actor_degraded", "v7_actor_hub_synced", "v7_sender_connected",
            "v7_sender_outbox_depth", "v7_subscriber_gaps", "v7_subscriber_snapshots", "v7_subscriber_seq")
@@ -24,15 +23,13 @@ WATCHED = ("v7_actor_hub_unreachable", "v7_actor_degraded", "v7_actor_hub_synced
 
 def scrape(address: str) -> dict[str, float] | None:
     try:
-        with urllib.request.urlopen(f"http://{address}/metrics", timeout=1) as resp:
-            text = resp.read().decode()
+        text = fetch(f"http://{address}/metrics", timeout=1)
     except OSError:
         return None
     out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in WATCHED or sample.name.removesuffix("_total") in WATCHED:
-                out[sample.name.removesuffix("_total")] = sample.value
+    for (name, _labels), value in parse(text).items():
+        if name in WATCHED or name.removesuffix("_total") in WATCHED:
+            out[name.removesuffix("_total")] = value
     return out
 
 

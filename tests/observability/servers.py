@@ -24,6 +24,7 @@ import pytest
 
 from config.settings import ACTORS
 from tests.harness import Instance, free_port_base
+from tests.support.metrics import metrics_url
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -113,10 +114,6 @@ def alertmanager(config: Path, workdir: Path) -> Iterator[str]:
             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
     with _server(argv, workdir / "alertmanager.log", f"{base}/-/ready", "alertmanager"):
         yield base
-
-
-def metrics_url(inst: Instance, actor: str) -> str:
-    return f"http://127.0.0.1:{inst.settings.metrics_port(actor)}/metrics"
 
 
 def wait_metrics_endpoints(inst: Instance, timeout: float = 60) -> None:

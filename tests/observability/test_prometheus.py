@@ -13,13 +13,13 @@ from tests.harness import Instance
 from tests.observability.servers import (
     PROMTOOL,
     get,
-    metrics_url,
     needs_prometheus,
     needs_promtool,
     prometheus,
     query,
     wait_metrics_endpoints,
 )
+from tests.support.metrics import metrics_url
 
 DASHBOARD = REPO_ROOT / "docs" / "grafana" / "v7_dashboard.json"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import time
@@ -13,15 +12,11 @@ import zmq
 
 from bus import codec
 from bus.codec import BusError
-from bus.messages import Heartbeat, utc_now
 from bus.protocol import ErrorCode
 from bus.sender import Sender
 from config.settings import Settings, load_settings
 from tests.harness import Instance, free_port_base
-
-
-def _heartbeat(actor: str = "executor") -> Heartbeat:
-    return Heartbeat(actor=actor, pid=os.getpid(), started_at=utc_now(), interval_s=1.0)
+from tests.support.messages import heartbeat
 
 
 def _client(settings: Settings, keys: Path, name: str) -> Settings:
@@ -58,14 +53,14 @@ def test_allowed_client_is_served_and_others_are_refused(curve_hub: tuple[Instan
     inst, keys = curve_hub
     alice = Sender(_client(inst.settings, keys, "alice"), "executor")
     try:
-        assert alice.send_and_wait(_heartbeat(), timeout=15) >= 1
+        assert alice.send_and_wait(heartbeat(), timeout=15) >= 1
     finally:
         alice.close()
 
     mallory = Sender(_client(inst.settings, keys, "mallory"), "executor")
     try:
         with pytest.raises(TimeoutError):
-            mallory.send_and_wait(_heartbeat(), timeout=3)
+            mallory.send_and_wait(heartbeat(), timeout=3)
         assert mallory.stats.acked == 0
     finally:
         mallory.close(flush_timeout=0)
@@ -79,7 +74,7 @@ def test_allowed_client_is_served_and_others_are_refused(curve_hub: tuple[Instan
     plain.setsockopt(zmq.SNDTIMEO, 2000)
     plain.connect(inst.settings.ingest_endpoint)
     try:
-        plain.send(codec.encode_envelope("plain", 1, 1, _heartbeat()))
+        plain.send(codec.encode_envelope("plain", 1, 1, heartbeat()))
     except zmq.Again:
         pass
     assert not plain.poll(2000, zmq.POLLIN)
@@ -88,7 +83,7 @@ def test_allowed_client_is_served_and_others_are_refused(curve_hub: tuple[Instan
     # The hub kept serving the allowed client throughout.
     again = Sender(_client(inst.settings, keys, "alice"), "executor")
     try:
-        assert again.send_and_wait(_heartbeat(), timeout=15) >= 2
+        assert again.send_and_wait(heartbeat(), timeout=15) >= 2
     finally:
         again.close()
     assert inst.procs["state_writer"].poll() is None
@@ -101,10 +96,10 @@ def test_a_key_speaks_only_as_the_producers_it_names(curve_hub: tuple[Instance, 
         sender = Sender(_client(inst.settings, keys, key), src)
         try:
             if allowed:
-                assert sender.send_and_wait(_heartbeat(src), timeout=15) >= 1
+                assert sender.send_and_wait(heartbeat(src), timeout=15) >= 1
             else:
                 with pytest.raises(BusError) as err:
-                    sender.send_and_wait(_heartbeat(src), timeout=15)
+                    sender.send_and_wait(heartbeat(src), timeout=15)
                 assert err.value.code is ErrorCode.UNAUTHORIZED and err.value.field == "src", (key, src)
                 assert key in err.value.detail
         finally:

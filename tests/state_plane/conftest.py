@@ -11,6 +11,5 @@ from tests.harness import Instance, instance
 def shared_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     """One running state writer for a whole module (tests that only add messages to it)."""
     with instance(tmp_path_factory.mktemp("hub")) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         yield inst

@@ -1,4 +1,4 @@
-"""Helpers for state-plane tests: a raw protocol client, metric scraping, message factories.
+"""Helpers for state-plane tests: a raw protocol client, message factories.
 
 `RawClient` speaks the ingest protocol byte by byte (it is a second, independent client of the
 wire format, the way a client in another language would be), so tests can send frames our
@@ -8,53 +8,16 @@ own Sender never would: garbage, wrong frame counts, out-of-order sseqs, exact r
 from __future__ import annotations
 
 import time
-import urllib.request
 import zlib
 from typing import Any
 
 import msgpack
 import zmq
-from prometheus_client.parser import text_string_to_metric_families
 
 from bus.messages import (
     REGISTRY,
-    Kpis,
-    LedgerEntry,
-    LedgerMetadata,
-    PortfolioKpis,
-    PositionRow,
-    PositionsLedger,
-    PositionsState,
-    SymbolKpis,
-    TpSlLevels,
 )
-from tests import SIM_SCOPE
 from tests.harness import Instance
-
-
-def position(symbol: str = "BTCUSDT", qty: float = 0.01, entry: float = 42000.0, mark: float = 43000.0,
-             realized: float = 0.0) -> PositionRow:
-    side = "LONG" if qty > 0 else "FLAT"
-    return PositionRow(symbol=symbol, side=side, qty=qty, entry_price=entry, mark_price=mark,
-                       notional=abs(qty * mark), realized_pnl=realized, unrealized_pnl=(mark - entry) * qty)
-
-
-def positions(*rows: PositionRow) -> PositionsState:
-    return PositionsState(scope=SIM_SCOPE, positions=list(rows))
-
-
-def ledger(n: int = 1) -> PositionsLedger:
-    entries = [LedgerEntry(symbol=s, side="LONG", position_id=f"p{i}", qty=0.1, entry_price=100.0 + i, tp=120.0,
-                           sl=90.0) for i, s in enumerate(["BTCUSDT", "ETHUSDT", "SOLUSDT"][:n])]
-    return PositionsLedger(scope=SIM_SCOPE, entries=entries,
-                           tp_sl_levels={e.symbol: TpSlLevels(tp=e.tp, sl=e.sl) for e in entries},
-                           metadata=LedgerMetadata(entry_count=len(entries)))
-
-
-def kpis() -> Kpis:
-    return Kpis(scope=SIM_SCOPE,
-        portfolio=PortfolioKpis(nav=4093.43, dd_pct=0.0326, var_nav_pct=0.0056, cvar_nav_pct=0.007),
-                       per_symbol={"BTCUSDT": SymbolKpis(pnl=12.34, pnl_pct=0.0123, exposure_nav_pct=0.1)})
 
 
 def producer_of(msg: dict[str, Any]) -> str:
@@ -105,30 +68,3 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close(0)
-
-
-def scrape(inst: Instance, actor: str = "state_writer") -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of the actor's metrics endpoint: (name, sorted labels) -> value."""
-    url = f"http://127.0.0.1:{inst.settings.metrics_port(actor)}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        text = resp.read().decode()
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-_ABSENT = object()
-
-
-def metric(inst: Instance, name: str, default: float | object = _ABSENT, **labels: str) -> float:
-    """One sample's value. A sample that is not exposed raises KeyError (a renamed metric must not
-    read as 0); pass `default=` where absence is legitimate (a labelled counter never incremented)."""
-    samples = scrape(inst)
-    key = (name, tuple(sorted(labels.items())))
-    if key in samples:
-        return samples[key]
-    if default is _ABSENT:
-        raise KeyError(f"metric {name}{labels or ''} not exposed by the state writer")
-    return float(default)  # type: ignore[arg-type]

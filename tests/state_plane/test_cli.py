@@ -9,12 +9,12 @@ from pathlib import Path
 
 from bus.sender import Sender
 from tests.harness import REPO, V7, Instance
-from tests.state_plane.helpers import kpis, ledger, position, positions
+from tests.support.messages import kpis, position, positions, sample_ledger
 
 
 def _populate(inst: Instance) -> int:
     with Sender(inst.settings, "executor") as sender:
-        for msg in (positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)), ledger(2), kpis()):
+        for msg in (positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)), sample_ledger(2), kpis()):
             seq = sender.send_and_wait(msg, timeout=10)
     for name in ("positions_state", "positions_ledger", "kpis_v7"):
         inst.wait_for((inst.state_dir / f"{name}.json").exists, 10, name)
@@ -56,7 +56,7 @@ def test_tail_prints_one_line_per_update_with_seq(shared_hub: Instance) -> None:
         synced = proc.stderr.readline() if proc.stderr else ""
         assert synced.startswith("# synced at seq"), synced
         with Sender(shared_hub.settings, "executor") as sender:
-            seqs = [sender.send_and_wait(msg, timeout=10) for msg in (positions(position()), kpis(), ledger(1),
+            seqs = [sender.send_and_wait(msg, timeout=10) for msg in (positions(position()), kpis(), sample_ledger(1),
                                                                        positions(position(realized=5.0)))]
         out, _err = proc.communicate(timeout=20)
     finally:

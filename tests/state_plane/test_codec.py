@@ -13,7 +13,7 @@ from bus import codec
 from bus.codec import BusError
 from bus.messages import MESSAGE_TYPES
 from bus.protocol import ErrorCode
-from tests.state_plane.helpers import kpis, ledger, position, positions
+from tests.support.messages import kpis, position, positions, sample_ledger
 
 _msgpack_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(1 << 63), (1 << 64) - 1) | st.floats() | st.text(max_size=20)
@@ -48,7 +48,7 @@ def test_any_msgpack_value_as_message_decodes_or_raises_bus_error(value, type_ta
                             ErrorCode.CONTRACT_BREACH)
 
 
-@pytest.mark.parametrize("msg", [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)), ledger(3), kpis()],
+@pytest.mark.parametrize("msg", [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)), sample_ledger(3), kpis()],
                          ids=["positions", "ledger", "kpis"])
 def test_round_trip(msg) -> None:
     frame = codec.encode_envelope("me", 7, 3, msg, ts=1.5, oldest=2)

@@ -17,7 +17,7 @@ from bus.protocol import ErrorCode
 from bus.sender import Sender
 from tests import SIM_SCOPE
 from tests.harness import Instance
-from tests.state_plane.helpers import kpis, ledger, position, positions
+from tests.support.messages import kpis, position, positions, sample_ledger
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_non_zero_row_without_prices_is_rejected_whole(shared_hub: Instance, sen
 
 
 def test_positions_ledger_required_keys(shared_hub: Instance, sender: Sender) -> None:
-    sender.send_and_wait(ledger(2), timeout=10)
+    sender.send_and_wait(sample_ledger(2), timeout=10)
     data = _file_after(shared_hub, "positions_ledger.json", lambda d: len(d.get("entries", [])) == 2)
     assert {"updated_at", "entries", "tp_sl_levels", "metadata"} <= data.keys()
     assert data["metadata"] == {"version": "v1", "entry_count": 2}
@@ -115,7 +115,7 @@ def test_positions_ledger_required_keys(shared_hub: Instance, sender: Sender) ->
 
 
 def test_empty_ledger_still_has_every_key(shared_hub: Instance, sender: Sender) -> None:
-    sender.send_and_wait(ledger(0), timeout=10)
+    sender.send_and_wait(sample_ledger(0), timeout=10)
     data = _file_after(shared_hub, "positions_ledger.json", lambda d: d.get("entries") == [])
     assert data["tp_sl_levels"] == {}
     assert data["metadata"]["entry_count"] == 0

@@ -22,7 +22,7 @@ from bus.messages import STATE_DOCUMENTS
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import ledger, position, positions
+from tests.support.messages import position, positions, sample_ledger
 
 WINDOW = 64  # durable messages in flight per sender
 
@@ -56,7 +56,7 @@ def _stream(sender: Sender, ident: int, count: int, out: dict[float, Future[int]
     inflight: list[Future[int]] = []
     for i in range(count):
         marker = ident * 1_000_000 + i
-        msg = ledger(1) if i % 10 == 9 else positions(position(realized=float(marker)))
+        msg = sample_ledger(1) if i % 10 == 9 else positions(position(realized=float(marker)))
         future = sender.submit(msg)
         if i % 10 != 9:
             out[float(marker)] = future
@@ -80,8 +80,7 @@ def _kill_9_run(tmp_path, senders: int, per_sender: int, kills: int) -> None:
     # No snapshot or compaction during the run, so the whole journal can be audited afterwards.
     toml = "[writer]\ntick_ms = 20\nsnapshot_every_s = 3600\nsnapshot_every_messages = 1000000\n"
     with instance(tmp_path, toml) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         reader = FileReader(inst.state_dir)
         reader.start()
         clients = [Sender(inst.settings, "executor", resend_after_s=0.5) for n in range(senders)]
@@ -97,8 +96,7 @@ def _kill_9_run(tmp_path, senders: int, per_sender: int, kills: int) -> None:
                 seq_before = request_status(inst.settings, timeout_s=5)["seq"]
                 inst.kill("state_writer", signal.SIGKILL)
                 time.sleep(0.3)  # senders keep queueing while the hub is down
-                inst.start("state_writer")
-                inst.wait_hub()
+                inst.start_writer()
                 assert request_status(inst.settings)["seq"] >= seq_before  # the seq continues
             for t in threads:
                 t.join(timeout=120)

@@ -27,7 +27,8 @@ from actors.state_writer.snapshot import list_snapshots
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import RawClient, envelope, position, positions
+from tests.state_plane.helpers import RawClient, envelope
+from tests.support.messages import position, positions
 
 HOLD_TIMEOUT = 10.0
 
@@ -179,8 +180,7 @@ def test_resent_acked_message_after_a_restart_from_snapshot_applies_once(tmp_pat
     """The writer restores its (source, src_seq) table from the snapshot: a resend of a message
     ACKed before the restart gets its first seq back and is neither journaled nor applied again."""
     with instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         first = envelope(positions(position(realized=1.0)).to_wire(), stream="restart", sseq=1)
         second = envelope(positions(position(realized=2.0)).to_wire(), stream="restart", sseq=2)
         raw = RawClient(inst)
@@ -212,8 +212,7 @@ def _realized(path: Path) -> list[float] | None:
 
 
 def request_status_after_restart(inst: Any) -> int:
-    inst.start("state_writer")
-    inst.wait_hub()
+    inst.start_writer()
     return int(request_status(inst.settings)["seq"])
 
 

@@ -12,13 +12,13 @@ import pytest
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import metric, position, positions
+from tests.support.messages import position, positions
+from tests.support.metrics import metric
 
 
 def test_file_writes_are_bounded_by_ticks_not_messages(tmp_path: Path) -> None:
     with instance(tmp_path, "[writer]\ntick_ms = 200\n") as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         with Sender(inst.settings, "executor") as sender:
             sender.send_and_wait(positions(position()), timeout=10)
             inst.wait_for(lambda: metric(inst, "v7_writer_file_write_seconds_count", default=0.0,
@@ -43,8 +43,7 @@ def test_file_writes_are_bounded_by_ticks_not_messages(tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs prlimit to make the disk refuse writes")
 def test_unwritable_journal_stops_acks_says_why_and_resumes_by_itself(tmp_path: Path) -> None:
     with instance(tmp_path, "[bus]\nheartbeat_s = 0.2\n") as inst:
-        proc = inst.start("state_writer")
-        inst.wait_hub()
+        proc = inst.start_writer()
         with Sender(inst.settings, "executor", resend_after_s=0.3) as sender:
             futures = [sender.submit(positions(position(realized=float(i)))) for i in range(50)]
             seq = max(f.result(timeout=10) for f in futures)

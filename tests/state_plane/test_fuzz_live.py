@@ -37,8 +37,10 @@ from bus.protocol import DEFAULT_MAX_FRAME_BYTES, ErrorCode
 from bus.subscriber import request_status
 from tests import SIM_SCOPE
 from tests.harness import Instance, instance
-from tests.state_plane.helpers import RawClient, envelope, kpis, ledger, position, positions, scrape
+from tests.state_plane.helpers import RawClient, envelope
 from tests.state_plane.strategies import paths, replace_at, wire_message
+from tests.support.messages import kpis, position, positions, sample_ledger
+from tests.support.metrics import scrape
 
 HARD_CAP = 4 * DEFAULT_MAX_FRAME_BYTES
 HOSTILE: list[Any] = [float("nan"), float("inf"), float("-inf"), -1, -1e308, 0, (1 << 64) - 1, -(1 << 63), True,
@@ -54,7 +56,7 @@ def _rss_mib(pid: int) -> float:
 
 
 def _base_messages() -> list[dict[str, Any]]:
-    return [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)).to_wire(), ledger(2).to_wire(),
+    return [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)).to_wire(), sample_ledger(2).to_wire(),
             kpis().to_wire(),
             {"type": "heartbeat", "v": 2, "actor": "executor", "pid": 1, "started_at": "2025-01-01T00:00:00Z",
              "interval_s": 1.0},
@@ -313,8 +315,7 @@ def test_completed_message_over_the_limit_is_refused(tmp_path: Path) -> None:
     (Every map is bounded now, so at the default 1 MiB limit no message completes past it; a hub
     with a 64 KiB limit shows the rule.)"""
     with instance(tmp_path, "[bus]\nmax_frame_bytes = 65536\n") as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         client = RawClient(inst)
         try:
             actors = {f"a{i}": {} for i in range(1000)}

@@ -19,7 +19,8 @@ from bus.codec import MAX_DEPTH
 from bus.protocol import unpack_seq
 from bus.subscriber import request_snapshot, request_status
 from tests.harness import Instance
-from tests.state_plane.helpers import RawClient, envelope, metric
+from tests.state_plane.helpers import RawClient, envelope
+from tests.support.metrics import metric
 
 # The fuzzer's minimal reproducer (1 068 bytes): a heartbeat whose `v` is 1000 nested arrays.
 # It raised RecursionError in the hub (exit 1), and a conforming sender resends it forever.

@@ -11,7 +11,8 @@ import zmq
 from bus.protocol import HUB_TOPIC
 from bus.subscriber import request_status
 from tests.harness import Instance
-from tests.state_plane.helpers import RawClient, envelope, position, positions
+from tests.state_plane.helpers import RawClient, envelope
+from tests.support.messages import position, positions
 
 
 def _seq(inst: Instance) -> int:
@@ -64,8 +65,7 @@ def test_resend_of_an_acked_message_changes_nothing(hub: Instance) -> None:
 
         # De-duplication survives a restart (snapshot + journal carry the stream table).
         hub.kill("state_writer", signal.SIGKILL)
-        hub.start("state_writer")
-        hub.wait_hub()
+        hub.start_writer()
         raw.close()
         raw = RawClient(hub)
         assert raw.ask(frame) == ["D", 1, seq]

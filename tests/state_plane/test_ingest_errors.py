@@ -9,7 +9,9 @@ import pytest
 
 from bus.protocol import ErrorCode
 from tests.harness import Instance
-from tests.state_plane.helpers import RawClient, envelope, metric, position, positions
+from tests.state_plane.helpers import RawClient, envelope
+from tests.support.messages import position, positions
+from tests.support.metrics import metric
 
 
 @pytest.fixture

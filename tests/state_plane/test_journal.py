@@ -18,7 +18,8 @@ from bus import codec
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import instance
-from tests.state_plane.helpers import metric, position, positions
+from tests.support.messages import position, positions
+from tests.support.metrics import metric
 
 
 def _journal(path: Path, count: int, segment_bytes: int = 64 << 20) -> Journal:
@@ -68,8 +69,7 @@ def test_damage_in_an_older_segment_is_refused(tmp_path: Path) -> None:
 
 def test_writer_refuses_to_start_on_a_damaged_journal(tmp_path: Path) -> None:
     with instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         with Sender(inst.settings, "executor") as sender:
             for i in range(5):
                 sender.send_and_wait(positions(position(realized=float(i))), timeout=10)
@@ -85,8 +85,7 @@ def test_writer_refuses_to_start_on_a_damaged_journal(tmp_path: Path) -> None:
 
 def test_torn_tail_recovery_in_a_real_writer(tmp_path: Path) -> None:
     with instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         with Sender(inst.settings, "executor") as sender:
             for i in range(20):
                 seq = sender.send_and_wait(positions(position(realized=float(i))), timeout=10)
@@ -94,8 +93,7 @@ def test_torn_tail_recovery_in_a_real_writer(tmp_path: Path) -> None:
         seg = Journal(inst.settings.journal_path).segments()[-1]
         with seg.open("ab") as fh:
             fh.write(encode_record(seq + 1, b"x" * 300)[:123])
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         assert request_status(inst.settings)["seq"] == seq
         assert metric(inst, "v7_writer_journal_truncated_bytes") == 123
         state = json.loads((inst.state_dir / "positions_state.json").read_text())
@@ -150,8 +148,7 @@ def test_journal_growth_is_bounded_by_compaction(tmp_path: Path) -> None:
 def test_restart_from_snapshot_plus_journal_tail(tmp_path: Path) -> None:
     toml = "[writer]\nsnapshot_every_messages = 200\ntick_ms = 20\n"
     with instance(tmp_path, toml) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         with Sender(inst.settings, "executor") as sender:
             futures = [sender.submit(positions(position(realized=float(i)))) for i in range(1000)]
             max(f.result(timeout=30) for f in futures)
@@ -161,8 +158,7 @@ def test_restart_from_snapshot_plus_journal_tail(tmp_path: Path) -> None:
             last = max(f.result(timeout=30) for f in futures)
         inst.kill("state_writer", signal.SIGKILL)
         newest = max(snapshot_seq(p) for p in list_snapshots(inst.settings.journal_path))
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         assert request_status(inst.settings)["seq"] == last
         # Recovery loaded the newest snapshot and replayed only the journal after it.
         assert 0 < newest <= last

@@ -10,7 +10,7 @@ import time
 from bus.sender import Sender
 from bus.subscriber import request_status
 from tests.harness import V7, Instance
-from tests.state_plane.helpers import ledger, position, positions
+from tests.support.messages import position, positions, sample_ledger
 
 
 def test_second_writer_is_refused_naming_the_holder(hub: Instance) -> None:
@@ -31,7 +31,7 @@ def test_second_writer_is_refused_naming_the_holder(hub: Instance) -> None:
 def test_sigterm_drains_writes_files_snapshots_and_releases_the_lock(hub: Instance) -> None:
     sender = Sender(hub.settings, "executor")
     futures = [sender.submit(positions(position(realized=float(i)))) for i in range(200)]
-    futures.append(sender.submit(ledger(2)))
+    futures.append(sender.submit(sample_ledger(2)))
     last = max(f.result(timeout=20) for f in futures)
     sender.close()
     proc = hub.procs["state_writer"]
@@ -48,8 +48,7 @@ def test_sigterm_drains_writes_files_snapshots_and_releases_the_lock(hub: Instan
     assert (hub.state_dir / ".writer.lock").read_text() == ""
     assert not list(hub.state_dir.glob(".*.tmp.*"))
     # The lock is free: a new writer starts at once, replays nothing, and the seq continues.
-    hub.start("state_writer")
-    hub.wait_hub()
+    hub.start_writer()
     assert request_status(hub.settings)["seq"] == last
     assert "replayed 0" in hub.logs("state_writer")
     with Sender(hub.settings, "executor") as sender:

@@ -21,8 +21,7 @@ def _sample(i: int, nav: float) -> NavState:
 
 
 def test_nav_history_is_bucketed_and_survives_a_writer_kill(v7: Instance) -> None:
-    v7.start("state_writer")
-    v7.wait_hub()
+    v7.start_writer()
     sender = Sender(v7.settings, "sync")
     try:
         for i in range(10):
@@ -36,6 +35,5 @@ def test_nav_history_is_bucketed_and_survives_a_writer_kill(v7: Instance) -> Non
     assert history[-1]["peak"] == 10_000.0 and history[-1]["dd_pct"] == 9 / 10_000.0
 
     v7.kill("state_writer")
-    v7.start("state_writer")
-    v7.wait_hub()
+    v7.start_writer()
     assert request_snapshot(v7.settings, ["nav_history"]).state["nav_history"] == history

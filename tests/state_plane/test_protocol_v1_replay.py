@@ -35,8 +35,7 @@ def _recovered(tmp_path: Path, what: str) -> dict[str, Any]:
         journal.mkdir(parents=True)
         for path in (FIXTURE / what).iterdir():
             shutil.copy(path, journal / path.name)
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         state = request_snapshot(inst.settings, timeout_s=10).state
         assert "does not validate" not in inst.logs("state_writer")
         return state
@@ -109,8 +108,7 @@ def test_version_1_messages_are_refused_on_ingest(tmp_path: Path) -> None:
     from tests.state_plane.helpers import RawClient, envelope
 
     with instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         client = RawClient(inst)
         try:
             reply = client.ask(envelope({"type": "order_intent", "v": 1, "intent_id": "x", "symbol": "BTCUSDT",

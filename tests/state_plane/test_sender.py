@@ -15,11 +15,11 @@ import msgpack
 import pytest
 import zmq
 
-from bus.messages import Heartbeat, utc_now
+from bus.messages import Heartbeat
 from bus.sender import OutboxFull, Sender
 from config.settings import Settings, load_settings
 from tests.harness import free_port_base
-from tests.state_plane.helpers import position, positions
+from tests.support.messages import heartbeat, position, positions
 
 
 class ScriptedHub:
@@ -59,7 +59,7 @@ def wire(tmp_path) -> Iterator[tuple[Settings, ScriptedHub]]:
 
 
 def _telemetry(i: int = 0) -> Heartbeat:
-    return Heartbeat(actor=f"a{i}", pid=1, started_at=utc_now(), interval_s=1.0)
+    return heartbeat(f"a{i}", pid=1)
 
 
 def test_frames_carry_identity_and_arrive_in_order(wire) -> None:

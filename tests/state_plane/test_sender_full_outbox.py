@@ -13,15 +13,14 @@ from __future__ import annotations
 from bus.messages import Heartbeat, utc_now
 from bus.sender import Sender
 from tests.harness import instance
-from tests.state_plane.helpers import position, positions
+from tests.support.messages import position, positions
 
 MESSAGES = 6000
 
 
 def test_a_full_outbox_never_causes_out_of_order_answers(tmp_path) -> None:
     with instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         with Sender(inst.settings, "executor", outbox_max=200) as sender:
             started = utc_now()
             for i in range(MESSAGES):

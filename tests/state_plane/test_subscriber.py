@@ -15,7 +15,7 @@ from bus.protocol import pack_seq
 from bus.sender import Sender
 from bus.subscriber import Subscriber, Update, ViewChanged
 from tests.harness import Instance, instance
-from tests.state_plane.helpers import position, positions
+from tests.support.messages import position, positions
 
 FAST_HEARTBEAT = "[bus]\nheartbeat_s = 0.2\n"
 
@@ -68,8 +68,7 @@ def test_late_subscriber_gets_snapshot_then_every_update_once(hub: Instance) -> 
 
 def test_subscriber_resyncs_after_hub_restart(tmp_path) -> None:
     with instance(tmp_path, FAST_HEARTBEAT) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         sender = Sender(inst.settings, "executor")
         sub = Subscriber(inst.settings)
         try:
@@ -77,8 +76,7 @@ def test_subscriber_resyncs_after_hub_restart(tmp_path) -> None:
             assert sub.wait_synced(10)
             epoch = sub.epoch
             inst.kill("state_writer", signal.SIGKILL)
-            inst.start("state_writer")
-            inst.wait_hub()
+            inst.start_writer()
             seq = sender.send_and_wait(positions(position(realized=2.0)), timeout=20)
 
             def caught_up() -> bool:
@@ -96,8 +94,7 @@ def test_subscriber_resyncs_after_hub_restart(tmp_path) -> None:
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
 def test_silent_hub_is_noticed_and_rejoined(tmp_path) -> None:
     with instance(tmp_path, FAST_HEARTBEAT) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         sub = Subscriber(inst.settings)
         pid = inst.procs["state_writer"].pid
         try:

@@ -7,30 +7,20 @@ import io
 import json
 import os
 import sqlite3
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from actors.state_writer.store.schema import make_engine
 from actors.state_writer.store.tables import Base
 from bus.messages import (
-    LedgerEntry,
-    LedgerMetadata,
     Message,
-    OrderFilled,
-    PositionRow,
-    PositionsLedger,
-    PositionsState,
-    Scope,
     StoredPosition,
-    SubmitOrder,
 )
 from bus.subscriber import request_snapshot
 from tests.harness import Instance
@@ -56,56 +46,6 @@ class Backend:
 
 def configure(inst: Instance, backend: Backend, **sections: dict[str, Any]) -> None:
     inst.write_config(backend.toml(**sections))
-
-
-def start_writer(inst: Instance) -> None:
-    from bus.subscriber import SnapshotError
-
-    proc = inst.start("state_writer")
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"state writer exited {proc.returncode}:\n{inst.logs('state_writer')[-3000:]}")
-        try:
-            request_snapshot(inst.settings, keys=[], timeout_s=0.5)
-            return True
-        except SnapshotError:
-            return False
-
-    inst.wait_for(up, 30, "the state writer to serve")
-
-
-# --- messages ----------------------------------------------------------------------------------------
-
-
-def intent(intent_id: str, symbol: str, side: str, qty: float, **kw: Any) -> SubmitOrder:
-    kw.setdefault("mode", "SIM")
-    kw.setdefault("account", "paper")
-    return SubmitOrder(intent_id=intent_id, symbol=symbol, side=side, qty=qty, **kw)
-
-
-def fill(trade_id: str, intent_id: str, symbol: str, side: str, qty: float, price: float, **kw: Any) -> OrderFilled:
-    kw.setdefault("liquidity", "taker")
-    kw.setdefault("mode", "SIM")
-    kw.setdefault("account", "paper")
-    return OrderFilled(trade_id=trade_id, order_id=f"o-{trade_id}", intent_id=intent_id, symbol=symbol, side=side,
-                qty=qty, price=price, **kw)
-
-
-def marks(mode: str = "SIM", account: str = "paper", **prices: float) -> PositionsState:
-    return PositionsState(scope=scope_of(mode, account), positions=[
-        PositionRow(symbol=s, side="LONG", qty=1.0, entry_price=p, mark_price=p, notional=p, unrealized_pnl=0.0)
-        for s, p in prices.items()])
-
-
-def ledger(*entries: dict[str, Any], mode: str = "SIM", account: str = "paper") -> PositionsLedger:
-    rows = [LedgerEntry(**{"side": "LONG", "qty": 1.0, "entry_price": 1.0, **e}) for e in entries]
-    return PositionsLedger(scope=scope_of(mode, account), entries=rows,
-                           metadata=LedgerMetadata(entry_count=len(rows)))
-
-
-def scope_of(mode: str, account: str) -> Scope:
-    return Scope(mode=mode, network="paper" if mode != "LIVE" else "testnet", account=account)  # type: ignore[arg-type]
 
 
 class Bus(Producers):
@@ -193,25 +133,6 @@ def cli_json(inst: Instance, *args: str) -> Any:
         os.environ.update(keep)
     assert code == 0, f"v7 {' '.join(args)} exited {code}"
     return json.loads(out.getvalue())
-
-
-def metric(inst: Instance, name: str, default: float | None = None, **labels: str) -> float:
-    """The sum of the samples named `name` whose labels include `labels`. None exposed raises
-    KeyError (a renamed metric must not read as 0); pass `default=` where absence is legitimate."""
-    port = inst.settings.metrics_port("state_writer")
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    total, found = 0.0, False
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-                found = True
-    if not found:
-        if default is None:
-            raise KeyError(f"metric {name}{labels or ''} not exposed by the state writer")
-        return default
-    return total
 
 
 def same_position(a: StoredPosition, b: StoredPosition) -> bool:

@@ -16,7 +16,7 @@ from actors.state_writer.store.tables import FillRow, PositionEventRow, TradeRec
 from bus.messages import ExchangePositionsReported, ReconciliationView, ReportedPosition, StoredPosition, SubmitOrder
 from exchange.client import RpcExchange
 from tests.harness import Instance, instance
-from tests.store.helpers import bus, integrity_ok, open_positions, start_writer, table, views
+from tests.store.helpers import bus, integrity_ok, open_positions, table, views
 from tests.trading.group import TRADING_ACTORS, committed, configure_fast, of_type, start_group
 
 SCOPE = ("SIM", "paper")
@@ -42,7 +42,7 @@ def test_kill9_everything_then_identical_positions_and_whole_trade_close(tmp_pat
         assert integrity_ok(inst)
 
         # The store, recovered alone, holds exactly what the committed fills add up to.
-        start_writer(inst)
+        inst.start_writer()
         recovered = _mine(open_positions(inst))
         expected = _net_of_committed_fills(inst)
         assert recovered, "the crash left nothing open to recover"

@@ -11,8 +11,9 @@ import pytest
 from actors.state_writer.store.legacy_file import LegacyFileError, parse_legacy
 from actors.state_writer.store.tables import LegacyImportRow, PositionEventRow
 from tests.harness import Instance
-from tests.store.helpers import Backend, bus, fill, intent, open_positions, start_writer
+from tests.store.helpers import Backend, bus, open_positions
 from tests.store.helpers import table as rows
+from tests.support.messages import fill, intent
 
 # Seed 000 writes `updated_at`; seed 001 writes `updated_ts`. Rows as `_collect_positions_rows` made them.
 SEED_000 = {
@@ -41,7 +42,7 @@ def _write(tmp_path: Path, name: str, doc: dict) -> Path:
 
 
 def test_import_either_format_twice_imports_once(store_v7: Instance, backend: Backend, tmp_path: Path) -> None:
-    start_writer(store_v7)
+    store_v7.start_writer()
     old = _write(tmp_path, "positions_state_000.json", SEED_000)
     older = _write(tmp_path, "positions_state_001.json", SEED_001)
     with bus(store_v7) as b:  # SOL is already open in LIVE/main: the import must not overwrite it

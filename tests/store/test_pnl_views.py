@@ -22,7 +22,8 @@ from bus.messages import Kpis, Message, PnlScope, PnlToday, PortfolioKpis, Switc
 from config.settings import Settings
 from tests import SIM_SCOPE
 from tests.harness import Instance, instance
-from tests.store.helpers import Backend, fill, intent, marks
+from tests.store.helpers import Backend
+from tests.support.messages import fill, intent, marks
 
 D = date(2025, 6, 1)
 NOON = datetime(2025, 6, 1, 12, tzinfo=UTC)

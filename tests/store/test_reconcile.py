@@ -10,19 +10,11 @@ import pytest
 from actors.state_writer.store.tables import PositionEventRow, ReconciliationIssueRow, TradeRecordRow
 from bus.messages import ExchangePositionsReported, OrderUpdated, ReconciliationView, ReportedPosition
 from tests.harness import Instance
-from tests.store.helpers import (
-    Backend,
-    bus,
-    configure,
-    fill,
-    intent,
-    marks,
-    metric,
-    open_positions,
-    start_writer,
-)
+from tests.store.helpers import Backend, bus, configure, open_positions
 from tests.store.helpers import table as rows
 from tests.store.helpers import views as get_views
+from tests.support.messages import fill, intent, marks
+from tests.support.metrics import metric
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
@@ -70,7 +62,7 @@ def _events(inst: Instance, kind: str) -> list[PositionEventRow]:
 def test_warn_flags_each_mismatch_blocks_symbols_and_the_operator_resolves(
     store_v7: Instance, backend: Backend
 ) -> None:
-    start_writer(store_v7)
+    store_v7.start_writer()
     _open_book(store_v7)
     before = open_positions(store_v7)
     with bus(store_v7, "executor") as b:
@@ -128,7 +120,7 @@ def test_warn_flags_each_mismatch_blocks_symbols_and_the_operator_resolves(
 @pytest.mark.parametrize("policy", ["adopt_exchange", "halt"])
 def test_policies(store_v7: Instance, backend: Backend, policy: str) -> None:
     configure(store_v7, backend, store={"reconcile_policy": policy})
-    start_writer(store_v7)
+    store_v7.start_writer()
     _open_book(store_v7)
     before = open_positions(store_v7)
     with bus(store_v7, "executor") as b:
@@ -161,7 +153,7 @@ def test_policies(store_v7: Instance, backend: Backend, policy: str) -> None:
 
 def test_unsettled_symbols_wait_for_the_next_report(store_v7: Instance, backend: Backend) -> None:
     """An exchange answer older than a committed fill, or a symbol with an order in flight, is not compared."""
-    start_writer(store_v7)
+    store_v7.start_writer()
     _open_book(store_v7)
     stale = mismatched()  # read "before" the fill below
     with bus(store_v7, "router") as b:
@@ -183,13 +175,13 @@ def test_an_order_in_flight_stays_unsettled_across_a_writer_kill_9(store_v7: Ins
     """The store applied the intent before the crash, so its replay never shows it again (no
     marks: nothing holds the replay point back); the writer's snapshotted intents in flight
     tell it the order is still working."""
-    start_writer(store_v7)
+    store_v7.start_writer()
     with bus(store_v7, "router") as b:
         b.send(intent("i-btc", "BTCUSDT", "BUY", 1.0), fill("t1", "i-btc", "BTCUSDT", "BUY", 1.0, 100.0),
                done("i-btc", "BTCUSDT", "BUY", 1.0),
                intent("i-sol", "SOLUSDT", "SELL", 3.0))  # in flight: no intent_done yet
     store_v7.kill("state_writer", signal.SIGKILL)
-    start_writer(store_v7)
+    store_v7.start_writer()
     with bus(store_v7, "executor") as b:  # the exchange already shows SOL short 3: its fill is on its way
         b.send(ExchangePositionsReported(mode="SIM", account="paper", trigger="start", exchange_ok=True,
                                          symbols=SYMBOLS, positions=_exchange(BTCUSDT=("LONG", 1.0, 100.0, 100.0),

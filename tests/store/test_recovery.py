@@ -16,20 +16,9 @@ from bus import codec
 from bus.sockets import connect
 from bus.subscriber import SnapshotError, request_status
 from tests.harness import Instance
-from tests.store.helpers import (
-    Backend,
-    bus,
-    configure,
-    fill,
-    integrity_ok,
-    intent,
-    ledger,
-    marks,
-    metric,
-    open_positions,
-    start_writer,
-    table,
-)
+from tests.store.helpers import Backend, bus, configure, integrity_ok, open_positions, table
+from tests.support.messages import fill, intent, ledger, marks
+from tests.support.metrics import metric
 
 
 def _snapshot_at_least(inst: Instance, seq: int) -> bool:
@@ -41,7 +30,7 @@ def test_kill9_writer_restores_positions_and_whole_trade_extremes(store_v7: Inst
     # Extremes reach the database at most hourly here, and snapshots compact the journal every
     # 0.2 s: after kill -9 only the journal the store asked the writer to keep can restore them.
     configure(store_v7, backend, store={"extremes_flush_s": 3600}, writer={"snapshot_every_s": 0.2})
-    start_writer(store_v7)
+    store_v7.start_writer()
     ttl = datetime(2030, 1, 1, tzinfo=UTC)
     with bus(store_v7) as b:
         b.send(intent("i-btc", "BTCUSDT", "BUY", 2.0, tp=110.0, sl=90.0, ttl_ts=ttl, signal_id="sig-1",
@@ -68,7 +57,7 @@ def test_kill9_writer_restores_positions_and_whole_trade_extremes(store_v7: Inst
     store_v7.kill("state_writer", signal.SIGKILL)
     assert integrity_ok(store_v7)
 
-    start_writer(store_v7)
+    store_v7.start_writer()
     after = open_positions(store_v7)
     assert after == before
 
@@ -103,7 +92,7 @@ def test_kill9_writer_restores_positions_and_whole_trade_extremes(store_v7: Inst
 
 
 def test_fill_resent_after_lost_ack_is_applied_once(store_v7: Instance, backend: Backend) -> None:
-    start_writer(store_v7)
+    store_v7.start_writer()
     settings = store_v7.settings
     the_fill = fill("T-9001", "i-1", "SOLUSDT", "BUY", 4.0, 20.0, fee=0.02)
     # A router sends the fill and dies before the ACK reaches it.
@@ -135,7 +124,7 @@ def _status_degraded(inst: Instance) -> str | None:
 def test_failed_commit_holds_the_ack_and_resumes_by_itself(store_v7: Instance, backend: Backend) -> None:
     if backend.name != "sqlite":
         pytest.skip("makes the commit fail by holding SQLite's write lock")
-    start_writer(store_v7)
+    store_v7.start_writer()
     db = store_v7.settings.home / "logs" / "positions.db"
     proc = store_v7.procs["state_writer"]
     with bus(store_v7, "router") as b:
@@ -175,7 +164,7 @@ def test_failed_commit_holds_the_ack_and_resumes_by_itself(store_v7: Instance, b
 
 def test_extremes_reach_the_database_at_the_configured_rate(store_v7: Instance, backend: Backend) -> None:
     configure(store_v7, backend, store={"extremes_flush_s": 0.5})
-    start_writer(store_v7)
+    store_v7.start_writer()
     with bus(store_v7) as b:
         b.send(intent("i-1", "ETHUSDT", "BUY", 1.0), fill("t-1", "i-1", "ETHUSDT", "BUY", 1.0, 50.0))
         writes_before = metric(store_v7, "v7_store_extremes_writes_total")

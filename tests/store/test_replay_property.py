@@ -25,7 +25,7 @@ from actors.state_writer.store import PositionStore
 from actors.state_writer.store.tables import PositionEventRow, TradeRecordRow
 from bus.messages import Message, SwitchScope
 from config.settings import Settings
-from tests.store.helpers import fill, intent, ledger, marks
+from tests.support.messages import fill, intent, ledger, marks
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 T0 = datetime(2025, 6, 1, tzinfo=UTC)

@@ -8,9 +8,10 @@ import signal
 from actors.state_writer.store.tables import PositionEventRow, TradeRecordRow
 from bus.messages import SwitchScope
 from tests.harness import Instance
-from tests.store.helpers import Backend, bus, fill, integrity_ok, intent, ledger, marks, open_positions, start_writer
+from tests.store.helpers import Backend, bus, integrity_ok, open_positions
 from tests.store.helpers import table as rows
 from tests.store.helpers import views as get_views
+from tests.support.messages import fill, intent, ledger, marks
 
 SIM = ("SIM", "paper")
 LIVE1 = ("LIVE", "acct-1")
@@ -18,7 +19,7 @@ LIVE2 = ("LIVE", "acct-2")
 
 
 def test_mode_switch_with_open_positions_in_sim_and_live(store_v7: Instance, backend: Backend) -> None:
-    start_writer(store_v7)
+    store_v7.start_writer()
     with bus(store_v7) as b:
         b.send(intent("s1", "BTCUSDT", "BUY", 1.0, tp=110.0, sl=95.0),
                fill("f1", "s1", "BTCUSDT", "BUY", 1.0, 100.0))
@@ -51,7 +52,7 @@ def test_mode_switch_with_open_positions_in_sim_and_live(store_v7: Instance, bac
     # The switch survives a restart, and so does every scope's position, unchanged.
     store_v7.kill("state_writer", signal.SIGTERM)
     assert integrity_ok(store_v7)
-    start_writer(store_v7)
+    store_v7.start_writer()
     assert get_views(store_v7, "active_scope")["active_scope"]["mode"] == "SIM"
     assert open_positions(store_v7) == pos
     assert rows(store_v7, TradeRecordRow) == []

@@ -23,7 +23,8 @@ from actors.state_writer.main import TEST_CLOCK_ENV
 from actors.state_writer.store.tables import OpenPositionRow, PositionEventRow, TradeRecordRow
 from bus.messages import ClosedTrade, Message, PnlToday, StoredPosition
 from tests.harness import Instance, instance
-from tests.store.helpers import Backend, Bus, bus, cli_json, fill, marks, start_writer, table, views
+from tests.store.helpers import Backend, Bus, bus, cli_json, table, views
+from tests.support.messages import fill, marks
 from tests.truth import Truth, check_pnl, check_position, check_trade, same
 
 
@@ -57,7 +58,7 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
     # Run 1: the writer's store clock five minutes before the end of `day` (time enough for run 1
     # on a loaded machine; the test checks its day did not end).
     monkeypatch.setenv(TEST_CLOCK_ENV, f"{day.isoformat()}T23:55:00Z")
-    start_writer(inst)
+    inst.start_writer()
     assert _view_day(inst) == day.isoformat()
     with bus(inst) as b:
         _send(b, fill("t1", "b1", "BTCUSDT", "BUY", 0.5, 100.0, fee=0.05, ts=_at(day, 9)),
@@ -83,7 +84,7 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
 
     # Run 2: the wall clock (today): the writer replays its journal and records `day`'s end.
     monkeypatch.delenv(TEST_CLOCK_ENV)
-    start_writer(inst)
+    inst.start_writer()
     inst.wait_for(lambda: _view_day(inst) == today.isoformat(), 20, "the writer to roll its P&L day over")
     with bus(inst) as b:
         # Late: stamped before midnight, committed after the rollover.

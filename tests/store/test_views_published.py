@@ -25,7 +25,8 @@ from bus.messages import ImportLegacyPositions, LegacyPosition
 from bus.protocol import unpack_seq
 from bus.subscriber import Subscriber, Update, ViewChanged, request_snapshot
 from tests.harness import Instance
-from tests.store.helpers import Backend, bus, fill, intent, marks, start_writer
+from tests.store.helpers import Backend, bus
+from tests.support.messages import fill, intent, marks
 
 
 def raw_updates(inst: Instance) -> zmq.Socket:
@@ -52,7 +53,7 @@ def frames_until(sub: zmq.Socket, done, timeout: float = 15) -> list[list[bytes]
 def test_a_fill_publishes_the_views_it_changes_at_its_seq(store_v7: Instance, backend: Backend) -> None:
     # Ticks 10 s apart: whatever is published here is published by the commit, not by a tick.
     store_v7.write_config(backend.toml(writer={"tick_ms": 10_000}))
-    start_writer(store_v7)
+    store_v7.start_writer()
     sub = raw_updates(store_v7)
     try:
         with bus(store_v7) as b:
@@ -113,7 +114,7 @@ def _views_at(seen: list[Update | ViewChanged], seq: int) -> list[str]:
 
 def test_a_subscriber_keeps_views_and_resyncs_when_it_misses_a_frame(store_v7: Instance, backend: Backend) -> None:
     store_v7.write_config(backend.toml() + "[bus]\nheartbeat_s = 0.2\n")  # a lost view frame shows within 0.2 s
-    start_writer(store_v7)
+    store_v7.start_writer()
     sub = Dropping(store_v7.settings, keys=["open_positions", "pnl_today"])
     try:
         assert sub.wait_synced(10)

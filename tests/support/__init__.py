@@ -1,0 +1,1 @@
+"""What every test directory shares: metrics (`metrics`), message factories (`messages`)."""
