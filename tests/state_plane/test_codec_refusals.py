@@ -13,7 +13,7 @@ import pytest
 from bus import codec
 from bus.codec import MAX_DEPTH, U64_MAX, BusError
 from bus.protocol import DEFAULT_MAX_FRAME_BYTES, ErrorCode
-from tests.state_plane.helpers import kpis, ledger, position, positions
+from tests.support.messages import kpis, position, positions, sample_ledger
 
 M = ErrorCode.MALFORMED
 HEAD = {"src": "me", "inc": 1, "sseq": 1, "oldest": 1, "ts": 1.5}
@@ -53,7 +53,7 @@ def test_bus_error_text() -> None:
 
 # ---- round trips ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("msg", [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)), ledger(3), kpis()],
+@pytest.mark.parametrize("msg", [positions(position(), position("ETHUSDT", 0.0, 0.0, 0.0)), sample_ledger(3), kpis()],
                          ids=["positions", "ledger", "kpis"])
 def test_round_trip_every_header_field(msg) -> None:
     frame = codec.encode_envelope("me", 7, 3, msg, ts=1.5, oldest=2)
@@ -391,7 +391,7 @@ def test_invalid_field_names_the_path() -> None:
 
 
 def test_invalid_field_at_root_has_no_field() -> None:
-    wire = ledger(1).to_wire()
+    wire = sample_ledger(1).to_wire()
     wire["unexpected_top_level"] = 1
     err = _refused(codec.decode_message, wire)
     assert err.code is ErrorCode.INVALID_FIELD
@@ -399,7 +399,7 @@ def test_invalid_field_at_root_has_no_field() -> None:
 
 
 def test_contract_breach() -> None:
-    wire = ledger(2).to_wire()
+    wire = sample_ledger(2).to_wire()
     wire["metadata"]["entry_count"] = 5
     err = _refused(codec.decode_message, wire)
     assert err.code is ErrorCode.CONTRACT_BREACH
