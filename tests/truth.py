@@ -336,3 +336,15 @@ def drawdown(navs: Iterable[float]) -> tuple[float, float]:
     for nav in navs:
         peak, last = max(peak, nav), nav
     return peak, (peak - last) / peak if peak > 0 else 0.0
+
+
+def check_open_and_pnl(views: dict[str, Any], truth: Truth, today: date, errors: list[str]) -> None:
+    """The open_positions and pnl_today views against the truth (what the dashboard and executor take)."""
+    from bus.messages import PnlToday, StoredPosition
+
+    stored = {(p.mode, p.account, p.symbol): p for p in map(StoredPosition.model_validate, views["open_positions"])}
+    assert stored.keys() == truth.open.keys()
+    for key, t in truth.open.items():
+        check_position(f"open_positions {key[2]}", stored[key], t, errors)
+    check_pnl("pnl_today", PnlToday.model_validate(views["pnl_today"]), truth.day(today, today=True),
+              truth.totals(today, today=True), errors)

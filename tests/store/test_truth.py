@@ -25,7 +25,7 @@ from bus.messages import ClosedTrade, Message, PnlToday, StoredPosition
 from tests.harness import Instance, instance
 from tests.store.helpers import Backend, Bus, bus, cli_json, table, views
 from tests.support.messages import fill, marks
-from tests.truth import Truth, check_pnl, check_position, check_trade, same
+from tests.truth import Truth, check_open_and_pnl, check_pnl, check_position, check_trade, same
 
 
 @pytest.fixture
@@ -100,12 +100,7 @@ def test_every_store_figure_equals_the_journal_truth(inst: Instance, monkeypatch
 
     # Views (what the dashboard and the executor take).
     got = views(inst, "open_positions", "pnl_today", "trades_today")
-    stored = {(p.mode, p.account, p.symbol): p for p in map(StoredPosition.model_validate, got["open_positions"])}
-    assert stored.keys() == truth.open.keys()
-    for key, t in truth.open.items():
-        check_position(f"open_positions {key[2]}", stored[key], t, errors)
-    check_pnl("pnl_today", PnlToday.model_validate(got["pnl_today"]), truth.day(today, today=True),
-               truth.totals(today, today=True), errors)
+    check_open_and_pnl(got, truth, today, errors)
     closed_today = [t for t in truth.closed if t.exit_time is not None and t.exit_time.date() == today]
     trades_today = [ClosedTrade.model_validate(t) for t in got["trades_today"]]
     assert len(trades_today) == len(closed_today)

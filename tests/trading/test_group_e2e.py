@@ -45,7 +45,17 @@ from tests.trading.group import (
     of_type,
     start_group,
 )
-from tests.truth import DayFigures, Key, Truth, check_pnl, check_position, check_trade, close_enough, same
+from tests.truth import (
+    DayFigures,
+    Key,
+    Truth,
+    check_open_and_pnl,
+    check_pnl,
+    check_position,
+    check_trade,
+    close_enough,
+    same,
+)
 
 SEVEN_FILES = ("positions_state", "positions_ledger", "kpis_v7", "nav_state", "risk_snapshot", "router_state",
                "factor_diagnostics")
@@ -332,12 +342,7 @@ def test_every_figure_equals_the_journal_truth(group: Instance) -> None:
 
     # The store's views, from the running writer.
     got = views(group, "open_positions", "pnl_today", "trades_today")
-    stored = {(p.mode, p.account, p.symbol): p for p in map(StoredPosition.model_validate, got["open_positions"])}
-    assert stored.keys() == truth.open.keys()
-    for key, t in truth.open.items():
-        check_position(f"open_positions {key[2]}", stored[key], t, errors)
-    check_pnl("pnl_today", PnlToday.model_validate(got["pnl_today"]), truth.day(today, today=True),
-              truth.totals(today, today=True), errors)
+    check_open_and_pnl(got, truth, today, errors)
     listed = sorted(map(ClosedTrade.model_validate, got["trades_today"]), key=lambda r: r.closed_seq)
     assert len(listed) == len(truth.closed)
     for r, t in zip(listed, truth.closed, strict=True):
