@@ -18,6 +18,5 @@ def v7(tmp_path: Path) -> Iterator[Instance]:
 @pytest.fixture
 def hub(v7: Instance) -> Iterator[Instance]:
     """An isolated instance with a running state writer."""
-    v7.start("state_writer")
-    v7.wait_hub()
+    v7.start_writer()
     yield v7

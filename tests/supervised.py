@@ -69,3 +69,19 @@ def supervised(inst: Instance, programs: tuple[str, ...] | None = None, extra: s
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         log.close()
+
+
+def supervisor_logs(inst: Instance) -> str:
+    """The tail of each program's supervisord log: what a failed wait shows."""
+    logs = inst.home / "logs" / "supervisor"
+    return "".join(f"\n--- {p.name} ---\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(logs.glob("*.log")))
+
+
+@contextlib.contextmanager
+def supervised_group(inst: Instance, timeout: float = 60) -> Iterator[subprocess.Popen]:
+    """The one way to start the whole group under supervisord: the repository's group in `inst`'s
+    home, returned once `v7 wait-up` says every program is up (what `make run` ends with)."""
+    with supervised(inst) as proc:
+        up = inst.run_cli("wait-up", "--timeout", str(int(timeout)), timeout=timeout + 30)
+        assert up.returncode == 0, up.stdout + up.stderr + supervisor_logs(inst)
+        yield proc

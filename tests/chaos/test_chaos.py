@@ -56,7 +56,7 @@ from tests.chaos.procs import helper_processes, spawn
 from tests.harness import REPO, Instance, instance
 from tests.pg import pg_schema, pg_url
 from tests.store.helpers import integrity_ok, open_positions, table
-from tests.supervised import supervised
+from tests.supervised import supervised_group
 from tests.trading.group import Committed, committed, configure_fast
 
 V7_BIN = REPO / ".venv" / "bin" / "v7"
@@ -147,9 +147,7 @@ def _storm(tmp_path: Path, *, seconds: float, senders: int, rate: float, kill_ev
         out = inst.home / "chaos"
         out.mkdir()
         stop_load, stop_watch = out / "stop-load", out / "stop-watch"
-        with supervised(inst), helper_processes() as started:
-            up = inst.run_cli("wait-up", "--timeout", "120", timeout=150)
-            assert up.returncode == 0, up.stdout + up.stderr
+        with supervised_group(inst, timeout=120), helper_processes() as started:
             rpc = supervisor_proxy(inst.settings).supervisor
             started.append(spawn(inst, "tests.chaos.reader", "--state-dir", str(inst.state_dir),
                                   "--out", str(out / "reads.json"), "--stop-file", str(stop_watch)))

@@ -118,8 +118,7 @@ def test_full_disk_stops_acks_keeps_files_and_resumes_by_itself(tmp_path: Path) 
         pytest.skip(f"no small filesystem: {exc}")
     try:
         with instance(tmp_path, _toml(data)) as inst:
-            inst.start("state_writer")
-            inst.wait_hub()
+            inst.start_writer()
             reader = ReaderThread(inst.state_dir)
             reader.start()
             sender = Producers(inst.settings, resend_after_s=0.5)
@@ -142,8 +141,7 @@ def test_full_disk_stops_acks_keeps_files_and_resumes_by_itself(tmp_path: Path) 
                 # Restarted while the disk is still full (what supervisord does after a crash):
                 # it comes up, serves status, and still ACKs nothing.
                 inst.kill("state_writer", signal.SIGKILL)
-                proc = inst.start("state_writer")
-                inst.wait_hub(30)
+                proc = inst.start_writer(timeout=30)
                 inst.wait_for(lambda: _degraded(inst) is not None, 30, "the restarted writer to report the disk")
                 assert proc.poll() is None and not any(f.done() for f in held.values())
                 # The condition clears; nobody touches the writer.
@@ -175,8 +173,7 @@ def test_read_only_disk_stops_acks_and_loses_nothing(tmp_path: Path) -> None:
     data = fs.mountpoint
     try:
         with instance(tmp_path, _toml(data)) as inst:
-            inst.start("state_writer")
-            inst.wait_hub()
+            inst.start_writer()
             reader = ReaderThread(inst.state_dir)
             reader.start()
             sender = Producers(inst.settings, resend_after_s=0.5)
@@ -200,8 +197,7 @@ def test_read_only_disk_stops_acks_and_loses_nothing(tmp_path: Path) -> None:
                 stop_s = time.monotonic() - stopping
                 reads = reader.stop()
                 fs.repair()
-                inst.start("state_writer")
-                inst.wait_hub(30)
+                inst.start_writer(timeout=30)
                 restarted = time.monotonic()
                 acked.update({i: f.result(timeout=60) for i, f in during.items()})
                 resume_s = time.monotonic() - restarted

@@ -47,8 +47,7 @@ def test_hub_down_bounds_memory_and_drops_no_durable_message(tmp_path: Path, dow
     with instance(tmp_path, TOML) as inst, helper_processes() as started:
         out = inst.home / "chaos"
         out.mkdir()
-        inst.start("state_writer")
-        inst.wait_hub()
+        inst.start_writer()
         load = spawn(inst, "tests.chaos.load", "--senders", "2", "--rate", "50", "--window", "1000000",
                       "--out", str(out / "load.json"), "--stop-file", str(out / "stop-load"))
         started.append(load)
@@ -61,8 +60,7 @@ def test_hub_down_bounds_memory_and_drops_no_durable_message(tmp_path: Path, dow
             assert load.poll() is None, inst.logs("load")[-3000:]
             rss.append((elapsed, _rss_kib(load.pid)))
             time.sleep(1.0)
-        inst.start("state_writer")
-        inst.wait_hub(timeout=60)
+        inst.start_writer(timeout=60)
         time.sleep(2.0)  # the senders reconnect and drain their outboxes while the load goes on
         (out / "stop-load").touch()
         assert load.wait(timeout=300) == 0, inst.logs("load")[-3000:]

@@ -32,7 +32,7 @@ from bus.messages.views import stored_in_scope
 from cli.ops import supervisor_proxy
 from cli.positions import fetch_views
 from tests.harness import Instance, free_port_base
-from tests.supervised import supervised
+from tests.supervised import supervised_group, supervisor_logs
 from tests.trading.group import committed, configure_fast, of_type
 from tests.venue.binance import BinanceFake, VenueConfig
 from tests.venue.conftest import Creds, new_creds
@@ -71,7 +71,7 @@ class LiveInstance(Instance):
         try:
             super().wait_for(predicate, timeout, what, interval)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}{_supervisor_logs(self)}") from None
+            raise AssertionError(f"{exc}{supervisor_logs(self)}") from None
 
 
 def configure_live(inst: Instance, fake: BinanceFake, mode: str = "LIVE", extra_toml: str = "") -> None:
@@ -203,14 +203,7 @@ def live_group(home: Path, mode: str = "LIVE", venue: VenueConfig | None = None,
         configure_live(inst, fake, mode, extra_toml)
         checked = inst.run_cli("check-config")
         assert checked.returncode == 0, checked.stdout + checked.stderr
-        with supervised(inst) as proc:
-            up = inst.run_cli("wait-up", "--timeout", "60", timeout=90)
-            assert up.returncode == 0, up.stdout + up.stderr + _supervisor_logs(inst)
+        with supervised_group(inst) as proc:
             yield Group(inst, fake, creds, proc, mode)
     finally:
         fake.stop()
-
-
-def _supervisor_logs(inst: Instance) -> str:
-    logs = inst.home / "logs" / "supervisor"
-    return "".join(f"\n--- {p.name} ---\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(logs.glob("*.log")))

@@ -23,7 +23,7 @@ import pytest
 
 from cli.ops import supervisor_proxy
 from tests.live.group import Group, live_group, trade_key
-from tests.supervised import supervised
+from tests.supervised import supervised_group
 from tests.support.metrics import metric
 
 # Generous waits: these run beside other suites on shared cores, and a LIVE gateway's restart
@@ -203,9 +203,7 @@ def test_the_whole_group_killed_and_restarted_reconciles_with_the_venue(group: G
         _wait_gone(pid)
     # While the group is down the venue goes on: a resting order may fill, positions stay open.
     trades_down = {trade_key(t) for t in g.venue_trades()}
-    with supervised(g.inst) as proc:
-        up = g.inst.run_cli("wait-up", "--timeout", "60", timeout=90)
-        assert up.returncode == 0, up.stdout + up.stderr
+    with supervised_group(g.inst) as proc:
         g.supervisord = proc
         g.inst.wait_for(lambda: trades_down <= {f.trade_id for f in g.fills()}, 40,
                         "every trade made before the restart committed")

@@ -60,8 +60,7 @@ def configure_fast(inst: Instance) -> None:
 
 
 def start_group(inst: Instance) -> None:
-    inst.start("state_writer")
-    inst.wait_hub()
+    inst.start_writer()
     for actor in TRADING_ACTORS:
         inst.start(actor)
 

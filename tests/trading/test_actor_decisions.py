@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ from bus.subscriber import Subscriber, Update
 from exchange.adapter import BookTop, ExchangePosition
 from exchange.streams import BookTicked
 from tests import SIM_SCOPE
-from tests.harness import Instance, instance
+from tests.harness import Instance
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -43,14 +42,6 @@ class Committed:
             found = [m for m in self.seen if isinstance(m, cls)]
             if len(found) >= count or time.monotonic() > deadline:
                 return found
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Instance]:
-    with instance(tmp_path) as inst:
-        inst.start("state_writer")
-        inst.wait_hub()
-        yield inst
 
 
 @pytest.fixture

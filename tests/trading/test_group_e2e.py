@@ -287,8 +287,7 @@ def _updated_after(inst: Instance, key: str, epoch: float) -> bool:
 def test_state_writer_restart_loses_nothing(group: Instance) -> None:
     group.kill("state_writer", signal.SIGKILL)
     time.sleep(2.0)  # the actors keep trading into their outboxes meanwhile
-    group.start("state_writer")
-    group.wait_hub(timeout=30)
+    group.start_writer(timeout=30)
     restarted = time.time()
     for key in ("positions_state", "positions_ledger", "kpis_v7", "nav_state", "router_state"):
         group.wait_for(lambda k=key: _updated_after(group, k, restarted), 30, f"{key} to catch up")

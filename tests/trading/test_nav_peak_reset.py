@@ -17,8 +17,7 @@ def _nav_state(inst: Instance) -> dict[str, Any] | None:
 
 
 def test_peak_reset_is_applied_audited_and_survives_a_sync_restart(v7: Instance) -> None:
-    v7.start("state_writer")
-    v7.wait_hub()
+    v7.start_writer()
     v7.start("exchange")
     v7.start("sync")
     v7.wait_for(lambda: _nav_state(v7) is not None, 60, "a first NAV sample")
