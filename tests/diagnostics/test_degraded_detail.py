@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 from actors.diagnostics.processes import ProcessWatch
 from bus.messages import Heartbeat
+from tests.support.messages import heartbeat
 
 NOW = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
 BANNED = "venue IP ban: no new orders until it ends (HTTP 418)"
 
 
 def _hb(status: str, detail: str = "") -> Heartbeat:
-    return Heartbeat(actor="exchange", pid=4242, started_at=NOW - timedelta(minutes=5), ts=NOW - timedelta(seconds=1),
-                     interval_s=2.0, loops=10, status=status, detail=detail)  # type: ignore[arg-type]
+    return heartbeat("exchange", pid=4242, started_at=NOW - timedelta(minutes=5), ts=NOW - timedelta(seconds=1),
+                     interval_s=2.0, loops=10, status=status, detail=detail)
 
 
 def test_a_degraded_heartbeat_carries_its_reason_into_liveness() -> None:

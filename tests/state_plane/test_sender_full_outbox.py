@@ -10,10 +10,10 @@ after it, 19.8 k msg/s and none.
 
 from __future__ import annotations
 
-from bus.messages import Heartbeat, utc_now
+from bus.messages import utc_now
 from bus.sender import Sender
 from tests.harness import instance
-from tests.support.messages import position, positions
+from tests.support.messages import heartbeat, position, positions
 
 MESSAGES = 6000
 
@@ -25,7 +25,7 @@ def test_a_full_outbox_never_causes_out_of_order_answers(tmp_path) -> None:
             started = utc_now()
             for i in range(MESSAGES):
                 if i % 5 == 4:
-                    sender.send(Heartbeat(actor="blaster", pid=1, started_at=started, interval_s=1.0, loops=i))
+                    sender.send(heartbeat("blaster", pid=1, started_at=started, loops=i))
                 else:
                     sender.send(positions(position(realized=float(i))))
             assert sender.flush(120)

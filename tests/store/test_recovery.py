@@ -17,7 +17,7 @@ from bus.sockets import connect
 from bus.subscriber import SnapshotError, request_status
 from tests.harness import Instance
 from tests.store.helpers import Backend, bus, configure, integrity_ok, open_positions, table
-from tests.support.messages import fill, intent, ledger, marks
+from tests.support.messages import fill, heartbeat, intent, ledger, marks
 from tests.support.metrics import metric
 
 
@@ -184,9 +184,7 @@ def test_extremes_reach_the_database_at_the_configured_rate(store_v7: Instance, 
     # Nothing pending now: heartbeat-only traffic never opens a transaction.
     tx = metric(store_v7, "v7_store_transactions_total")
     with bus(store_v7) as b:
-        from bus.messages import Heartbeat
-
         now = datetime.now(UTC)
         for _ in range(5):
-            b.send(Heartbeat(actor="sync", pid=1, started_at=now - timedelta(seconds=1), interval_s=1.0))
+            b.send(heartbeat("sync", pid=1, started_at=now - timedelta(seconds=1)))
     assert metric(store_v7, "v7_store_transactions_total") == tx
