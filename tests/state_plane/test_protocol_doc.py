@@ -57,7 +57,8 @@ class Client:
         self.sock.close()
 
 
-def heartbeat(actor: str, **fields: Any) -> dict[str, Any]:
+def heartbeat_map(actor: str, **fields: Any) -> dict[str, Any]:
+    """A heartbeat as a plain msgpack map, built from the doc (not from our models)."""
     return {"type": "heartbeat", "v": 2, "actor": actor, "pid": os.getpid(), "started_at": "2025-01-01T00:00:00Z",
             "interval_s": 1.0, **fields}
 
@@ -91,7 +92,7 @@ def client(ctx: zmq.Context[Any], inst: Instance, src: str = "router") -> Client
 def test_an_extra_envelope_key_is_malformed_naming_the_key(shared_hub: Instance, ctx: zmq.Context[Any]) -> None:
     c = client(ctx, shared_hub)
     try:
-        answer = c.ask(c.envelope(1, heartbeat("router"), colour="blue"))
+        answer = c.ask(c.envelope(1, heartbeat_map("router"), colour="blue"))
     finally:
         c.close()
     assert answer[0] == "N" and answer[2] == "malformed" and answer[3] == "colour", answer
@@ -104,7 +105,7 @@ def test_envelope_range_errors_are_malformed_naming_the_field(shared_hub: Instan
     """3.1 gives each envelope key its range; 3.4: out of range is `malformed`, `field` names it."""
     c = client(ctx, shared_hub)
     try:
-        answer = c.ask(c.envelope(1, heartbeat("router"), **{field: value}))
+        answer = c.ask(c.envelope(1, heartbeat_map("router"), **{field: value}))
     finally:
         c.close()
     assert answer[0] == "N" and answer[2] == "malformed" and answer[3] == field, answer
@@ -116,12 +117,12 @@ def test_a_duplicate_is_answered_with_its_seq_only_when_newest(shared_hub: Insta
     try:
         seqs = {}
         for sseq in (1, 2, 3):
-            answer = c.ask(c.envelope(sseq, heartbeat("router")))
+            answer = c.ask(c.envelope(sseq, heartbeat_map("router")))
             assert answer[:2] == ["A", sseq], answer
             seqs[sseq] = answer[2]
         assert seqs[1] < seqs[2] < seqs[3]
-        assert c.ask(c.envelope(3, heartbeat("router"))) == ["D", 3, seqs[3]]
-        assert c.ask(c.envelope(1, heartbeat("router"), oldest=1)) == ["D", 1, 0]
+        assert c.ask(c.envelope(3, heartbeat_map("router"))) == ["D", 3, seqs[3]]
+        assert c.ask(c.envelope(1, heartbeat_map("router"), oldest=1)) == ["D", 1, 0]
     finally:
         c.close()
 
@@ -130,8 +131,8 @@ def test_each_connection_gets_the_answers_to_its_own_frames(shared_hub: Instance
     """1: one stream per ingest connection; the hub answers the connection a frame came on."""
     a, b = client(ctx, shared_hub, "router"), client(ctx, shared_hub, "executor")
     try:
-        a.send(a.envelope(1, heartbeat("router")))
-        b.send(b.envelope(1, heartbeat("executor")))
+        a.send(a.envelope(1, heartbeat_map("router")))
+        b.send(b.envelope(1, heartbeat_map("executor")))
         got_a, got_b = a.answer(), b.answer()
         assert got_a[:2] == ["A", 1] and got_b[:2] == ["A", 1] and got_a[2] != got_b[2]
         assert not a.sock.poll(200) and not b.sock.poll(0), "an answer reached a connection that did not ask"
@@ -167,7 +168,7 @@ def test_times_are_journaled_and_published_in_utc(shared_hub: Instance, ctx: zmq
     c = client(ctx, shared_hub)
     try:
         assert sub.poll(10_000), "no first frame on updates (section 6: a heartbeat answers a subscription)"
-        answer = c.ask(c.envelope(1, heartbeat("router", ts=1_735_700_400_250,
+        answer = c.ask(c.envelope(1, heartbeat_map("router", ts=1_735_700_400_250,
                                                 started_at="2025-01-01T05:00:00+02:00")))
         assert answer[0] == "A", answer
         seq = answer[2]
@@ -194,7 +195,7 @@ def test_snapshot_heartbeats_are_keyed_by_actor_with_their_seq(shared_hub: Insta
     """5: `heartbeats` maps actor -> its last heartbeat (plus `seq`); the actor is the sender's src."""
     c = client(ctx, shared_hub, "sync")
     try:
-        answer = c.ask(c.envelope(1, heartbeat("sync", loops=7)))
+        answer = c.ask(c.envelope(1, heartbeat_map("sync", loops=7)))
     finally:
         c.close()
     state = request(ctx, shared_hub, {"op": "snapshot", "req": 1, "keys": ["heartbeats"]})["state"]
