@@ -110,6 +110,7 @@ def stored(symbol: str, side: str = "LONG", qty: float = 1.0, tp: float | None =
 
 def test_registry_takes_the_store_levels_of_open_positions_only() -> None:
     reg = Registry()
+    assert reg.by_symbol == {} and reg.ledger_disagreements([entry("BTCUSDT")]) == []  # nothing held yet
     ttl = NOW + timedelta(minutes=5)
     btc, eth = stored("BTCUSDT", ttl_ts=ttl), stored("ETHUSDT", side="SHORT", tp=90.0, sl=110.0)
     reg.replace([btc, eth, stored("SOLUSDT", qty=0.0)])  # a flat row is not held
@@ -151,13 +152,13 @@ def test_ledger_disagreements_name_each_field_that_differs() -> None:
     reg = Registry()
     reg.replace([stored(s) for s in ("AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT", "FFFUSDT")])
     ledger = [
-        entry("FFFUSDT", sl=91.0),  # listed first: the answer is sorted, not in ledger order
+        entry("ZZZUSDT", tp=1.0),  # not held here: not this registry's business (and the rest are still read)
+        entry("FFFUSDT", sl=91.0),  # before the others: the answer is sorted, not in ledger order
         entry("AAAUSDT"),  # agrees
         entry("BBBUSDT", position_id="other"),
         entry("CCCUSDT", side="SHORT"),
         entry("DDDUSDT", tp=111.0),
         entry("EEEUSDT", tp=None),
-        entry("ZZZUSDT", tp=1.0),  # not held here: not this registry's business
         entry("AAAUSDT", qty=5.0, entry_price=1.0, ttl_ts=NOW),  # size, price and TTL are not compared
     ]
     assert reg.ledger_disagreements(ledger) == ["BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT", "FFFUSDT"]
