@@ -118,8 +118,9 @@ def book(tmp_path: Path) -> Iterator[Store]:
 
 
 def _opened(intent_id: str, symbol: str, side: str, qty: float, price: float, **scope: str) -> list[Message]:
-    return [intent(intent_id, symbol, side, qty, **scope), fill(f"t-{intent_id}", intent_id, symbol, side, qty, price,
-                                                                ts=T0, **scope), done(intent_id, symbol, side, qty, **scope)]
+    return [intent(intent_id, symbol, side, qty, **scope),
+            fill(f"t-{intent_id}", intent_id, symbol, side, qty, price, ts=T0, **scope),
+            done(intent_id, symbol, side, qty, **scope)]
 
 
 def reported(*symbols: str, ts: datetime = R1, **positions: tuple[str, float, float, float | None]
@@ -169,8 +170,8 @@ def mismatch_event(seq: int, symbol: str, kind: str, detail: str, policy: str = 
             "policy": policy, "detail": detail, "action": action}
 
 
-def checked_event(seq: int, symbols: int, mismatches: list[str], policy: str = "warn", unsettled: list[str] | None = None,
-                  ts: datetime = R1, trigger: str = "periodic") -> dict[str, Any]:
+def checked_event(seq: int, symbols: int, mismatches: list[str], policy: str = "warn",
+                  unsettled: list[str] | None = None, ts: datetime = R1, trigger: str = "periodic") -> dict[str, Any]:
     return {"event": "reconcile_checked", "seq": seq, "ts": ts, **SIM, "trigger": trigger, "source": "executor",
             "symbols": symbols, "mismatches": mismatches, "unsettled": unsettled or [], "policy": policy}
 
@@ -211,13 +212,15 @@ def test_warn_raises_each_mismatch_once_with_its_detail(book: Store, caplog: pyt
     with caplog.at_level(logging.WARNING, logger="actors.state_writer.store.reconciliation"):
         seq = book.send(mismatched())
     assert book.issues == book_issues(seq)
-    assert {r: row[1:] for r, row in book.issue_rows().items()} == dict.fromkeys(range(1, 5), ("open", None, None, None))
+    assert {r: row[1:] for r, row in book.issue_rows().items()} == dict.fromkeys(range(1, 5),
+                                                                                ("open", None, None, None))
     assert [row[0] for row in book.issue_rows().values()] == list(book_issues(seq).values())
     # ADA (within the tolerance) and XRP (flat on both sides) agree; LIVE's BTC is another scope.
     assert book.events(after=seq - 1) == [*raised_events(seq), checked_event(seq, 6, BOOK_MISMATCHES)]
     assert book.store.state.last_report_seq == {"SIM/paper": seq}
     assert book.samples("v7_store_reconcile_mismatches_total") == {
-        (("kind", k), ("policy", "warn")): 1.0 for k in ("store_only", "qty_mismatch", "exchange_only", "side_mismatch")}
+        (("kind", k), ("policy", "warn")): 1.0
+        for k in ("store_only", "qty_mismatch", "exchange_only", "side_mismatch")}
     assert book.samples("v7_store_reconcile_reports_total") == {(("result", "compared"),): 1.0}
     assert [r.getMessage() for r in caplog.records] == [
         "reconciliation SIM/paper BTCUSDT: store_only (store LONG 1, exchange flat), policy warn",
@@ -374,7 +377,8 @@ def test_adopt_exchange_waits_for_two_reports_that_say_the_same(book: Store) -> 
     eth = book.position("ETHUSDT")
     assert eth is not None and book.issues == {}
     # No mark reported: the last one (49) stays; a larger size is the trade's new peak.
-    assert (eth.qty, eth.entry_price, eth.peak_qty, eth.mark_price, eth.trade_max_price) == (3.0, 50.75, 3.0, 49.0, 50.0)
+    assert (eth.qty, eth.entry_price, eth.peak_qty, eth.mark_price, eth.trade_max_price) == (
+        3.0, 50.75, 3.0, 49.0, 50.0)
     assert book.events(after=changed)[0]["event"] == "reconcile_adjust"
     assert book.events(after=changed)[0]["seq"] == seq
 
@@ -397,7 +401,8 @@ def test_symbols_with_an_order_in_flight_are_left_with_their_issue(book: Store) 
     first = book.send(mismatched())
     # BTC's and SOL's orders are working in SIM/paper; DOT's in LIVE/main (another scope); XRP's is not reported on.
     book.send(intent("i2-btc", "BTCUSDT", "BUY", 1.0), intent("i2-sol", "SOLUSDT", "SELL", 1.0),
-              intent("l-dot", "DOTUSDT", "BUY", 1.0, mode="LIVE", account="main"), intent("i-xrp", "XRPUSDT", "BUY", 1.0))
+              intent("l-dot", "DOTUSDT", "BUY", 1.0, mode="LIVE", account="main"),
+              intent("i-xrp", "XRPUSDT", "BUY", 1.0))
     # The exchange agrees on BTC and SOL now, but their answers may predate the orders: not compared.
     seq = book.send(reported("BTCUSDT", ts=R2, SOLUSDT=("SHORT", 3.0, 20.0, 19.5), ETHUSDT=("LONG", 2.0, 50.0, None),
                              DOTUSDT=("LONG", 2.0, 9.5, None)))
@@ -441,7 +446,7 @@ def resolution(symbol: str, action: str, operator: str = "alice", note: str = ""
 
 
 def test_operator_resolutions(book: Store) -> None:
-    first = book.send(mismatched())
+    first = book.send(mismatched(eth=0.5))  # a size under one unit is exchange data too
     seq = book.send(resolution("XRPUSDT", "keep_store", note="n1"), src="cli")
     assert book.events(after=first) == [
         {"event": "resolution_ignored", "seq": seq, "ts": R3, **SIM, "symbol": "XRPUSDT", "action": "keep_store",
@@ -459,7 +464,7 @@ def test_operator_resolutions(book: Store) -> None:
          "price": 20.0, "decided_by": "operator bob"},
         resolved_event(sol, "SOLUSDT", "exchange_only", "adopt_exchange", "bob", "", first, R3),
         {"event": "reconcile_adjust", "seq": eth, "ts": R3, **SIM, "symbol": "ETHUSDT", "position_id": "i-eth",
-         "side": "LONG", "qty_before": 2.0, "qty_after": 1.5, "price": 50.5, "decided_by": "operator bob"},
+         "side": "LONG", "qty_before": 2.0, "qty_after": 0.5, "price": 50.5, "decided_by": "operator bob"},
         resolved_event(eth, "ETHUSDT", "qty_mismatch", "adopt_exchange", "bob", "", first, R3)]
     adopted = book.position("SOLUSDT")
     assert adopted is not None and (adopted.qty, adopted.mark_price) == (3.0, 19.5)
@@ -477,6 +482,20 @@ def test_operator_adopting_a_flat_exchange_closes_the_store_position(book: Store
          "decided_by": "operator bob", "note": "exit price estimated from the last mark"},
         resolved_event(seq, "BTCUSDT", "store_only", "adopt_exchange", "bob", "flat there", first, R3)]
     assert book.position("BTCUSDT") is None
+
+
+def test_closing_by_adoption_completes_the_trade_of_a_reduced_position(book: Store) -> None:
+    book.send(*_closed_part("i-cut", "BTCUSDT", 0.5, 110.0), marks(BTCUSDT=104.0))  # 5.0 realized on half
+    book.send(reported("BTCUSDT"))
+    seq = book.send(resolution("BTCUSDT", "adopt_exchange", "bob"), src="cli")
+    # The trade: both units, exits at 110 and (estimated) 104, 5 + 2 gross.
+    assert book.trades() == [("BTCUSDT", "LONG", 1.0, 100.0, 107.0, 7.0, "reconcile_adopt", seq)]
+
+
+def _closed_part(intent_id: str, symbol: str, qty: float, price: float) -> list[Message]:
+    return [intent(intent_id, symbol, "SELL", qty, reduce_only=True),
+            fill(f"t-{intent_id}", intent_id, symbol, "SELL", qty, price, reduce_only=True, ts=T0),
+            done(intent_id, symbol, "SELL", qty)]
 
 
 def test_a_fill_anomaly_cannot_be_resolved_from_exchange_data(book: Store) -> None:
