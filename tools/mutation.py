@@ -51,6 +51,11 @@ MODULES: dict[str, Module] = {
                                                           "tests/trading/test_boundaries.py")),
     "risk": Module("actors/executor/risk.py", ("tests/trading/test_strategy_risk.py",
                                                "tests/trading/test_boundaries.py")),
+    "exit_rules": Module("actors/exit_scanner/rules.py", ("tests/trading/test_exit_rules.py",)),
+    "exit_registry": Module("actors/exit_scanner/registry.py", ("tests/trading/test_exit_rules.py",)),
+    "reconciliation": Module("actors/state_writer/store/reconciliation.py",
+                             ("tests/store/test_reconciliation_unit.py",)),
+    "reconcile_compare": Module("actors/state_writer/store/compare.py", ("tests/store/test_reconciliation_unit.py",)),
 }
 
 KILLED = {"killed", "timeout"}

@@ -38,7 +38,7 @@ from bus.messages import ClosedTrade, LegacyImportRecord
 _POS = OpenPositionRow.__table__
 _POSITION_COLUMNS = tuple(c.name for c in _POS.columns)
 _KEY = ("mode", "account", "symbol")
-_ISSUE_FIELDS = ("kind", "store_side", "store_qty", "exchange_side", "exchange_qty", "exchange_entry_price",
+_ISSUE_FIELDS = ("kind", "policy", "store_side", "store_qty", "exchange_side", "exchange_qty", "exchange_entry_price",
                  "exchange_mark_price", "detail", "last_seen_seq")
 
 
