@@ -51,6 +51,8 @@ MODULES: dict[str, Module] = {
                                                           "tests/trading/test_boundaries.py")),
     "risk": Module("actors/executor/risk.py", ("tests/trading/test_strategy_risk.py",
                                                "tests/trading/test_boundaries.py")),
+    "ingest": Module("actors/state_writer/ingest.py", ("tests/state_plane/test_ingest_judge.py",)),
+    "authority": Module("actors/state_writer/authority.py", ("tests/state_plane/test_ingest_judge.py",)),
 }
 
 KILLED = {"killed", "timeout"}
