@@ -174,6 +174,11 @@ def test_a_refused_message_counts_as_answered_in_its_stream() -> None:
     out = run(items, state)
     assert seqs(out) == [(b"a", 8, "executor", 1, 5)]
     assert out.out_of_order == 0
+    # The mark reaches the table only when the batch's view is committed (after the journal).
+    out = run(items[:1], state)
+    assert state.streams[("executor", 1)] == Stream(3, 7, 3)
+    out.view.commit()
+    assert state.streams[("executor", 1)] == Stream(3, 7, 4)
 
 
 # ---- authorization ----------------------------------------------------------------------------
@@ -313,15 +318,19 @@ def test_a_message_too_large_once_completed_with_its_defaults_is_refused() -> No
     # Defaults left out (loops, status): the sent frame fits, the journaled one is larger.
     short = raw_env("router", 1, 2, hb_wire("router", loops=None, status=None, detail="d" * 60))
     after = raw_env("router", 1, 3, hb_wire("router"), oldest=1)
+    other = raw_env("router", 2, 1, hb_wire("router", loops=None, status=None, detail="d" * 60))
     completed = len(run([at(b"a", short)], WriterState()).accepted[0][1])
     assert len(short) < completed - 1 and len(after) < completed - 1
     fits = run([at(b"a", short)], WriterState(), max_bytes=completed)
     assert seqs(fits) == [(b"a", 1, "router", 1, 2)]
     state = state_with(("router", 1, 1, 4))
-    out = run([at(b"a", short), at(b"a", after)], state, max_bytes=completed - 1)
+    out = run([at(b"a", short), at(b"a", after), at(b"b", other)], state, max_bytes=completed - 1)
     assert dict(out.replies) == {b"a": [Nack(2, ErrorCode.FRAME_TOO_LARGE, None,
                                              f"completed with its defaults the message is {completed} bytes, over "
+                                             f"{completed - 1}; send every field")],
+                                 b"b": [Nack(1, ErrorCode.FRAME_TOO_LARGE, None,
+                                             f"completed with its defaults the message is {completed} bytes, over "
                                              f"{completed - 1}; send every field")]}
-    assert out.nacks == {("heartbeat", "frame_too_large"): 1}
+    assert out.nacks == {("heartbeat", "frame_too_large"): 2}
     # Refused, so answered: sseq 3 (oldest 1) is in order, and takes the next seq.
     assert seqs(out) == [(b"a", 5, "router", 1, 3)]
