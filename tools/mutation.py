@@ -53,7 +53,8 @@ MODULES: dict[str, Module] = {
                                                "tests/trading/test_boundaries.py")),
     "ingest": Module("actors/state_writer/ingest.py", ("tests/state_plane/test_ingest_judge.py",)),
     "authority": Module("actors/state_writer/authority.py", ("tests/state_plane/test_ingest_judge.py",)),
-    "streams": Module("actors/state_writer/state.py", ("tests/state_plane/test_stream_table.py",)),
+    "streams": Module("actors/state_writer/state.py", ("tests/state_plane/test_stream_table.py",
+                                                      "tests/state_plane/test_writer_state.py")),
 }
 
 KILLED = {"killed", "timeout"}
