@@ -203,8 +203,9 @@ def test_keys_and_views() -> None:
     assert state.view("nav_peak_reset") == {"type": "reset_nav_peak", "reason": "r", "seq": 5}
     assert state.view("entry_halts") == {"SIM/paper": {"type": "halt_entries", "mode": "SIM", "account": "paper",
                                                        "seq": 6}}
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError) as info:
         state.view("nope")
+    assert info.value.args == ("nope",)
 
 
 def test_dump_and_load() -> None:
@@ -230,6 +231,8 @@ def test_load_of_a_bare_dump() -> None:
     assert state.dump() == {"protocol": 2, "seq": 7, "documents": {}, "streams": [], "heartbeats": {},
                             "pending_intents": [], "nav_history": [], "nav_peak_reset": None, "entry_halts": {}}
     assert WriterState.load({"seq": 7}).dump() == state.dump()
+    assert WriterState.load({"seq": 7}, upgrader=V1Upgrader("SIM", "paper")).dump() == state.dump()
+    assert WriterState().dump() == {**state.dump(), "seq": 0}
 
 
 V1_DUMP: dict[str, Any] = {
