@@ -61,7 +61,7 @@ def seqs(out: Judged) -> list[tuple[bytes, int, str, int, int]]:
 
 def hb_wire(actor: str, **drop_or_set: Any) -> dict[str, Any]:
     """A heartbeat's wire form with some fields left out (value None) or set."""
-    wire = heartbeat(actor, pid=1, started_at=None).to_wire() | {"ts": T0, "started_at": T0}
+    wire = heartbeat(actor, pid=1).to_wire() | {"ts": T0, "started_at": T0}
     for key, value in drop_or_set.items():
         if value is None:
             wire.pop(key)
