@@ -56,6 +56,10 @@ MODULES: dict[str, Module] = {
     "reconciliation": Module("actors/state_writer/store/reconciliation.py",
                              ("tests/store/test_reconciliation_unit.py",)),
     "reconcile_compare": Module("actors/state_writer/store/compare.py", ("tests/store/test_reconciliation_unit.py",)),
+    "ingest": Module("actors/state_writer/ingest.py", ("tests/state_plane/test_ingest_judge.py",)),
+    "authority": Module("actors/state_writer/authority.py", ("tests/state_plane/test_ingest_judge.py",)),
+    "streams": Module("actors/state_writer/state.py", ("tests/state_plane/test_stream_table.py",
+                                                      "tests/state_plane/test_writer_state.py")),
 }
 
 KILLED = {"killed", "timeout"}
