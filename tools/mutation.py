@@ -47,6 +47,9 @@ MODULES: dict[str, Module] = {
                                                      "tests/trading/test_boundaries.py")),
     "positions": Module("domain/positions.py", ("tests/trading/test_position_arithmetic.py",
                                                 "tests/trading/test_positions_rows.py")),
+    "store_positions": Module("actors/state_writer/store/positions.py", (
+        "tests/store/test_position_rules.py", "tests/store/test_store_position_rules.py",
+        "tests/trading/test_position_arithmetic.py")),
     "liveness": Module("actors/diagnostics/liveness.py", ("tests/diagnostics/test_liveness.py",
                                                           "tests/trading/test_boundaries.py")),
     "risk": Module("actors/executor/risk.py", ("tests/trading/test_strategy_risk.py",
