@@ -373,3 +373,14 @@ def test_records_skips_a_covered_segment_before_the_last(tmp_path: Path) -> None
     _write(d, 3, _recs(3, 4))
     assert [r.seq for r in Journal(d).records(after_seq=2)] == [3, 4]
     assert list(Journal(d).records(after_seq=1)) == []
+
+
+def test_scan_last_seq_reads_only_the_last_segment(tmp_path: Path) -> None:
+    # Start-up asks only for the newest seq: damage in an older segment (already covered by the
+    # snapshot) must not stop it; replaying from 0 would raise JournalCorrupt here.
+    d = tmp_path / "j"
+    _write(d, 1, _recs(1) + b"\xff" * 40 + _recs(2))
+    _write(d, 3, _recs(3, 4))
+    with pytest.raises(JournalCorrupt):
+        list(Journal(d).replay())
+    assert Journal(d).scan_last_seq() == 4
