@@ -384,3 +384,14 @@ def test_scan_last_seq_reads_only_the_last_segment(tmp_path: Path) -> None:
     with pytest.raises(JournalCorrupt):
         list(Journal(d).replay())
     assert Journal(d).scan_last_seq() == 4
+
+
+def test_valid_record_after_finds_a_seq_that_overlaps_an_earlier_look_alike() -> None:
+    # A seq of eight 0x01 bytes after a checksum ending in 0x01: the needle matches one byte before the
+    # real seq too; that look-alike fails its checksum and the search must go on from the next byte.
+    seq = 0x0101010101010101
+    payload = next(p for n in range(10_000) if (record_header(seq, p := f"x{n}".encode())[7]) == 0x01)
+    record = encode_record(seq, payload)
+    assert record[7:16] == b"\x01" * 9
+    bad = b"\x00" * 20
+    assert _valid_record_after(bad + record, 0, seq - 1) == len(bad)
