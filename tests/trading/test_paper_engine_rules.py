@@ -118,7 +118,10 @@ def open_venue(tmp_path: Path) -> Iterator[Callable[..., Venue]]:
         opened.append(ex)
         sink = Recorder()
         ex.attach(sink)
-        return Venue(ex, clock, sink)
+        venue = Venue(ex, clock, sink)
+        if "ETHUSDT" in symbols:
+            venue.book(2000.0, 2000.25, symbol="ETHUSDT")  # a quiet second market
+        return venue
 
     yield _open
     for ex in opened:
@@ -233,3 +236,250 @@ def test_the_balance_rounds_each_figure_to_1e_8(open_venue) -> None:
         wallet_balance=9999.96666667, unrealized_pnl=0.12345679, margin_balance=10000.09012346,
         position_margin=33.37448560, order_margin=8.29166667, available_balance=9958.42397119,
         fees_paid=0.03333333, ts=at(T0))
+
+
+def test_partial_fills_average_their_prices_and_an_order_is_filled_within_half_a_lot(open_venue) -> None:
+    v = open_venue()
+    v.book(99.0, 100.0, ask_qty=1.0)  # level step 0.5 (half the spread)
+    order = v.place("l", "BUY", 3.25, price=101.0)  # takes 1 @ 100, 100.5, 101: 0.25 rests
+    assert [(f.qty, f.price) for f in order.fills] == [(1.0, 100.0), (1.0, 100.5), (1.0, 101.0)]
+    assert (order.status, order.filled_qty, order.avg_price, order.is_open) == ("PARTIALLY_FILLED", 3.0, 100.5, True)
+    v.book(100.5, 101.5)
+    assert v.tick() == 0  # the ask is above the limit; at the touch, but no touch fills (rate 0)
+    v.book(100.0, 101.0, ask_qty=1.0)
+    assert v.tick() == 1  # crossed: the last lot fills as maker at its limit
+    order = v.ex.fetch_order("BTCUSDT", "l")
+    assert (order.status, order.filled_qty, order.avg_price) == ("FILLED", 3.25, 100.53846153846153)
+    assert order.fills[-1] == fill(v, 4, 1, "l", "BUY", 0.25, 101.0, fee=0.0063125, liquidity="maker", ts=T0 + 2)
+
+
+# --- taking liquidity: levels, sizes, limits ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("bid", "ask", "prices"), [
+    (99.0, 100.0, [100.0, 100.5, 101.0]),  # half the spread: 0.5
+    (98.0, 100.0, [100.0, 101.0, 102.0]),  # half the spread: 1.0
+    (98.5, 100.0, [100.0, 101.0, 102.0]),  # 0.75 rounds to the tick: 1.0
+    (99.5, 100.0, [100.0, 100.5, 101.0]),  # 0.25 rounds to 0: one tick
+])
+def test_a_market_buy_walks_up_the_book_by_half_the_spread_per_level(open_venue, bid, ask, prices) -> None:
+    v = open_venue()
+    v.book(bid, ask, ask_qty=1.0, bid_qty=1.0)
+    order = v.place("m", "BUY", 2.5)
+    assert [(f.qty, f.price) for f in order.fills] == [(1.0, prices[0]), (1.0, prices[1]), (0.5, prices[2])]
+    assert order.avg_price == (prices[0] + prices[1] + prices[2] / 2) / 2.5
+    v.book(bid, ask, ask_qty=1.0, bid_qty=1.0)
+    sold = v.place("s", "SELL", 2.5)  # back down from the bid by the same step
+    step = prices[1] - prices[0]
+    assert [(f.qty, f.price) for f in sold.fills] == [(1.0, bid), (1.0, bid - step), (0.5, bid - 2 * step)]
+
+
+def test_a_crossing_limit_takes_up_to_its_price_and_rests_the_rest(open_venue) -> None:
+    v = open_venue()
+    v.book(99.0, 100.0, ask_qty=1.0, bid_qty=1.0)
+    buy = v.place("lb", "BUY", 5.0, price=101.0)
+    assert [f.price for f in buy.fills] == [100.0, 100.5, 101.0]
+    assert (buy.status, buy.filled_qty, buy.remaining_qty) == ("PARTIALLY_FILLED", 3.0, 2.0)
+    sell = v.place("ls", "SELL", 5.0, price=98.0)
+    assert [f.price for f in sell.fills] == [99.0, 98.5, 98.0]
+    assert (sell.status, sell.filled_qty) == ("PARTIALLY_FILLED", 3.0)
+    assert v.ex.open_order_count == 2
+    under = v.place("lu", "BUY", 1.0, price=99.5)  # under the ask: rests without a fill
+    assert (under.status, under.fills) == ("NEW", [])
+
+
+def test_the_last_partial_fill_leaving_one_lot_keeps_the_order_open(open_venue) -> None:
+    v = open_venue()
+    v.book(99.0, 100.0, ask_qty=0.75)
+    order = v.place("p", "BUY", 1.0, price=100.0)
+    assert (order.status, order.filled_qty, order.remaining_qty) == ("PARTIALLY_FILLED", 0.75, 0.25)
+
+
+@pytest.mark.parametrize(("ask_qty", "status", "reason", "filled"), [
+    (1.0, "CANCELED", "insufficient_liquidity", 50.0),
+    (0.0, "CANCELED", "no_liquidity", 0.0),
+    (0.1, "CANCELED", "no_liquidity", 0.0),  # under half a lot at the touch
+])
+def test_a_market_order_takes_at_most_fifty_levels_and_cancels_the_rest(open_venue, ask_qty, status, reason,
+                                                                        filled) -> None:
+    v = open_venue(starting_balance=1_000_000.0)
+    v.book(99.0, 100.0, ask_qty=ask_qty)
+    order = v.place("big", "BUY", 60.0)
+    assert (order.status, order.reason, order.filled_qty, len(order.fills)) == (status, reason, filled, filled)
+    assert MAX_BOOK_LEVELS == 50
+    assert order.fills[-1:] == ([fill(v, 50, 1, "big", "BUY", 1.0, 124.5, fee=0.1245)] if filled else [])
+    assert v.ex.open_order_count == 0
+
+
+def test_a_market_sell_stops_at_a_zero_price(open_venue) -> None:
+    v = open_venue()
+    v.book(1.0, 2.0, bid_qty=1.0)  # step 0.5: 1.0, 0.5, then 0.0 is no price
+    order = v.place("cheap", "SELL", 5.0)
+    assert [(f.qty, f.price) for f in order.fills] == [(1.0, 1.0), (1.0, 0.5)]
+    assert (order.status, order.reason) == ("CANCELED", "insufficient_liquidity")
+
+
+def test_a_market_order_taking_one_lot_fills(open_venue) -> None:
+    v = open_venue()
+    v.book(99.0, 100.0, ask_qty=1.0)
+    assert v.place("one", "BUY", 0.25).fills == [fill(v, 1, 1, "one", "BUY", 0.25, 100.0, fee=0.025)]
+
+
+# --- placing: idempotency, rejects at and just past each boundary ----------------------------------------
+
+
+def test_placing_again_returns_the_order_as_it_is_whatever_the_request(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    first = v.place("same", "BUY", 1.0)
+    v.book(200.0, 200.5)
+    assert v.place("same", "SELL", 3.0) == first
+    assert v.place("same", "BUY", 0.1) == first  # not even checked against the lot
+    assert v.ex.stats == EngineStats(orders_placed=1, rejects={}, fills={"taker": 1}, fill_notional=100.0)
+    assert len(v.ex.fetch_fills()) == 1
+
+
+def test_qty_is_floored_to_the_lot_and_refused_under_one_lot(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    assert v.reject("q1", "BUY", 0.2499) == ("qty_below_lot", "qty 0.2499 below lot size 0.25")
+    assert v.reject("q2", "BUY", 0.0001, price=99.0) == ("qty_below_lot", "qty 0.0001 below lot size 0.25")
+    assert v.place("q3", "BUY", 0.25).filled_qty == 0.25
+    assert v.place("q4", "BUY", 0.7499).qty == 0.5
+    assert v.ex.stats.rejects == {"qty_below_lot": 2}
+
+
+def test_a_limit_price_is_rounded_to_the_tick(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    assert v.place("p1", "BUY", 1.0, price=98.7).price == 98.5
+    assert v.place("p2", "BUY", 1.0, price=98.8).price == 99.0
+
+
+def test_the_simulated_overload_rejects_when_the_seeded_draw_is_under_reject_prob(open_venue) -> None:
+    draw = random.Random("11:place:o-1").random()  # 0.2639...; "o-2" draws 0.2380...
+    v = open_venue(reject_prob=draw)
+    v.book(99.5, 100.0)
+    assert v.reject("o-2", "BUY", 0.25) == ("overloaded", "simulated exchange overload (-1008); retry")
+    assert v.place("o-1", "BUY", 0.25).status == "FILLED"  # a draw equal to reject_prob passes
+    assert v.ex.stats.rejects == {"overloaded": 1}
+
+
+def test_reduce_only_needs_a_position_on_the_other_side(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    assert v.reject("r1", "SELL", 1.0, reduce_only=True) == (
+        "reduce_only_rejected", "no BTCUSDT position this order would reduce")
+    v.place("long", "BUY", 1.0)
+    assert v.reject("r2", "BUY", 1.0, reduce_only=True) == (
+        "reduce_only_rejected", "no BTCUSDT position this order would reduce")
+    v.place("flip", "SELL", 2.0)  # short 1.0
+    assert v.reject("r3", "SELL", 1.0, reduce_only=True)[0] == "reduce_only_rejected"
+    bought = v.place("r4", "BUY", 1.0, reduce_only=True)
+    assert bought.fills == [fill(v, 3, 3, "r4", "BUY", 1.0, 100.0, fee=0.1, realized=-0.5, reduce_only=True)]
+    assert v.ex.positions == {}
+    assert v.ex.stats.rejects == {"reduce_only_rejected": 3}
+
+
+def test_reduce_only_is_clamped_to_the_position_and_skips_the_notional_and_margin_checks(open_venue) -> None:
+    v = open_venue(starting_balance=40.0, instruments={"BTCUSDT": BTC.model_copy(update={"min_notional": 20.0}),
+                                                       "ETHUSDT": ETH})
+    v.book(99.5, 100.0)
+    v.place("open", "BUY", 0.75)  # 75 notional, margin 18.75 of 40
+    v.book(10.0, 10.5)
+    order = v.place("close", "SELL", 2.0, reduce_only=True)  # 7.5 notional, under the minimum
+    assert (order.qty, order.status, order.filled_qty) == (0.75, "FILLED", 0.75)
+    assert v.ex.positions == {}
+
+
+def test_a_plain_order_that_only_reduces_skips_the_minimum_notional(open_venue) -> None:
+    v = open_venue(instruments={"BTCUSDT": BTC.model_copy(update={"min_notional": 20.0}), "ETHUSDT": ETH})
+    v.book(99.5, 100.0)
+    v.place("open", "BUY", 0.5)
+    v.book(60.0, 60.5)
+    assert v.place("part", "SELL", 0.25).status == "FILLED"  # 15 notional, but it only reduces
+    v.book(30.0, 30.5)
+    assert v.reject("flip", "SELL", 0.5) == ("min_notional", "notional 15.00 below minimum 20.0")
+    assert v.place("all", "SELL", 0.25).status == "FILLED"  # exactly the position: 7.5 notional
+    assert v.ex.positions == {}
+
+
+def test_min_notional_at_the_boundary_uses_the_limit_else_the_side_of_the_book(open_venue) -> None:
+    v = open_venue(instruments={"BTCUSDT": BTC.model_copy(update={"min_notional": 25.0}), "ETHUSDT": ETH})
+    v.book(99.5, 100.0)
+    assert v.place("at", "BUY", 0.25).status == "FILLED"  # 0.25 x ask 100 = 25.0
+    v.place("flat", "SELL", 0.25)
+    assert v.reject("sell", "SELL", 0.25) == ("min_notional", "notional 24.88 below minimum 25.0")  # x bid 99.5
+    assert v.reject("lim", "BUY", 0.25, price=99.5) == ("min_notional", "notional 24.88 below minimum 25.0")
+    assert v.place("lim2", "SELL", 0.25, price=100.0).status == "NEW"  # 0.25 x 100 = 25.0
+    assert v.ex.stats.rejects == {"min_notional": 2}
+
+
+def test_margin_needed_is_the_new_exposure_at_leverage_plus_the_taker_fee(open_venue) -> None:
+    v = open_venue(starting_balance=251.0)
+    v.book(99.5, 100.0)
+    assert v.reject("over", "BUY", 10.25) == ("insufficient_margin", "needs 257.27 margin, 251.00 available")
+    order = v.place("exact", "BUY", 10.0)  # 1000 / 4 + 1000 x 10 bps = 251.0: exactly what is available
+    assert order.status == "FILLED"
+    assert v.ex.stats.rejects == {"insufficient_margin": 1}
+
+
+def test_margin_for_a_flip_counts_only_the_size_past_the_position(open_venue) -> None:
+    v = open_venue(starting_balance=1_000.0)
+    v.book(99.5, 100.0)
+    v.place("long", "BUY", 1.0)  # wallet 999.9
+    v.book(100.0, 100.5, mark=100.0)  # available 999.9 - 25 = 974.9
+    assert v.reject("far", "SELL", 40.0) == ("insufficient_margin", "needs 978.90 margin, 974.90 available")
+    assert v.place("flip", "SELL", 39.0).status == "FILLED"  # 38 past the position: 953.8
+    assert v.ex.positions["BTCUSDT"].qty == -38.0
+
+
+def test_resting_orders_hold_margin_but_reduce_only_ones_do_not(open_venue) -> None:
+    v = open_venue(starting_balance=1_000.0)
+    v.book(99.5, 100.0, mark=100.0)
+    v.place("long", "BUY", 1.0)  # wallet 999.9, margin 25
+    v.place("rest", "BUY", 2.0, price=90.0)  # order margin 45
+    v.place("tp", "SELL", 1.0, price=120.0, reduce_only=True)  # no margin
+    assert v.ex.fetch_balance() == Balance(
+        wallet_balance=999.9, unrealized_pnl=0.0, margin_balance=999.9, position_margin=25.0, order_margin=45.0,
+        available_balance=929.9, fees_paid=0.1, ts=at(T0))
+    v.ex.cancel_order("BTCUSDT", "rest")
+    assert v.ex.fetch_balance().order_margin == 0.0
+
+
+def test_post_only_is_refused_when_it_would_take_and_rests_one_tick_away(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    assert v.reject("pb", "BUY", 1.0, price=100.0, post_only=True) == (
+        "post_only_would_cross", "post-only BUY at 100.0 would take (bid 99.5 ask 100.0)")
+    assert v.reject("ps", "SELL", 1.0, price=99.5, post_only=True) == (
+        "post_only_would_cross", "post-only SELL at 99.5 would take (bid 99.5 ask 100.0)")
+    new = Order(order_id=f"{v.ex.epoch}-O1", client_order_id="rb", symbol="BTCUSDT", side="BUY", order_type="LIMIT",
+                status="NEW", qty=1.0, price=99.5, post_only=True, created_at=at(T0), updated_at=at(T0))
+    assert v.place("rb", "BUY", 1.0, price=99.5, post_only=True) == new
+    assert v.place("rs", "SELL", 1.0, price=100.0, post_only=True).status == "NEW"
+    assert v.ex.stats.rejects == {"post_only_would_cross": 2}
+    assert v.ex.fetch_fills() == []
+
+
+def test_a_plain_limit_at_the_touch_takes(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    assert v.place("tb", "BUY", 1.0, price=100.0).fills[0].price == 100.0
+    assert v.place("ts", "SELL", 1.0, price=99.5).fills[0].price == 99.5
+    assert v.place("nb", "BUY", 1.0, price=99.5).status == "NEW"
+    assert v.place("ns", "SELL", 1.0, price=100.0).status == "NEW"
+
+
+def test_unknown_symbols_are_bad_requests_everywhere(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    detail = "DOGEUSDT is not listed (listed: BTCUSDT, ETHUSDT)"
+    calls = [lambda: v.place("u", "BUY", 1.0, symbol="DOGEUSDT"), lambda: v.ex.fetch_tops(["BTCUSDT", "DOGEUSDT"]),
+             lambda: v.ex.fetch_bars("DOGEUSDT", 5), lambda: v.ex.fetch_orders("DOGEUSDT"),
+             lambda: v.ex.fetch_fills(symbol="DOGEUSDT")]
+    for call in calls:
+        with pytest.raises(BadRequest) as caught:
+            call()
+        assert (caught.value.code, caught.value.detail) == ("unknown_symbol", detail)
+    assert v.ex.stats == EngineStats()
