@@ -483,3 +483,114 @@ def test_unknown_symbols_are_bad_requests_everywhere(open_venue) -> None:
             call()
         assert (caught.value.code, caught.value.detail) == ("unknown_symbol", detail)
     assert v.ex.stats == EngineStats()
+
+
+# --- resting orders: crossed, at the touch, deterministic by seed ------------------------------------------
+
+
+def test_a_resting_buy_fills_as_maker_at_its_price_once_the_ask_is_within_half_a_tick(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("rb", "BUY", 1.0, price=99.0, post_only=True)
+    v.book(99.0, 99.375)  # the ask 0.375 over the limit: not crossed (at the touch, but rate 0)
+    assert v.tick() == 0
+    v.sink.take()
+    v.book(98.5, 99.25)  # 0.25 over the limit: crossed
+    assert v.tick() == 1
+    trade = fill(v, 1, 1, "rb", "BUY", 1.0, 99.0, fee=0.02475, liquidity="maker", ts=T0 + 2)
+    events = v.sink.take()
+    assert events[:2] == [TradeExecuted(fill=trade), OrderChanged(order=v.ex.fetch_order("BTCUSDT", "rb").model_copy(
+        update={"fills": []}))]
+    assert v.ex.fetch_order("BTCUSDT", "rb").status == "FILLED"
+    assert v.ex.stats.fills == {"maker": 1}
+
+
+def test_a_resting_sell_fills_once_the_bid_is_within_half_a_tick(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("rs", "SELL", 1.0, price=101.0, post_only=True)
+    v.book(100.625, 101.0)  # the bid 0.375 under the limit: not crossed
+    assert v.tick() == 0
+    v.book(100.75, 101.25)  # 0.25 under: crossed
+    assert v.tick() == 1
+    assert v.ex.fetch_fills() == [fill(v, 1, 1, "rs", "SELL", 1.0, 101.0, fee=0.02525, liquidity="maker", ts=T0 + 2)]
+
+
+def test_at_the_touch_an_order_fills_in_seeded_parts_and_the_last_lot_whole(open_venue) -> None:
+    v = open_venue(touch_fill_rate_per_s=100.0)  # a fill chance every step
+    v.book(99.5, 100.0)
+    v.place("e", "BUY", 1.0, price=99.5, post_only=True)
+    seen = []
+    for _ in range(3):
+        v.book(99.5, 100.0)
+        assert v.tick() == 1
+        order = v.ex.fetch_order("BTCUSDT", "e")
+        seen.append((order.fills[-1].qty, order.status, order.filled_qty))
+    # step 1 takes 0.25; step 2 0.5, leaving one lot (kept: not under half a lot); step 3 the last lot whole
+    assert seen == [(0.25, "PARTIALLY_FILLED", 0.25), (0.5, "PARTIALLY_FILLED", 0.75), (0.25, "FILLED", 1.0)]
+    assert [f.ts for f in order.fills] == [at(T0 + 1), at(T0 + 2), at(T0 + 3)]
+    assert v.tick() == 0
+
+
+@pytest.mark.parametrize(("side", "price", "bid", "ask", "fills"), [
+    ("BUY", 99.0, 99.25, 100.0, 1),  # the bid 0.25 over the order: at the touch
+    ("BUY", 99.0, 99.375, 100.0, 0),
+    ("SELL", 101.0, 100.0, 100.75, 1),  # the ask 0.25 under the order
+    ("SELL", 101.0, 100.0, 100.625, 0),
+])
+def test_the_touch_reaches_half_a_tick_behind_the_best_price(open_venue, side, price, bid, ask, fills) -> None:
+    v = open_venue(touch_fill_rate_per_s=100.0)
+    v.book(99.5, 100.0)
+    v.place("e", side, 1.0, price=price, post_only=True)
+    v.book(bid, ask)
+    assert v.tick() == fills
+    assert [(f.qty, f.price) for f in v.ex.fetch_fills()] == [(0.25, price)] * fills
+
+
+def test_touch_fills_come_at_the_rate_per_step(open_venue) -> None:
+    v = open_venue(touch_fill_rate_per_s=2.0)  # 1 - exp(-2 x 0.25) = 39.3% a step
+    v.book(99.5, 100.0)
+    v.place("a", "BUY", 25.0, price=99.5, post_only=True)
+    made = []
+    for _ in range(4):
+        v.book(99.5, 100.0)
+        made.append(v.tick())
+    assert made == [1, 1, 0, 1]  # the seeded draws of "a": 0.199, 0.004, 0.468, 0.349
+    assert [f.qty for f in v.ex.fetch_fills()] == [13.75, 5.75, 2.5]
+
+
+def test_resting_orders_fill_in_client_order_id_order_and_tick_counts_them(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    for cid in ("c", "a", "b"):
+        v.place(cid, "BUY", 1.0, price=99.0, post_only=True)
+    v.place("far", "BUY", 1.0, price=90.0, post_only=True)
+    v.book(98.5, 99.0)
+    assert v.tick() == 3
+    assert [(f.trade_id, f.client_order_id) for f in v.ex.fetch_fills()] == [
+        (f"{v.ex.epoch}-T{n}", cid) for n, cid in ((1, "a"), (2, "b"), (3, "c"))]
+    assert v.ex.open_order_count == 1
+
+
+def test_a_resting_reduce_only_order_is_clamped_then_canceled_when_nothing_is_left(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("long", "BUY", 1.0)
+    v.place("tp", "SELL", 1.0, price=105.0, reduce_only=True)
+    v.place("cut", "SELL", 0.75)  # long 0.25 left
+    v.book(105.0, 105.5)
+    v.clock.now = T0 + 5
+    assert v.ex.tick() == 1
+    order = v.ex.fetch_order("BTCUSDT", "tp")
+    assert (order.status, order.filled_qty, [f.qty for f in order.fills]) == ("PARTIALLY_FILLED", 0.25, [0.25])
+    assert order.fills[0] == fill(v, 3, 2, "tp", "SELL", 0.25, 105.0, fee=0.0065625, liquidity="maker",
+                                  realized=1.25, reduce_only=True, ts=T0 + 5)
+    v.sink.take()
+    v.book(105.0, 105.5)
+    v.clock.now = T0 + 6
+    assert v.ex.tick() == 0
+    canceled = order.model_copy(update={"status": "CANCELED", "reason": "reduce_only_no_position",
+                                        "updated_at": at(T0 + 6)})
+    assert v.ex.fetch_order("BTCUSDT", "tp") == canceled
+    assert v.sink.take() == [OrderChanged(order=canceled.model_copy(update={"fills": []}))]
+    assert v.ex.open_order_count == 0
