@@ -39,7 +39,7 @@ from exchange.streams import (
     PositionChanged,
     TradeExecuted,
 )
-from tests.trading.conftest import SYMBOLS, Clock, paper_settings
+from tests.trading.conftest import Clock, paper_settings
 
 T0 = 1_750_000_000.0
 BTC = Instrument(symbol="BTCUSDT", tick_size=0.5, lot_size=0.25, min_notional=5.0)
@@ -594,3 +594,239 @@ def test_a_resting_reduce_only_order_is_clamped_then_canceled_when_nothing_is_le
     assert v.ex.fetch_order("BTCUSDT", "tp") == canceled
     assert v.sink.take() == [OrderChanged(order=canceled.model_copy(update={"fills": []}))]
     assert v.ex.open_order_count == 0
+
+
+# --- the clock: market events, saved bars, pruning ------------------------------------------------------------
+
+
+def test_a_tick_pushes_closed_bars_then_every_top_and_only_when_the_market_moved(open_venue) -> None:
+    v = open_venue()
+    assert v.ex.next_step_at() is None  # venue data drives the steps
+    btc = v.book(99.5, 100.0)
+    eth = v.market.top("ETHUSDT")
+    bar = Bar(ts=at(T0 - 60), open=99.0, high=101.0, low=98.5, close=99.5)
+    v.market.on_bar("BTCUSDT", bar)
+    assert v.tick() == 0
+    assert v.sink.market_events == [BarClosed(symbol="BTCUSDT", bar=bar), BookTicked(top=btc), BookTicked(top=eth)]
+    assert v.market.closed == []
+    assert v.tick() == 0  # nothing new from the venue: no step, no events
+    assert len(v.sink.market_events) == 3
+    v.book(99.0, 99.5)
+    v.tick()
+    assert [type(e) for e in v.sink.market_events[3:]] == [BookTicked, BookTicked]  # the bar is not pushed again
+    assert v.ex.fetch_bars("BTCUSDT", 5) == [bar]
+    assert v.ex.fetch_tops(["ETHUSDT"]) == {"ETHUSDT": eth}
+
+
+def test_the_simulated_market_is_saved_when_a_bar_closes_and_on_save(open_exchange) -> None:
+    ex, clock = open_exchange()
+    saved = ex.store.get("market")["step"]
+    assert saved == ex.market.step
+    assert ex.next_step_at() == ex.market.last_step_ts + 0.25
+    for _ in range(19):  # to 4.75 s: the bar that opened at T0 is still open (5 s bars)
+        clock.now += 0.25
+        ex.tick()
+    assert (ex.market.step, ex.store.get("market")["step"]) == (saved + 19, saved)
+    clock.now += 0.25
+    ex.tick()  # a bar closed: saved
+    assert ex.store.get("market")["step"] == saved + 20
+    clock.now += 0.25
+    ex.tick()
+    assert ex.store.get("market")["step"] == saved + 20
+    ex.save()
+    assert ex.store.get("market") == ex.market.dump()
+
+
+def test_a_tick_at_a_given_time_fills_at_that_time(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("r", "BUY", 1.0, price=99.0, post_only=True)
+    v.book(98.5, 99.0)
+    assert v.ex.tick(T0 + 7) == 1
+    assert v.ex.fetch_fills()[0].ts == at(T0 + 7)
+
+
+def test_closed_orders_are_pruned_a_day_after_their_last_change_checking_hourly(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("old", "BUY", 1.0, price=90.0)
+    v.ex.cancel_order("BTCUSDT", "old")
+    v.place("open", "BUY", 1.0, price=90.0)
+    v.ex.tick(T0)  # the first tick prunes (nothing is old yet)
+    v.clock.now = T0 + 1
+    v.place("newer", "BUY", 1.0, price=90.0)
+    v.ex.cancel_order("BTCUSDT", "newer")
+    assert (ORDER_RETENTION_S, PRUNE_EVERY_S) == (86_400.0, 3_600.0)
+    v.ex.tick(T0 + 86_400)  # cutoff T0: "old" changed exactly then, kept
+    assert set(v.ex.orders) == {"old", "open", "newer"}
+    v.ex.tick(T0 + 86_400 + 3_599)  # within the hour: no pruning
+    assert set(v.ex.orders) == {"old", "open", "newer"}
+    v.ex.tick(T0 + 86_400 + 3_600)  # cutoff T0 + 3600
+    assert set(v.ex.orders) == {"open"}
+    with pytest.raises(OrderNotFound):
+        v.ex.fetch_order("BTCUSDT", "old")
+    assert [o.client_order_id for o in v.ex.store.orders()] == ["open"]
+
+
+def test_a_reopened_engine_prunes_on_its_first_tick(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("old", "BUY", 1.0, price=90.0)
+    v.ex.cancel_order("BTCUSDT", "old")
+    v.ex.close()
+    v.clock.now = T0 + 86_400 + 1
+    again = open_venue()
+    assert set(again.ex.orders) == {"old"}
+    again.book(99.5, 100.0)
+    again.ex.tick()
+    assert again.ex.orders == {} and again.ex.store.orders() == []
+
+
+# --- persistence -------------------------------------------------------------------------------------------
+
+
+def test_a_fresh_engine_saves_its_account_and_epoch_at_once(open_venue) -> None:
+    v = open_venue(starting_balance=1234.5)
+    assert re.fullmatch(r"[0-9a-f]{6}", v.ex.epoch)
+    assert v.ex.store.get("account") == {"wallet_balance": 1234.5, "fees_paid": 0.0}
+    assert v.ex.store.get("counters") == {"epoch": v.ex.epoch, "order_seq": 0, "trade_seq": 0}
+    assert v.ex.store.get("positions") == {}
+    assert v.ex.store.get("market") == {}
+    epoch = v.ex.epoch
+    v.ex.close()
+    again = open_venue(starting_balance=999.0)  # the saved account wins
+    assert (again.ex.epoch, again.ex.wallet_balance, again.ex.fees_paid) == (epoch, 1234.5, 0.0)
+
+
+def test_account_positions_counters_and_orders_survive_a_reopen(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("a", "BUY", 2.0)
+    v.clock.now = T0 + 10
+    v.book(104.0, 104.5)
+    v.place("b", "SELL", 0.5)
+    v.place("rest", "BUY", 1.0, price=95.0, post_only=True)  # no fill: the order counter is saved too
+    before = (v.ex.wallet_balance, v.ex.fees_paid, v.ex.positions, v.ex.orders, v.ex.epoch)
+    assert v.ex.store.get("counters") == {"epoch": v.ex.epoch, "order_seq": 3, "trade_seq": 2}
+    v.ex.close()
+    again = open_venue()
+    assert (again.ex.wallet_balance, again.ex.fees_paid, again.ex.positions, again.ex.orders, again.ex.epoch) == before
+    assert again.ex.positions == {"BTCUSDT": PaperPosition(1.5, 100.0, 2.0, T0, T0 + 10)}
+    assert (again.ex.order_seq, again.ex.trade_seq, again.ex.open_order_count) == (3, 2, 1)
+    again.book(94.0, 95.0)
+    assert again.tick() == 1  # the reloaded resting order still matches
+    assert again.ex.fetch_fills()[-1].trade_id == f"{again.ex.epoch}-T3"
+    assert again.place("c", "BUY", 0.25).order_id == f"{again.ex.epoch}-O4"
+
+
+def test_instruments_default_to_the_paper_settings_of_the_listed_symbols(tmp_path) -> None:
+    settings = paper_settings(instruments={"BTCUSDT": {"min_notional": 7.0}})
+    ex = PaperExchange(settings, ["BTCUSDT", "DOGEUSDT"], PaperStore(tmp_path / "x.db"), Clock(T0),
+                       market=VenueMarket(["BTCUSDT", "DOGEUSDT"]))
+    try:
+        assert ex.instruments() == {"BTCUSDT": Instrument(symbol="BTCUSDT", tick_size=0.1, lot_size=0.001,
+                                                          min_notional=7.0)}
+        assert ex.symbols == ["BTCUSDT", "DOGEUSDT"]
+        assert ex.wallet_balance == 10_000.0
+    finally:
+        ex.close()
+
+
+def test_positions_saved_without_their_times_read_as_unknown_open_time(tmp_path) -> None:
+    store = PaperStore(tmp_path / "x.db")
+    store.put("positions", {"BTCUSDT": {"qty": -0.5, "entry_price": 100.0},
+                            "ETHUSDT": {"qty": 1.0, "entry_price": 2000.0, "opened_at": T0 - 100}})
+    store.close()
+    ex = PaperExchange(paper_settings(**RATES), ["BTCUSDT", "ETHUSDT"], PaperStore(tmp_path / "x.db"), Clock(T0),
+                       market=VenueMarket(["BTCUSDT", "ETHUSDT"]), instruments=INSTRUMENTS)
+    try:
+        for top in (BookTop(symbol="BTCUSDT", bid=99.5, ask=100.0, bid_qty=1.0, ask_qty=1.0, mark=96.0, ts=at(T0)),
+                    BookTop(symbol="ETHUSDT", bid=2000.0, ask=2000.5, bid_qty=1.0, ask_qty=1.0, mark=2010.0,
+                            ts=at(T0))):
+            ex.market.on_book(top)
+        assert ex.fetch_positions() == [
+            ExchangePosition(symbol="BTCUSDT", side="SHORT", qty=0.5, entry_price=100.0, mark_price=96.0,
+                             unrealized_pnl=2.0, realized_pnl=0.0, leverage=4.0, margin=12.0, opened_at=None,
+                             updated_at=at(0.0)),
+            position("ETHUSDT", "LONG", 1.0, 2000.0, 2010.0, unrealized=10.0, margin=502.5, opened=T0 - 100,
+                     updated=T0 - 100)]
+        assert ex.fetch_balance() == Balance(
+            wallet_balance=10_000.0, unrealized_pnl=12.0, margin_balance=10_012.0, position_margin=514.5,
+            order_margin=0.0, available_balance=9497.5, fees_paid=0.0, ts=at(T0))
+    finally:
+        ex.close()
+
+
+# --- cancel, fetch, snapshot -------------------------------------------------------------------------------------
+
+
+def test_cancel_marks_an_open_order_canceled_now_and_leaves_a_closed_one(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    placed = v.place("r", "BUY", 1.0, price=95.0)
+    v.place("m", "BUY", 0.25)
+    for symbol, cid in (("BTCUSDT", "nope"), ("ETHUSDT", "r")):
+        for call in (v.ex.cancel_order, v.ex.fetch_order):
+            with pytest.raises(OrderNotFound) as caught:
+                call(symbol, cid)
+            assert (caught.value.code, caught.value.detail) == ("unknown_order", f"{symbol} {cid}")
+    v.sink.take()
+    v.clock.now = T0 + 3
+    canceled = placed.model_copy(update={"status": "CANCELED", "reason": "canceled", "updated_at": at(T0 + 3)})
+    assert v.ex.cancel_order("BTCUSDT", "r") == canceled
+    assert v.sink.take() == [OrderChanged(order=canceled)]
+    assert v.ex.open_order_count == 0
+    assert v.ex.cancel_order("BTCUSDT", "r") == canceled  # already closed: as it is, nothing pushed
+    filled = v.ex.fetch_order("BTCUSDT", "m")
+    assert v.ex.cancel_order("BTCUSDT", "m") == filled
+    assert v.sink.take() == []
+    assert {o.client_order_id: o.status for o in v.ex.store.orders()} == {"r": "CANCELED", "m": "FILLED"}
+
+
+def test_fetch_orders_filters_by_symbol_prefix_and_openness_in_time_order(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("x-2", "BUY", 1.0, price=95.0)
+    v.clock.now = T0 + 1
+    v.place("x-1", "BUY", 1.0, price=95.0)
+    v.place("x-0", "BUY", 0.25)  # filled
+    v.place("x-9", "BUY", 1.0, price=1990.0, symbol="ETHUSDT")
+    v.clock.now = T0 + 2
+    v.place("y-1", "BUY", 1.0, price=95.0)
+    cids = lambda orders: [o.client_order_id for o in orders]  # noqa: E731
+    assert cids(v.ex.fetch_orders("BTCUSDT")) == ["x-2", "x-1", "x-0", "y-1"]
+    assert cids(v.ex.fetch_orders("BTCUSDT", "x-")) == ["x-2", "x-1", "x-0"]
+    assert cids(v.ex.fetch_orders("BTCUSDT", "x-", open_only=True)) == ["x-2", "x-1"]
+    assert cids(v.ex.fetch_orders("ETHUSDT", open_only=True)) == ["x-9"]
+    snapshot = v.ex.snapshot()
+    assert snapshot == ExchangeSnapshot(
+        tops={"BTCUSDT": v.market.top("BTCUSDT"), "ETHUSDT": v.market.top("ETHUSDT")},
+        positions=v.ex.fetch_positions(), balance=v.ex.fetch_balance(),
+        open_orders=[v.ex.orders[c] for c in ("x-2", "x-1", "x-9", "y-1")])
+
+
+def test_fetch_fills_filters_by_time_and_symbol_up_to_a_limit(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("a", "BUY", 0.25)
+    v.clock.now = T0 + 1
+    v.place("b", "BUY", 0.5, symbol="ETHUSDT")
+    v.clock.now = T0 + 2
+    v.place("c", "BUY", 0.25)
+    assert [f.client_order_id for f in v.ex.fetch_fills()] == ["a", "b", "c"]
+    assert [f.client_order_id for f in v.ex.fetch_fills(since=at(T0 + 1))] == ["b", "c"]
+    assert [f.client_order_id for f in v.ex.fetch_fills(symbol="BTCUSDT")] == ["a", "c"]
+    assert [f.client_order_id for f in v.ex.fetch_fills(limit=2)] == ["a", "b"]
+
+
+def test_positions_are_listed_by_symbol_and_the_balance_sums_both_sides(open_venue) -> None:
+    v = open_venue()
+    v.book(2000.0, 2000.25, symbol="ETHUSDT", mark=2000.0)
+    v.place("e", "SELL", 0.5, symbol="ETHUSDT")  # short 0.5 @ 2000, fee 1.0
+    v.book(99.5, 100.0, mark=104.0)
+    v.place("b", "BUY", 1.0)  # long 1 @ 100, fee 0.1
+    v.book(1990.0, 1990.25, symbol="ETHUSDT", mark=1990.0)
+    assert [p.symbol for p in v.ex.fetch_positions()] == ["BTCUSDT", "ETHUSDT"]
+    assert v.ex.fetch_balance() == Balance(
+        wallet_balance=9998.9, unrealized_pnl=9.0, margin_balance=10_007.9, position_margin=274.75,
+        order_margin=0.0, available_balance=9733.15, fees_paid=1.1, ts=at(T0))
