@@ -392,6 +392,18 @@ def test_reduce_only_is_clamped_to_the_position_and_skips_the_notional_and_margi
     assert v.ex.positions == {}
 
 
+def test_a_position_under_the_lot_is_the_most_reduce_only_can_ask_for(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("open", "BUY", 0.25)
+    v.ex.close()
+    v = open_venue(instruments={"BTCUSDT": BTC.model_copy(update={"lot_size": 1.0}), "ETHUSDT": ETH})
+    v.book(99.5, 100.0)  # the lot grew to 1.0 across the restart: 0.25 is under one lot
+    order = v.place("close", "SELL", 1.0, reduce_only=True)  # clamped to 0.25, which takes no level (under half a lot)
+    assert (order.qty, order.status, order.reason, order.fills) == (0.25, "CANCELED", "no_liquidity", [])
+    assert v.ex.positions["BTCUSDT"].qty == 0.25
+
+
 def test_a_plain_order_that_only_reduces_skips_the_minimum_notional(open_venue) -> None:
     v = open_venue(instruments={"BTCUSDT": BTC.model_copy(update={"min_notional": 20.0}), "ETHUSDT": ETH})
     v.book(99.5, 100.0)
