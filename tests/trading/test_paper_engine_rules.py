@@ -206,6 +206,21 @@ def test_realized_pnl_accumulates_while_open_and_resets_on_a_flip_and_a_fresh_op
     assert [f.trade_id for f in v.ex.fetch_fills()] == [f"{v.ex.epoch}-T{n}" for n in range(1, 7)]
 
 
+def test_adding_to_a_position_keeps_what_it_realized_and_when_it_opened(open_venue) -> None:
+    v = open_venue()
+    v.book(99.5, 100.0)
+    v.place("a", "BUY", 1.5)
+    v.clock.now = T0 + 10
+    v.book(104.0, 104.5)
+    v.place("b", "SELL", 0.5)  # long 1.0, realized 2.0
+    v.clock.now = T0 + 20
+    v.place("c", "BUY", 0.25)
+    pos = v.ex.positions["BTCUSDT"]
+    assert (pos.qty, pos.entry_price, pos.realized_pnl, pos.opened_at, pos.updated_at) == (
+        1.25, pytest.approx(100.9), 2.0, T0, T0 + 20)
+    assert v.ex.stats == EngineStats(orders_placed=3, fills={"taker": 3}, fill_notional=228.125)
+
+
 def test_a_short_position_and_its_unrealized_pnl(open_venue) -> None:
     v = open_venue()
     v.book(100.0, 100.5, mark=96.0)
@@ -313,9 +328,9 @@ def test_a_market_order_takes_at_most_fifty_levels_and_cancels_the_rest(open_ven
 
 def test_a_market_sell_stops_at_a_zero_price(open_venue) -> None:
     v = open_venue()
-    v.book(1.0, 2.0, bid_qty=1.0)  # step 0.5: 1.0, 0.5, then 0.0 is no price
+    v.book(1.0, 2.0, bid_qty=0.25)  # step 0.5: 1.0, 0.5, then 0.0 is no price
     order = v.place("cheap", "SELL", 5.0)
-    assert [(f.qty, f.price) for f in order.fills] == [(1.0, 1.0), (1.0, 0.5)]
+    assert [(f.qty, f.price) for f in order.fills] == [(0.25, 1.0), (0.25, 0.5)]  # some filled, if under 1
     assert (order.status, order.reason) == ("CANCELED", "insufficient_liquidity")
 
 
@@ -323,6 +338,15 @@ def test_a_market_order_taking_one_lot_fills(open_venue) -> None:
     v = open_venue()
     v.book(99.0, 100.0, ask_qty=1.0)
     assert v.place("one", "BUY", 0.25).fills == [fill(v, 1, 1, "one", "BUY", 0.25, 100.0, fee=0.025)]
+
+
+def test_a_market_order_goes_to_the_next_level_for_its_last_lot(open_venue) -> None:
+    v = open_venue()
+    v.book(99.0, 100.0, ask_qty=1.0)
+    order = v.place("two", "BUY", 1.25)
+    assert [(f.qty, f.price) for f in order.fills] == [(1.0, 100.0), (0.25, 100.5)]
+    assert (order.status, order.avg_price) == ("FILLED", 100.1)
+    assert v.ex.stats == EngineStats(orders_placed=1, fills={"taker": 2}, fill_notional=125.125)
 
 
 # --- placing: idempotency, rejects at and just past each boundary ----------------------------------------
@@ -370,10 +394,10 @@ def test_reduce_only_needs_a_position_on_the_other_side(open_venue) -> None:
     v.book(99.5, 100.0)
     assert v.reject("r1", "SELL", 1.0, reduce_only=True) == (
         "reduce_only_rejected", "no BTCUSDT position this order would reduce")
-    v.place("long", "BUY", 1.0)
+    v.place("long", "BUY", 0.5)
     assert v.reject("r2", "BUY", 1.0, reduce_only=True) == (
         "reduce_only_rejected", "no BTCUSDT position this order would reduce")
-    v.place("flip", "SELL", 2.0)  # short 1.0
+    v.place("flip", "SELL", 1.5)  # short 1.0
     assert v.reject("r3", "SELL", 1.0, reduce_only=True)[0] == "reduce_only_rejected"
     bought = v.place("r4", "BUY", 1.0, reduce_only=True)
     assert bought.fills == [fill(v, 3, 3, "r4", "BUY", 1.0, 100.0, fee=0.1, realized=-0.5, reduce_only=True)]
@@ -434,6 +458,12 @@ def test_margin_needed_is_the_new_exposure_at_leverage_plus_the_taker_fee(open_v
     order = v.place("exact", "BUY", 10.0)  # 1000 / 4 + 1000 x 10 bps = 251.0: exactly what is available
     assert order.status == "FILLED"
     assert v.ex.stats.rejects == {"insufficient_margin": 1}
+
+
+def test_margin_a_hair_short_of_the_need_is_refused(open_venue) -> None:
+    v = open_venue(starting_balance=250.99995)
+    v.book(99.5, 100.0)
+    assert v.reject("short", "BUY", 10.0) == ("insufficient_margin", "needs 251.00 margin, 251.00 available")
 
 
 def test_margin_for_a_flip_counts_only_the_size_past_the_position(open_venue) -> None:
@@ -513,7 +543,10 @@ def test_a_resting_buy_fills_as_maker_at_its_price_once_the_ask_is_within_half_a
     events = v.sink.take()
     assert events[:2] == [TradeExecuted(fill=trade), OrderChanged(order=v.ex.fetch_order("BTCUSDT", "rb").model_copy(
         update={"fills": []}))]
-    assert v.ex.fetch_order("BTCUSDT", "rb").status == "FILLED"
+    assert v.ex.fetch_order("BTCUSDT", "rb") == Order(
+        order_id=f"{v.ex.epoch}-O1", client_order_id="rb", symbol="BTCUSDT", side="BUY", order_type="LIMIT",
+        status="FILLED", qty=1.0, price=99.0, filled_qty=1.0, avg_price=99.0, post_only=True, created_at=at(T0),
+        updated_at=at(T0 + 2), fills=[trade])
     assert v.ex.stats.fills == {"maker": 1}
 
 
@@ -563,12 +596,14 @@ def test_touch_fills_come_at_the_rate_per_step(open_venue) -> None:
     v = open_venue(touch_fill_rate_per_s=2.0)  # 1 - exp(-2 x 0.25) = 39.3% a step
     v.book(99.5, 100.0)
     v.place("a", "BUY", 25.0, price=99.5, post_only=True)
+    v.place("t3", "BUY", 25.0, price=99.5, post_only=True)
     made = []
     for _ in range(4):
         v.book(99.5, 100.0)
         made.append(v.tick())
-    assert made == [1, 1, 0, 1]  # the seeded draws of "a": 0.199, 0.004, 0.468, 0.349
-    assert [f.qty for f in v.ex.fetch_fills()] == [13.75, 5.75, 2.5]
+    # the seeded draws of "a": 0.199, 0.004, 0.468, 0.349; of "t3": 0.120, 0.708, 0.233, 0.358
+    assert made == [2, 1, 1, 2]
+    assert [f.qty for f in v.ex.fetch_fills() if f.client_order_id == "a"] == [13.75, 5.75, 2.5]
 
 
 def test_resting_orders_fill_in_client_order_id_order_and_tick_counts_them(open_venue) -> None:
@@ -576,7 +611,7 @@ def test_resting_orders_fill_in_client_order_id_order_and_tick_counts_them(open_
     v.book(99.5, 100.0)
     for cid in ("c", "a", "b"):
         v.place(cid, "BUY", 1.0, price=99.0, post_only=True)
-    v.place("far", "BUY", 1.0, price=90.0, post_only=True)
+    v.place("0-far", "BUY", 1.0, price=90.0, post_only=True)  # first in order, and neither crossed nor at the touch
     v.book(98.5, 99.0)
     assert v.tick() == 3
     assert [(f.trade_id, f.client_order_id) for f in v.ex.fetch_fills()] == [
@@ -647,6 +682,17 @@ def test_the_simulated_market_is_saved_when_a_bar_closes_and_on_save(open_exchan
     assert ex.store.get("market")["step"] == saved + 20
     ex.save()
     assert ex.store.get("market") == ex.market.dump()
+
+
+def test_a_tick_over_many_steps_counts_the_fills_of_every_step(open_exchange) -> None:
+    ex, clock = open_exchange(touch_fill_rate_per_s=100.0)
+    top = ex.fetch_tops(["ETHUSDT"])["ETHUSDT"]
+    for side, price in (("BUY", top.bid), ("SELL", top.ask)):
+        ex.place_order(OrderRequest(client_order_id=f"t-{side}", symbol="ETHUSDT", side=side, order_type="LIMIT",
+                                    qty=3.0, price=price, post_only=True))
+    clock.now += 2.0  # eight steps in one tick
+    made = ex.tick()
+    assert made == len(ex.fetch_fills()) and len({f.ts for f in ex.fetch_fills()}) > 1
 
 
 def test_a_tick_at_a_given_time_fills_at_that_time(open_venue) -> None:
