@@ -841,6 +841,10 @@ def test_cancel_marks_an_open_order_canceled_now_and_leaves_a_closed_one(open_ve
     assert {o.client_order_id: o.status for o in v.ex.store.orders()} == {"r": "CANCELED", "m": "FILLED"}
 
 
+def cids(orders: list[Order]) -> list[str]:
+    return [o.client_order_id for o in orders]
+
+
 def test_fetch_orders_filters_by_symbol_prefix_and_openness_in_time_order(open_venue) -> None:
     v = open_venue()
     v.book(99.5, 100.0)
@@ -851,7 +855,6 @@ def test_fetch_orders_filters_by_symbol_prefix_and_openness_in_time_order(open_v
     v.place("x-9", "BUY", 1.0, price=1990.0, symbol="ETHUSDT")
     v.clock.now = T0 + 2
     v.place("y-1", "BUY", 1.0, price=95.0)
-    cids = lambda orders: [o.client_order_id for o in orders]  # noqa: E731
     assert cids(v.ex.fetch_orders("BTCUSDT")) == ["x-2", "x-1", "x-0", "y-1"]
     assert cids(v.ex.fetch_orders("BTCUSDT", "x-")) == ["x-2", "x-1", "x-0"]
     assert cids(v.ex.fetch_orders("BTCUSDT", "x-", open_only=True)) == ["x-2", "x-1"]
