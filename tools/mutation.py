@@ -50,6 +50,9 @@ MODULES: dict[str, Module] = {
     "store_positions": Module("actors/state_writer/store/positions.py", (
         "tests/store/test_position_rules.py", "tests/store/test_store_position_rules.py",
         "tests/trading/test_position_arithmetic.py")),
+    "paper_engine": Module("exchange/paper/engine.py", (
+        "tests/trading/test_paper_engine_rules.py", "tests/trading/test_paper_exchange.py",
+        "tests/trading/test_exchange_streams.py", "tests/trading/test_position_arithmetic.py")),
     "liveness": Module("actors/diagnostics/liveness.py", ("tests/diagnostics/test_liveness.py",
                                                           "tests/trading/test_boundaries.py")),
     "risk": Module("actors/executor/risk.py", ("tests/trading/test_strategy_risk.py",
